@@ -1,0 +1,39 @@
+# Everything a fresh machine needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+QUESTION ?= how can I train a denoiser when I only have one noisy image?
+
+.PHONY: run test install lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# torch first, pinned to the CPU build on disk: otherwise pip resolves sentence-transformers'
+# torch requirement to a several-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 $(BIN)/papers rebuild
+	$(BIN)/papers ask "$(QUESTION)"
+
+lint: install
+	$(BIN)/ruff check search tests bench
+	$(BIN)/ruff format --check search tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) index/gen-* index/CURRENT index/encoders

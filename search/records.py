@@ -1,0 +1,116 @@
+"""The records every reader produces: one `Record` per place a paper is mentioned."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import ftfy
+
+
+@dataclass
+class Record:
+    """One mention of a paper in one file under notes/.
+
+    A paper mentioned in several files (or twice in one) gives several records; `merge`
+    in `search.library` joins them into one `Paper`.
+
+    Attributes:
+        title: the paper's title, clean text (no markup, mojibake repaired).
+        file: path of the source file, relative to the notes folder, with '/' separators.
+        line: 1-based line where the mention starts.
+        section: heading path, outermost first (e.g. ["Embedding"]).
+        note: what the reader wrote about the paper ("" if nothing).
+        abstract: the paper's abstract ("" if unknown).
+        arxiv: bare arXiv id such as "1707.01495" (no version, no prefix), or None.
+        doi: lower-case DOI such as "10.1109/cvpr.2020.00123", or None.
+        url: the main link for the paper, or None.
+        authors: author names as written.
+        year: publication year, or None.
+        venue: venue name, or None.
+        tags: keywords / tags.
+        extra: any other fields worth keeping (strings only), e.g. {"abstract_source": "arxiv"}.
+    """
+
+    title: str
+    file: str
+    line: int
+    section: list[str] = field(default_factory=list)
+    note: str = ""
+    abstract: str = ""
+    arxiv: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    authors: list[str] = field(default_factory=list)
+    year: int | None = None
+    venue: str | None = None
+    tags: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Problem:
+    """Something in the notes that could not be read; reported, then skipped."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FileResult:
+    """What reading one file gave."""
+
+    records: list[Record] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?", re.I)
+_ARXIV_OLD = re.compile(r"([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
+
+
+def clean_text(text: str) -> str:
+    """Repair mojibake, normalise Unicode (NFC) and collapse runs of spaces within lines."""
+    text = ftfy.fix_text(text)
+    text = unicodedata.normalize("NFC", text)
+    return text.strip()
+
+
+def normalise_title(title: str) -> str:
+    """The key two mentions of one paper share: case, accents, punctuation and dashes ignored.
+
+    >>> normalise_title("Self2Self With Dropout: Learning Self-Supervised Denoising")
+    'self2self with dropout learning self supervised denoising'
+    """
+    text = ftfy.fix_text(title)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.casefold()
+    text = re.sub(r"[^\w]+", " ", text)
+    return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
+
+
+def parse_arxiv_id(text: str) -> str | None:
+    """The bare arXiv id in an id, an abs/pdf URL or 'arXiv:...' text, without its version."""
+    if not text:
+        return None
+    m = _ARXIV_NEW.search(text)
+    if m:
+        return m.group(1)
+    m = _ARXIV_OLD.search(text)
+    if m:
+        return m.group(1).lower()
+    return None
+
+
+def normalise_doi(text: str | None) -> str | None:
+    """Lower-case DOI without a resolver prefix, or None."""
+    if not text:
+        return None
+    m = re.search(r"(10\.\d{4,9}/\S+)", text.strip())
+    return m.group(1).rstrip(".").lower() if m else None
