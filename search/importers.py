@@ -1,0 +1,743 @@
+"""Read BibTeX and JSON-lines paper lists, and import them into notes/imported/ as files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ImportFailed
+from .records import (
+    FileResult,
+    Problem,
+    Record,
+    clean_text,
+    normalise_doi,
+    normalise_title,
+    parse_arxiv_id,
+)
+
+IMPORTED_DIR = "imported"
+# Which imported file came from which input file, so a re-import rewrites its own file and a
+# different file with the same stem gets another name instead of overwriting it.
+ORIGINS_FILE = ".origins.json"
+# Keys of the canonical JSON-lines format, in the order they are written.
+CANONICAL_KEYS = (
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "venue",
+    "arxiv",
+    "doi",
+    "url",
+    "id",
+    "note",
+    "tags",
+    "source",
+)
+# Lines with this status (written by the abstract fetcher for papers it could not find) carry
+# no information about a paper, so they are not records.
+SKIP_STATUSES = frozenset({"not_found", "no_abstract"})
+
+
+# --- small text helpers ---------------------------------------------------------------------
+
+_WS = re.compile(r"\s+")
+_YEAR = re.compile(r"(1[5-9]\d\d|20\d\d|21\d\d)")
+
+
+# UTF-8 read as Latin-1/cp1252 always shows a lead byte (Â..ô) followed by a continuation byte
+# (U+0080..U+00BF, or the cp1252 letters those bytes map to).
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6"
+    "\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc"
+    "\u2122\u0161\u203a\u0153\u017e\u0178]"
+)
+
+
+def _clean(text: str) -> str:
+    # ftfy costs 50-600 µs a string, too slow for 100k-line imports; only text that can hold
+    # mojibake goes through it, the rest is just NFC-normalised as clean_text would.
+    if text.isascii():
+        return text.strip()
+    if _MOJIBAKE_HINT.search(text):
+        return clean_text(text)
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def _one_line(text: str) -> str:
+    return _WS.sub(" ", _clean(text)).strip()
+
+
+def _title_key(title: str) -> str:
+    if title.isascii():
+        # Same result as normalise_title for ASCII, without ftfy's cost.
+        text = re.sub(r"[^\w]+", " ", title.casefold())
+        return _WS.sub(" ", text.replace("_", " ")).strip()
+    return normalise_title(title)
+
+
+def unwrap(text: str) -> str:
+    """Undo hard line wraps: lines of one paragraph joined with spaces; a blank line or an
+    indented line (arXiv's convention) starts a new paragraph, kept as a blank line."""
+    paragraphs: list[list[str]] = []
+    current: list[str] = []
+    for i, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
+        stripped = line.strip()
+        if not stripped:
+            if current:
+                paragraphs.append(current)
+                current = []
+            continue
+        if current and i > 0 and line[:1].isspace():
+            paragraphs.append(current)
+            current = []
+        current.append(stripped)
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join(_WS.sub(" ", " ".join(p)) for p in paragraphs)
+
+
+_ACCENTS = {
+    "'": "\u0301",
+    '"': "\u0308",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "c": "\u0327",
+    "k": "\u0328",
+    "r": "\u030a",
+}
+_SYMBOL_ACCENT = re.compile(
+    r"\{?\\(['\"`^~=.])\s*(?:\{\s*(\\[ij]|[A-Za-z])\s*\}|(\\[ij]|[A-Za-z]))\}?"
+)
+_LETTER_ACCENT = re.compile(r"\{?\\([uvHckr])(?:\s*\{\s*(\\[ij]|[A-Za-z])\s*\}|\s+([A-Za-z])\b)\}?")
+_SPECIAL = {r"\ss": "ß", r"\o": "ø", r"\O": "Ø", r"\aa": "å", r"\AA": "Å", r"\ae": "æ", r"\l": "ł"}
+_SPECIAL_RE = re.compile(r"\{?(\\(?:ss|o|O|aa|AA|ae|l))(?![A-Za-z])\s*(?:\{\})?\}?")
+
+
+def decode_accents(text: str) -> str:
+    """Turn LaTeX accent macros (\\'e, \\"{u}, {\\v c}) into letters; leave math alone.
+
+    Used for arXiv metadata, whose abstracts hold math that a full LaTeX decoder would mangle.
+    """
+    if "\\" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        base = m.group(2) or m.group(3)
+        base = {"\\i": "i", "\\j": "j"}.get(base, base)
+        return unicodedata.normalize("NFC", base + _ACCENTS[m.group(1)])
+
+    text = _SYMBOL_ACCENT.sub(repl, text)
+    text = _LETTER_ACCENT.sub(repl, text)
+    return _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group(1)], text)
+
+
+def _year(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 1500 <= value <= 2199 else None
+    if isinstance(value, str):
+        m = _YEAR.search(value)
+        return int(m.group(1)) if m else None
+    return None
+
+
+def _str_list(value: Any, split: str = r"[,;]") -> list[str]:
+    if isinstance(value, str):
+        items: list[Any] = re.split(split, value)
+    elif isinstance(value, list):
+        items = value
+    else:
+        return []
+    out = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            out.append(_one_line(item))
+    return out
+
+
+def _opt_str(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Old BibTeX exports are often Windows-1252; better a readable guess than nothing.
+        return data.decode("cp1252", errors="replace")
+
+
+# --- JSON lines -----------------------------------------------------------------------------
+
+_ARXIV_SNAPSHOT_KEYS = ("versions", "update_date", "authors_parsed", "submitter")
+# Keys of the generic format that map to Record fields (the rest go to Record.extra).
+_GENERIC_KEYS = frozenset(CANONICAL_KEYS) | {"pdf", "status"}
+
+
+def _arxiv_snapshot_record(obj: dict[str, Any], rel: str, line: int) -> Record:
+    title = _one_line(decode_accents(str(obj.get("title") or "")))
+    abstract = _clean(decode_accents(unwrap(str(obj.get("abstract") or ""))))
+    authors: list[str] = []
+    parsed = obj.get("authors_parsed")
+    if isinstance(parsed, list):
+        for parts in parsed:
+            if isinstance(parts, list) and parts and all(isinstance(p, str) for p in parts):
+                last, first, suffix = (list(parts) + ["", ""])[:3]
+                name = " ".join(p for p in (first, last, suffix) if p.strip())
+                if name:
+                    authors.append(_one_line(name))
+    if not authors:
+        authors = _str_list(decode_accents(str(obj.get("authors") or "")), r",|\band\b")
+    year = None
+    versions = obj.get("versions")
+    # The first version's date is when the paper appeared; update_date is only a fallback.
+    if isinstance(versions, list) and versions and isinstance(versions[0], dict):
+        year = _year(versions[0].get("created"))
+    if year is None:
+        year = _year(obj.get("update_date"))
+    raw_id = str(obj.get("id") or "")
+    arxiv = parse_arxiv_id(raw_id)
+    extra = {"id": raw_id, "source": "arxiv"} if raw_id else {"source": "arxiv"}
+    journal = _opt_str(obj.get("journal-ref"))
+    if journal:
+        extra["journal_ref"] = _one_line(journal)
+    return Record(
+        title=title,
+        file=rel,
+        line=line,
+        abstract=abstract,
+        arxiv=arxiv,
+        doi=normalise_doi(_opt_str(obj.get("doi"))),
+        url=f"https://arxiv.org/abs/{raw_id}" if raw_id else None,
+        authors=authors,
+        year=year,
+        tags=_str_list(obj.get("categories"), r"\s+"),
+        extra=extra,
+    )
+
+
+def _beir_record(obj: dict[str, Any], rel: str, line: int) -> Record:
+    extra = {"id": str(obj["_id"]), "source": "beir"}
+    return Record(
+        title=_one_line(str(obj.get("title") or "")),
+        file=rel,
+        line=line,
+        abstract=_clean(str(obj.get("text") or "")),
+        extra=extra,
+    )
+
+
+def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: str) -> Record:
+    extra: dict[str, str] = {}
+    for key, value in obj.items():
+        if key in _GENERIC_KEYS or key.startswith("_"):
+            continue
+        text = _opt_str(value)
+        if text is not None:
+            extra[key] = text
+    ext_id = _opt_str(obj.get("id"))
+    if ext_id:
+        extra["id"] = ext_id
+    extra["source"] = _opt_str(obj.get("source")) or default_source
+    arxiv_raw = _opt_str(obj.get("arxiv"))
+    url = _opt_str(obj.get("url")) or _opt_str(obj.get("pdf"))
+    arxiv = parse_arxiv_id(arxiv_raw) if arxiv_raw else None
+    if arxiv is None and url and "arxiv.org/" in url:
+        arxiv = parse_arxiv_id(url)
+    authors = obj.get("authors")
+    note = obj.get("note")
+    abstract = obj.get("abstract")
+    venue = _opt_str(obj.get("venue"))
+    return Record(
+        title=_one_line(str(obj.get("title") or "")),
+        file=rel,
+        line=line,
+        note=_clean(note) if isinstance(note, str) else "",
+        abstract=_clean(abstract) if isinstance(abstract, str) else "",
+        arxiv=arxiv,
+        doi=normalise_doi(_opt_str(obj.get("doi"))),
+        url=url,
+        authors=_str_list(authors, r",|\band\b")
+        if isinstance(authors, str)
+        else _str_list(authors),
+        year=_year(obj.get("year")),
+        venue=_one_line(venue) if venue else None,
+        tags=_str_list(obj.get("tags")),
+        extra=extra,
+    )
+
+
+def record_from_object(obj: dict[str, Any], rel: str, line: int) -> Record | None:
+    """One JSON object as a Record, whichever known format it is in; None for a skip line."""
+    if "_id" in obj and "text" in obj:
+        return _beir_record(obj, rel, line)
+    if "abstract" in obj and "id" in obj and any(k in obj for k in _ARXIV_SNAPSHOT_KEYS):
+        return _arxiv_snapshot_record(obj, rel, line)
+    if obj.get("status") in SKIP_STATUSES:
+        return None
+    return _generic_record(obj, rel, line, Path(rel).name)
+
+
+def _iter_json_lines(text: str) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield number, line
+
+
+def read_jsonl(path: Path, rel: str) -> FileResult:
+    """Records of a JSON-lines file (arXiv snapshot, BEIR corpus, or title/abstract objects).
+
+    Bad lines (broken JSON, not an object, no title) become Problems; the rest are read.
+    """
+    result = FileResult()
+    try:
+        text = _read_text(path)
+    except OSError as e:
+        result.problems.append(Problem(rel, None, f"cannot read file: {e.strerror or e}"))
+        return result
+    loads = json.loads
+    for number, line in _iter_json_lines(text):
+        try:
+            obj = loads(line)
+        except (ValueError, RecursionError) as e:
+            msg = getattr(e, "msg", None) or type(e).__name__
+            result.problems.append(Problem(rel, number, f"not valid JSON ({msg})"))
+            continue
+        if not isinstance(obj, dict):
+            kind = type(obj).__name__
+            result.problems.append(Problem(rel, number, f"expected a JSON object, got {kind}"))
+            continue
+        try:
+            record = record_from_object(obj, rel, number)
+        except (ValueError, TypeError, KeyError, RecursionError) as e:
+            result.problems.append(Problem(rel, number, f"cannot read record: {e}"))
+            continue
+        if record is None:
+            continue
+        if not record.title:
+            result.problems.append(Problem(rel, number, "record has no title"))
+            continue
+        result.records.append(record)
+    return result
+
+
+# --- BibTeX ---------------------------------------------------------------------------------
+
+
+def _latex_to_text(value: str) -> str:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    try:
+        # math_mode="verbatim": $x^2$ stays as written rather than becoming lossy Unicode.
+        text = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=False).latex_to_text(value)
+    except Exception:  # pylatexenc raises many types on malformed input; keep the raw text
+        text = value.replace("{", "").replace("}", "")
+    return text
+
+
+def _split_top_level_and(value: str) -> list[str]:
+    """Split a BibTeX name list on ' and ' outside braces ({Google and Friends} stays whole)."""
+    parts, depth, start, i = [], 0, 0, 0
+    lower = value.lower()
+    while i < len(value):
+        c = value[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and c.isspace():
+            m = re.match(r"\s+and\s+", lower[i:])
+            if m:
+                parts.append(value[start:i])
+                i += m.end()
+                start = i
+                continue
+        i += 1
+    parts.append(value[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _bib_name(raw: str) -> str:
+    name = _one_line(_latex_to_text(raw))
+    if "," in name:
+        # "von Last, Jr, First" or "Last, First" → "First von Last Jr".
+        pieces = [p.strip() for p in name.split(",")]
+        if len(pieces) >= 3:
+            last, jr, first = pieces[0], pieces[1], ", ".join(pieces[2:])
+            return " ".join(p for p in (first, last, jr) if p)
+        last, first = pieces[0], pieces[1]
+        return " ".join(p for p in (first, last) if p)
+    return name
+
+
+def _bib_record(entry: Any, rel: str) -> Record:
+    fields = {k.lower(): str(f.value) for k, f in entry.fields_dict.items()}
+    line = int(entry.start_line) + 1
+
+    def text(key: str) -> str:
+        return _clean(_latex_to_text(fields[key])) if fields.get(key, "").strip() else ""
+
+    title = _one_line(text("title"))
+    abstract = unwrap(text("abstract"))
+    note = "\n\n".join(unwrap(t) for t in (text("note"), text("annote")) if t)
+    authors = [
+        n
+        for n in (_bib_name(a) for a in _split_top_level_and(fields.get("author", "")))
+        if n and n.lower() != "others"
+    ]
+    venue = _one_line(text("journal") or text("booktitle")) or None
+    url = fields.get("url", "").strip() or None
+    arxiv = None
+    eprint = fields.get("eprint", "").strip()
+    prefix = fields.get("archiveprefix", "").strip().lower()
+    if eprint and (prefix == "arxiv" or not prefix):
+        arxiv = parse_arxiv_id(eprint)
+    if arxiv is None:
+        # Google Scholar writes journal={arXiv preprint arXiv:1707.01495}; Zotero the abs URL.
+        for candidate in (venue or "", url or ""):
+            if "arxiv" in candidate.lower():
+                arxiv = parse_arxiv_id(candidate)
+                if arxiv:
+                    break
+    return Record(
+        title=title,
+        file=rel,
+        line=line,
+        note=note,
+        abstract=abstract,
+        arxiv=arxiv,
+        doi=normalise_doi(fields.get("doi")),
+        url=url,
+        authors=authors,
+        year=_year(fields.get("year", "")) or _year(fields.get("date", "")),
+        venue=venue,
+        tags=_str_list(_latex_to_text(fields.get("keywords", ""))),
+        extra={"id": entry.key, "source": Path(rel).name},
+    )
+
+
+def _bib_problem(block: Any, rel: str) -> Problem:
+    line = int(block.start_line) + 1 if getattr(block, "start_line", None) is not None else None
+    kind = type(block).__name__
+    raw = str(getattr(block, "raw", "") or "")
+    head = raw.strip().split("\n", 1)[0][:60]
+    if kind == "DuplicateBlockKeyBlock":
+        message = f"duplicate entry key '{getattr(block, 'key', '?')}' (this copy ignored)"
+    elif kind == "DuplicateFieldKeyBlock":
+        message = f"entry '{getattr(block, 'key', '?')}' repeats a field (entry ignored)"
+    else:
+        message = f"cannot parse BibTeX entry starting '{head}' (entry ignored)"
+    return Problem(rel, line, message)
+
+
+def read_bibtex(path: Path, rel: str) -> FileResult:
+    """Records of a BibTeX file; entries that cannot be parsed become Problems with their line."""
+    import logging
+
+    import bibtexparser
+
+    result = FileResult()
+    try:
+        text = _read_text(path)
+    except OSError as e:
+        result.problems.append(Problem(rel, None, f"cannot read file: {e.strerror or e}"))
+        return result
+    # bibtexparser logs each failed block itself; they are reported as Problems instead.
+    logger = logging.getLogger("bibtexparser")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        library = bibtexparser.parse_string(text)
+    except Exception as e:  # the parser has no documented exception type for hopeless input
+        result.problems.append(Problem(rel, None, f"cannot parse BibTeX: {e}"))
+        return result
+    finally:
+        logger.setLevel(previous)
+    for block in library.failed_blocks:
+        result.problems.append(_bib_problem(block, rel))
+    for entry in library.entries:
+        try:
+            record = _bib_record(entry, rel)
+        except Exception as e:  # one odd entry must not lose the rest of the file
+            start = entry.start_line
+            line = start + 1 if isinstance(start, int) else None
+            result.problems.append(Problem(rel, line, f"cannot read entry '{entry.key}': {e}"))
+            continue
+        if not record.title:
+            result.problems.append(Problem(rel, record.line, f"entry '{entry.key}' has no title"))
+            continue
+        result.records.append(record)
+    result.problems.sort(key=lambda p: p.line or 0)
+    return result
+
+
+def read_note_data(path: Path, rel: str) -> FileResult:
+    """Records of a .bib or .jsonl file under notes/ (what rebuild calls for those files)."""
+    suffix = path.suffix.lower()
+    if suffix == ".bib":
+        return read_bibtex(path, rel)
+    if suffix == ".jsonl":
+        return read_jsonl(path, rel)
+    return FileResult(problems=[Problem(rel, None, f"not a paper-list file ({suffix or 'none'})")])
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportedFile:
+    """What importing one input file did."""
+
+    name: str
+    written: Path | None
+    read: int
+    written_records: int
+    problems: list[Problem] = field(default_factory=list)
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "written": str(self.written) if self.written else None,
+            "read": self.read,
+            "written_records": self.written_records,
+            "problems": [str(p) for p in self.problems],
+            "message": self.message,
+        }
+
+
+@dataclass
+class ImportReport:
+    """What `import_files` did, one entry per input file."""
+
+    files: list[ImportedFile] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": [f.to_json() for f in self.files]}
+
+
+def _sniff_format(path: Path, text: str) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix == ".bib":
+        return "bib"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    head = text.lstrip()[:1]
+    if head in ("@", "%"):
+        return "bib"
+    if head == "[":
+        return "json-array"
+    if head == "{":
+        return "jsonl"
+    return None
+
+
+def _read_json_array(path: Path, text: str, rel: str) -> FileResult:
+    try:
+        items = json.loads(text)
+    except ValueError as e:
+        raise ImportFailed(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(items, list):
+        raise ImportFailed(f"{path}: expected a JSON list of objects")
+    lines = "\n".join(json.dumps(i, ensure_ascii=False) for i in items)
+    result = FileResult()
+    for number, line in _iter_json_lines(lines):
+        obj = json.loads(line)
+        record = record_from_object(obj, rel, number) if isinstance(obj, dict) else None
+        if record is None or not record.title:
+            result.problems.append(Problem(rel, None, f"item {number}: no paper title"))
+        else:
+            result.records.append(record)
+    return result
+
+
+def canonical(record: Record) -> dict[str, Any]:
+    """A record as one object of the canonical format (empty values left out)."""
+    values: dict[str, Any] = {
+        "title": record.title,
+        "abstract": record.abstract,
+        "authors": record.authors,
+        "year": record.year,
+        "venue": record.venue,
+        "arxiv": record.arxiv,
+        "doi": record.doi,
+        "url": record.url,
+        "id": record.extra.get("id"),
+        "note": record.note,
+        "tags": record.tags,
+        "source": record.extra.get("source"),
+    }
+    return {k: values[k] for k in CANONICAL_KEYS if values[k] not in (None, "", [])}
+
+
+def _dedupe(records: Iterable[Record]) -> list[Record]:
+    """One record per paper: later duplicates (same title, id, arXiv id or DOI) only fill gaps."""
+    kept: list[Record] = []
+    index: dict[str, int] = {}
+    for r in records:
+        keys = ["t:" + _title_key(r.title)]
+        if r.extra.get("id"):
+            keys.append("i:" + r.extra["id"])
+        if r.arxiv:
+            keys.append("a:" + r.arxiv)
+        if r.doi:
+            keys.append("d:" + r.doi)
+        hit = next((index[k] for k in keys if k in index), None)
+        if hit is None:
+            hit = len(kept)
+            kept.append(r)
+        else:
+            first = kept[hit]
+            for name in ("abstract", "note", "arxiv", "doi", "url", "year", "venue"):
+                if not getattr(first, name) and getattr(r, name):
+                    setattr(first, name, getattr(r, name))
+            if not first.authors:
+                first.authors = r.authors
+        for k in keys:
+            index.setdefault(k, hit)
+    return kept
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_origins(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((folder / ORIGINS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _output_name(stem: str, origin: str, origins: dict[str, str], folder: Path) -> str:
+    """`<stem>.jsonl`, or `<stem>-2.jsonl`, ... when that name holds another input's records.
+
+    A name is ours if the origins list says it came from this input; a free name is one that
+    neither exists nor is listed. Files nobody listed (placed by hand) are never overwritten.
+    """
+    safe = re.sub(r"[^\w.\-]+", "-", stem).strip("-.") or "import"
+    n = 1
+    while True:
+        name = f"{safe}.jsonl" if n == 1 else f"{safe}-{n}.jsonl"
+        if origins.get(name) == origin:
+            return name
+        if name not in origins and not (folder / name).exists():
+            return name
+        n += 1
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
+    """Import paper lists (.bib, JSON lines) into `notes_dir/imported/<stem>.jsonl`.
+
+    Every input is read before anything is written, so an unreadable or unknown file
+    (ImportFailed) leaves notes/ unchanged. Re-importing a file rewrites the same output with
+    the same bytes; another input with the same stem gets `<stem>-2.jsonl` (see _output_name).
+    """
+    notes_dir = notes_dir.resolve()
+    folder = notes_dir / IMPORTED_DIR
+    report = ImportReport()
+    planned: list[tuple[ImportedFile, str, list[Record]]] = []
+    for given in paths:
+        path = Path(given).expanduser().resolve()
+        if _is_inside(path, notes_dir):
+            report.files.append(
+                ImportedFile(
+                    name=str(given),
+                    written=None,
+                    read=0,
+                    written_records=0,
+                    message="already in the notes folder; rebuild reads it as it is",
+                )
+            )
+            continue
+        if not path.is_file():
+            raise ImportFailed(f"{given}: no such file")
+        try:
+            text = _read_text(path)
+        except OSError as e:
+            raise ImportFailed(f"{given}: cannot read ({e.strerror or e})") from None
+        kind = _sniff_format(path, text)
+        if kind is None:
+            raise ImportFailed(
+                f"{given}: unknown format (expected BibTeX .bib or JSON lines .jsonl)"
+            )
+        if kind == "bib":
+            result = read_bibtex(path, path.name)
+        elif kind == "json-array":
+            result = _read_json_array(path, text, path.name)
+        else:
+            result = read_jsonl(path, path.name)
+        if not result.records and result.problems:
+            raise ImportFailed(f"{given}: no paper could be read ({result.problems[0]})")
+        records = _dedupe(result.records)
+        item = ImportedFile(
+            name=str(given),
+            written=None,
+            read=len(result.records),
+            written_records=len(records),
+            problems=result.problems,
+        )
+        planned.append((item, str(path), records))
+        report.files.append(item)
+
+    if not planned:
+        return report
+    origins = _load_origins(folder)
+    for item, origin, records in planned:
+        name = _output_name(Path(origin).stem, origin, origins, folder)
+        origins[name] = origin
+        lines = [json.dumps(canonical(r), ensure_ascii=False) + "\n" for r in records]
+        target = folder / name
+        data = "".join(lines).encode("utf-8")
+        # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
+        if not (target.is_file() and target.read_bytes() == data):
+            write_atomic(target, data)
+        item.written = target
+    origins_data = (
+        json.dumps(origins, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    ).encode()
+    origins_path = folder / ORIGINS_FILE
+    if not (origins_path.is_file() and origins_path.read_bytes() == origins_data):
+        write_atomic(origins_path, origins_data)
+    return report
