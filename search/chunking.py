@@ -1,0 +1,78 @@
+"""What text of a paper is embedded, split into chunks that fit the encoder's window."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .library import Paper
+
+# Bump when the text of chunks changes for the same notes: every vector is then re-embedded.
+CHUNKING_VERSION = 2
+# Tokens shared by neighbouring chunks, so a sentence cut at a border is whole in one of them.
+OVERLAP = 32
+# Room for [CLS]/[SEP] and similar special tokens.
+SPECIAL_TOKENS = 2
+
+Spans = Callable[[str], list[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class PaperText:
+    """The parts of a paper that are embedded."""
+
+    head: str
+    body: str
+
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.head}\0{self.body}".encode()).hexdigest()
+
+
+def paper_text(paper: Paper) -> PaperText:
+    """Title (with its section: the reader's own grouping says what a paper is about), then the
+    notes, then the abstract."""
+    head = paper.title
+    if paper.section:
+        head = f"{head} ({' / '.join(paper.section)})"
+    body = "\n".join([*paper.notes, paper.abstract]).strip()
+    return PaperText(head=head, body=body)
+
+
+def chunk(text: PaperText, spans: Spans, max_tokens: int, prompt: str = "") -> list[str]:
+    """Split `text` into chunks of at most `max_tokens` tokens, each starting with the head.
+
+    Nothing is cut off: a body longer than the window gives several overlapping chunks.
+    """
+    if not text.body:
+        return [text.head]
+    budget = max_tokens - SPECIAL_TOKENS - (len(spans(prompt)) if prompt else 0)
+    head = text.head
+    head_spans = spans(head)
+    # A title longer than half the window would leave no room for the body: shorten it.
+    if len(head_spans) > budget // 2:
+        head = head[: head_spans[budget // 2 - 1][1]]
+        head_spans = head_spans[: budget // 2]
+    room = budget - len(head_spans) - 1
+    body_spans = spans(text.body)
+    if len(body_spans) <= room:
+        return [f"{head}\n{text.body}"]
+    out = []
+    step = max(room - OVERLAP, 1)
+    start = 0
+    while start < len(body_spans):
+        end = min(start + room, len(body_spans))
+        piece = text.body[body_spans[start][0] : body_spans[end - 1][1]]
+        out.append(f"{head}\n{piece}")
+        if end == len(body_spans):
+            break
+        start += step
+    return out
+
+
+def chunk_key(fingerprint: str, text: str) -> str:
+    """The key a vector is stored under: same model, same chunking, same text → same vector."""
+    h = hashlib.sha256()
+    h.update(f"{fingerprint}\0{CHUNKING_VERSION}\0".encode())
+    h.update(text.encode())
+    return h.hexdigest()

@@ -1,0 +1,245 @@
+"""Answering: `ask` a question, find papers `similar` to one, look papers up by title or id."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import vectors
+from .encoder import DEFAULT_MODEL, MODEL_ENV, Encoder
+from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
+from .store import Index, PaperRow
+
+MODES = ("hybrid", "semantic", "keyword")
+# Reciprocal-rank fusion constant: how fast the credit of a lower rank fades.
+RRF_K = 60
+# A title lookup must be at least this close (rapidfuzz WRatio, 0-100) to count.
+TITLE_CUTOFF = 85.0
+# Two candidates closer than this are a tie: the user must say which.
+TIE_MARGIN = 2.0
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class Hit:
+    """One paper in an answer."""
+
+    rank: int
+    score: float
+    paper: PaperRow
+    explain: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.paper
+        out = {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "id": p.id,
+            "title": p.title,
+            "section": p.section,
+            "note": " ".join(p.notes),
+            "abstract": p.abstract,
+            "arxiv": p.arxiv,
+            "doi": p.doi,
+            "url": p.url,
+            "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
+            "where": p.where,
+        }
+        if self.explain:
+            out["explain"] = self.explain
+        return out
+
+
+class Searcher:
+    """An opened index plus, loaded only when needed, its query encoder."""
+
+    def __init__(self, index_dir: Path, model: str | None = None, warn: Warn = lambda s: None):
+        self.index_dir = index_dir
+        self.index = Index.open(index_dir)
+        self.warn = warn
+        check_model(self.index.manifest, model or os.environ.get(MODEL_ENV))
+        self._encoder: Encoder | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from .query_encoder import for_query
+
+            self._encoder = for_query(self.index_dir, self.index.manifest, self.warn)
+        return self._encoder
+
+    # -- retrieval -------------------------------------------------------------------------
+    def semantic(self, qvec: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """Papers ranked by their best chunk's cosine similarity to `qvec`."""
+        total = int(self.index.vectors.ntotal)
+        scores, ids = vectors.search(self.index.vectors, qvec.reshape(1, -1), min(total, n * 4))
+        vids = [int(v) for v in ids[0] if v >= 0]
+        pid_of = self.index.chunk_pids(vids)
+        best: dict[int, float] = {}
+        for vid, s in zip(ids[0], scores[0], strict=False):
+            pid = pid_of.get(int(vid))
+            if pid is not None and pid not in best:
+                best[pid] = float(s)
+        return sorted(best.items(), key=lambda x: -x[1])[:n]
+
+    def keyword(self, text: str, n: int) -> list[tuple[int, float]]:
+        from .keywords import keyword_search
+
+        return keyword_search(self.index, text, n)
+
+    def rank(
+        self, text: str, qvec: np.ndarray | None, mode: str, n: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
+        """(pid, score, explanation) best first, by `mode`."""
+        sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
+        kw = self.keyword(text, n) if mode != "semantic" else []
+        if mode == "semantic":
+            return [
+                (pid, s, {"semantic": {"rank": i + 1, "score": s}})
+                for i, (pid, s) in enumerate(sem)
+            ]
+        if mode == "keyword":
+            return [
+                (pid, s, {"keyword": {"rank": i + 1, "score": s}}) for i, (pid, s) in enumerate(kw)
+            ]
+        fused: dict[int, float] = {}
+        why: dict[int, dict[str, Any]] = {}
+        for name, ranking in (("semantic", sem), ("keyword", kw)):
+            for i, (pid, s) in enumerate(ranking):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + i + 1)
+                why.setdefault(pid, {})[name] = {"rank": i + 1, "score": s}
+        order = sorted(fused.items(), key=lambda x: -x[1])[:n]
+        return [(pid, s, why[pid]) for pid, s in order]
+
+    def hits(
+        self,
+        ranked: list[tuple[int, float, dict[str, Any]]],
+        k: int,
+        section: str | None,
+        exclude: set[int] | None = None,
+    ) -> list[Hit]:
+        pids = [pid for pid, _, _ in ranked if not exclude or pid not in exclude]
+        rows = self.index.papers(pids)
+        out: list[Hit] = []
+        for pid, score, why in ranked:
+            row = rows.get(pid)
+            if row is None or (exclude and pid in exclude):
+                continue
+            if section and not in_section(row, section):
+                continue
+            out.append(Hit(rank=len(out) + 1, score=score, paper=row, explain=why))
+            if len(out) == k:
+                break
+        return out
+
+    def _pool(self, k: int, section: str | None) -> int:
+        # A section filter drops papers after ranking, so rank everything to still find k.
+        return int(self.index.manifest.get("papers", k)) if section else max(k * 5, 50)
+
+    # -- commands --------------------------------------------------------------------------
+    def ask(
+        self, question: str, k: int = 10, section: str | None = None, mode: str = "hybrid"
+    ) -> list[Hit]:
+        question = question.strip()
+        if not question:
+            raise PapersError("the question is empty")
+        qvec = None
+        if mode != "keyword":
+            qvec = self.encoder.encode([question], query=True)[0]
+        return self.hits(self.rank(question, qvec, mode, self._pool(k, section)), k, section)
+
+    def find(self, title_or_id: str) -> PaperRow:
+        """A paper by id, arXiv id, DOI or (fuzzy) title."""
+        from .records import normalise_doi, parse_arxiv_id
+
+        query = title_or_id.strip()
+        titles = self.index.titles()
+        arxiv = parse_arxiv_id(query) if _looks_like_id(query) else None
+        doi = normalise_doi(query)
+        for pid, _title, pid_str, a, d in titles:
+            if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
+                return self.index.papers([pid])[pid]
+        from rapidfuzz import fuzz, process, utils
+
+        choices = {pid: title for pid, title, _, _, _ in titles}
+        found = process.extract(
+            query, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
+        )
+        good = [f for f in found if f[1] >= TITLE_CUTOFF]
+        if not good:
+            near = "; ".join(f'"{t}"' for t, _, _ in found[:3])
+            raise NotFound(f'no paper titled "{query}"' + (f"; closest: {near}" if near else ""))
+        exact = [f for f in good if utils.default_process(f[0]) == utils.default_process(query)]
+        if len(exact) == 1:
+            return self.index.papers([exact[0][2]])[exact[0][2]]
+        ties = [f for f in good if f[1] >= good[0][1] - TIE_MARGIN]
+        if len(ties) > 1:
+            names = "; ".join(f'"{t}"' for t, _, _ in ties)
+            raise Ambiguous(f'"{query}" matches several papers: {names}; give more of the title')
+        return self.index.papers([good[0][2]])[good[0][2]]
+
+    def similar_to_paper(self, paper: PaperRow, k: int = 10, mode: str = "hybrid") -> list[Hit]:
+        vids = self.index.paper_vids(paper.pid)
+        qvec = _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
+        text = " ".join([paper.title, *paper.notes, paper.abstract])
+        ranked = self.rank(text, qvec, mode, max(k * 5, 50))
+        return self.hits(ranked, k, None, exclude={paper.pid})
+
+    def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
+        text = text.strip()
+        if not text:
+            raise PapersError("the text is empty")
+        from .chunking import PaperText, chunk
+
+        enc = self.encoder
+        pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
+        qvec = _mean(enc.encode([p.strip() for p in pieces]))
+        return self.hits(self.rank(text, qvec, mode, max(k * 5, 50)), k, None)
+
+
+def _mean(vecs: np.ndarray) -> np.ndarray:
+    v = vecs.mean(axis=0)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def _looks_like_id(text: str) -> bool:
+    import re
+
+    return (
+        bool(
+            re.fullmatch(
+                r"(arxiv:)?\s*(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?", text, re.I
+            )
+        )
+        or "arxiv.org/" in text
+    )
+
+
+def in_section(row: PaperRow, section: str) -> bool:
+    """True if `section` (case-insensitive) names one of the paper's headings, or a part of one."""
+    want = section.casefold()
+    return any(want in s.casefold() for s in row.section)
+
+
+def check_model(manifest: dict[str, Any], requested: str | None) -> None:
+    """Refuse to query an index with a model other than the one that built it."""
+    if not requested:
+        return
+    built = manifest.get("model")
+    aliases = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
+    if requested == built or (requested in aliases and built in aliases):
+        return
+    p = Path(requested).expanduser()
+    if p.exists() and str(p.resolve()) == manifest.get("model_path"):
+        return
+    raise ModelMismatch(
+        f"the index was built with {built}, not {requested}: "
+        f"run `papers rebuild --model {requested}` first"
+    )

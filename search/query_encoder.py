@@ -1,0 +1,126 @@
+"""The encoder a query uses: the ONNX export kept beside the index, else sentence-transformers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .encoder import Encoder, ModelSpec, token_spans_with
+
+ENCODERS = "encoders"
+
+
+def encoder_dir(index_dir: Path, fingerprint: str) -> Path:
+    """Where the exported encoder of a model lives: keyed by the model's fingerprint, shared by
+    every generation of the index."""
+    return index_dir / ENCODERS / fingerprint
+
+
+@dataclass
+class OnnxQueryEncoder:
+    """OnnxEncoder with the prompts and window the index was built with."""
+
+    inner: Any = field(repr=False)
+    tokenizer: Any = field(repr=False)
+    dim: int
+    max_tokens: int
+    query_prompt: str
+    document_prompt: str
+
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        query: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        prompt = self.query_prompt if query else self.document_prompt
+        if prompt:
+            texts = [prompt + t for t in texts]
+        vecs = self.inner.encode(texts)
+        if progress:
+            progress(len(texts))
+        return np.asarray(vecs, dtype=np.float32)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return token_spans_with(self.tokenizer, text)
+
+
+def load_onnx(
+    index_dir: Path, fingerprint: str, prompts: tuple[str, str] | None = None
+) -> OnnxQueryEncoder | None:
+    """The exported encoder for `fingerprint`, or None if it is missing or broken."""
+    folder = encoder_dir(index_dir, fingerprint)
+    if not (folder / "encoder.json").is_file():
+        return None
+    from .onnx_encoder import EncoderUnavailable, OnnxEncoder
+
+    try:
+        inner = OnnxEncoder.load(folder)
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+    except (EncoderUnavailable, OSError, ValueError, RuntimeError, Exception):
+        return None
+    cfg = inner.config if hasattr(inner, "config") else {}
+    query_prompt, document_prompt = prompts or (
+        cfg.get("query_prompt", ""),
+        cfg.get("document_prompt", ""),
+    )
+    return OnnxQueryEncoder(
+        inner=inner,
+        tokenizer=tok,
+        dim=int(inner.dim),
+        max_tokens=int(cfg.get("max_seq_length", 256)),
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
+    )
+
+
+def export_for_queries(
+    index_dir: Path, fingerprint: str, encoder: Encoder, log: Callable[[str], None]
+) -> None:
+    """Export a sentence-transformers encoder to ONNX under index/encoders/<fingerprint>/."""
+    from .encoder import STEncoder
+
+    if not isinstance(encoder, STEncoder):
+        return
+    from .onnx_encoder import export_onnx
+
+    folder = encoder_dir(index_dir, fingerprint)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log("exporting the encoder to ONNX for fast queries…")
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    export_onnx(encoder.model, folder)
+
+
+def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
+    """The encoder for questions against an index: fast ONNX, else a warned fallback."""
+    prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
+    fast = load_onnx(index_dir, manifest["fingerprint"], prompts)
+    if fast is not None:
+        return fast
+    from .encoder import _REGISTERED, registered_encoder
+
+    spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
+    if spec.name in _REGISTERED:
+        return registered_encoder(ModelSpec(spec.name, spec.path, registered=True))
+    warn(
+        "warning: the fast (ONNX) encoder is missing or broken; using sentence-transformers "
+        "(slow). `papers rebuild` re-creates it."
+    )
+    from .encoder import STEncoder, resolve_model
+
+    try:
+        spec = resolve_model(manifest["model"])
+    except Exception:
+        pass
+    return STEncoder.load(spec)

@@ -1,0 +1,297 @@
+"""The index on disk: generations of (SQLite + FAISS) swapped in atomically through CURRENT.
+
+index/
+  CURRENT            name of the live generation, replaced atomically (os.replace)
+  gen-<n>/index.sqlite   papers, sources, chunks, keyword index, files cache, manifest
+  gen-<n>/vectors.faiss  vectors keyed by chunk id
+  encoders/<fingerprint>/  the encoder exported for fast queries
+  rebuild.lock
+
+A rebuild writes a whole new generation in a temporary folder, then renames it and replaces
+CURRENT: a rebuild killed at any moment leaves the previous generation live and whole. Nothing
+here is loaded with pickle: SQLite, JSON and FAISS's own binary format only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import vectors
+from .errors import IndexDamaged, IndexMissing
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+DB_NAME = "index.sqlite"
+FAISS_NAME = "vectors.faiss"
+
+SCHEMA = """
+CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT
+);
+CREATE TABLE papers (
+    pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
+    section TEXT, arxiv TEXT, doi TEXT, url TEXT, authors TEXT, year INTEGER, venue TEXT,
+    tags TEXT, abstract TEXT, notes TEXT, text_hash TEXT
+);
+CREATE INDEX papers_arxiv ON papers(arxiv);
+CREATE INDEX papers_doi ON papers(doi);
+CREATE TABLE sources (
+    pid INTEGER NOT NULL, ord INTEGER NOT NULL, file TEXT NOT NULL, line INTEGER, section TEXT,
+    note TEXT, PRIMARY KEY (pid, ord)
+);
+CREATE INDEX sources_file ON sources(file);
+CREATE TABLE chunks (
+    vid INTEGER PRIMARY KEY, key TEXT NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_pid ON chunks(pid);
+CREATE INDEX chunks_key ON chunks(key);
+"""
+
+
+@dataclass
+class PaperRow:
+    """A paper as stored in the index."""
+
+    pid: int
+    id: str
+    title: str
+    section: list[str]
+    arxiv: str | None
+    doi: str | None
+    url: str | None
+    authors: list[str]
+    year: int | None
+    venue: str | None
+    tags: list[str]
+    abstract: str
+    notes: list[str]
+    sources: list[tuple[str, int | None]] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """notes/file:line of the first mention (relative to the library folder)."""
+        return self.places[0] if self.places else ""
+
+    @property
+    def places(self) -> list[str]:
+        """notes/file:line of every mention."""
+        return [f"notes/{f}:{line}" if line else f"notes/{f}" for f, line in self.sources]
+
+
+_PAPER_COLS = (
+    "pid, id, title, section, arxiv, doi, url, authors, year, venue, tags, abstract, notes"
+)
+
+
+def _paper_row(row: tuple[Any, ...]) -> PaperRow:
+    return PaperRow(
+        pid=row[0],
+        id=row[1],
+        title=row[2],
+        section=json.loads(row[3] or "[]"),
+        arxiv=row[4],
+        doi=row[5],
+        url=row[6],
+        authors=json.loads(row[7] or "[]"),
+        year=row[8],
+        venue=row[9],
+        tags=json.loads(row[10] or "[]"),
+        abstract=row[11] or "",
+        notes=json.loads(row[12] or "[]"),
+    )
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when nothing was ever built."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise IndexDamaged("index/CURRENT cannot be read") from None
+    if not name.startswith("gen-") or "/" in name:
+        raise IndexDamaged("index/CURRENT does not name a generation")
+    gen = index_dir / name
+    if not gen.is_dir():
+        raise IndexDamaged(f"index/CURRENT names {name}, which is missing")
+    return gen
+
+
+class Index:
+    """A read-only view of one generation."""
+
+    def __init__(self, gen: Path, db: sqlite3.Connection, manifest: dict[str, Any]):
+        self.gen = gen
+        self.db = db
+        self.manifest = manifest
+        self._vectors: Any = None
+
+    @classmethod
+    def open(cls, index_dir: Path) -> Index:
+        """Open the live generation; IndexMissing if none, IndexDamaged if it is not whole."""
+        gen = current_generation(index_dir)
+        if gen is None:
+            if any(index_dir.glob("gen-*")):
+                raise IndexDamaged("index/CURRENT is missing")
+            raise IndexMissing("no index yet: run `papers rebuild` first")
+        return cls.open_generation(gen)
+
+    @classmethod
+    def open_generation(cls, gen: Path) -> Index:
+        path = gen / DB_NAME
+        if not path.is_file():
+            raise IndexDamaged(f"{gen.name}/{DB_NAME} is missing")
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            rows = db.execute("SELECT key, value FROM manifest").fetchall()
+            manifest = {k: json.loads(v) for k, v in rows}
+        except (sqlite3.DatabaseError, ValueError) as e:
+            raise IndexDamaged(f"{gen.name}/{DB_NAME} is not a readable index ({e})") from None
+        if manifest.get("schema_version") != SCHEMA_VERSION or "complete" not in manifest:
+            raise IndexDamaged(f"{gen.name} has no complete manifest")
+        return cls(gen, db, manifest)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- vectors ---------------------------------------------------------------------------
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            self._vectors = vectors.read(
+                self.gen / FAISS_NAME,
+                self.manifest.get("faiss_bytes"),
+                self.manifest.get("chunks"),
+            )
+        return self._vectors
+
+    # -- reads -----------------------------------------------------------------------------
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise IndexDamaged(f"{self.gen.name}/{DB_NAME}: {e}") from None
+
+    def papers(self, pids: list[int]) -> dict[int, PaperRow]:
+        """Papers by pid, with their sources."""
+        out: dict[int, PaperRow] = {}
+        for i in range(0, len(pids), 500):
+            part = pids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.query(f"SELECT {_PAPER_COLS} FROM papers WHERE pid IN ({marks})", part):
+                out[row[0]] = _paper_row(row)
+            for pid, f, line in self.query(
+                f"SELECT pid, file, line FROM sources WHERE pid IN ({marks}) ORDER BY pid, ord",
+                part,
+            ):
+                if pid in out:
+                    out[pid].sources.append((f, line))
+        return out
+
+    def all_papers(self) -> list[PaperRow]:
+        pids = [r[0] for r in self.query("SELECT pid FROM papers ORDER BY pid")]
+        found = self.papers(pids)
+        return [found[p] for p in pids]
+
+    def chunk_pids(self, vids: list[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for i in range(0, len(vids), 500):
+            part = vids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            out.update(self.query(f"SELECT vid, pid FROM chunks WHERE vid IN ({marks})", part))
+        return out
+
+    def paper_vids(self, pid: int) -> list[int]:
+        return [r[0] for r in self.query("SELECT vid FROM chunks WHERE pid=? ORDER BY ord", (pid,))]
+
+    def titles(self) -> list[tuple[int, str, str, str | None, str | None]]:
+        """(pid, title, id, arxiv, doi) of every paper, for lookups by name."""
+        return self.query("SELECT pid, title, id, arxiv, doi FROM papers ORDER BY pid")
+
+    def files(self) -> dict[str, tuple[int, int, str, str]]:
+        """Cached parse of every note file: path -> (size, mtime_ns, records json, problems)."""
+        return {
+            r[0]: (r[1], r[2], r[3], r[4])
+            for r in self.query("SELECT path, size, mtime_ns, records, problems FROM files")
+        }
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    """A fresh temporary folder inside index/ for a generation being built."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = index_dir / f"tmp-{os.getpid()}-{time.time_ns()}"
+    tmp.mkdir()
+    return tmp
+
+
+def create_db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=OFF")  # the whole file is thrown away if a build fails
+    db.execute("PRAGMA synchronous=OFF")
+    db.executescript(SCHEMA)
+    return db
+
+
+def write_manifest(db: sqlite3.Connection, manifest: dict[str, Any]) -> None:
+    manifest = {**manifest, "schema_version": SCHEMA_VERSION}
+    db.executemany(
+        "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
+        [(k, json.dumps(v)) for k, v in manifest.items()],
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(index_dir: Path, tmp: Path) -> Path:
+    """Make the generation built in `tmp` the live one, atomically; returns its folder."""
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    gen = index_dir / f"gen-{time.time_ns():020d}"
+    os.rename(tmp, gen)
+    pointer = index_dir / f"{CURRENT}.tmp-{os.getpid()}"
+    pointer.write_text(gen.name + "\n", encoding="utf-8")
+    with open(pointer, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    return gen
+
+
+def prune(index_dir: Path, keep: int = 2) -> None:
+    """Delete stale temporary folders and all but the newest `keep` generations.
+
+    The previous generation is kept so that a query that opened it just before the swap can
+    finish. Call only while holding the rebuild lock.
+    """
+    try:
+        live = current_generation(index_dir)
+    except IndexDamaged:
+        live = None
+    for tmp in index_dir.glob("tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in index_dir.glob(f"{CURRENT}.tmp-*"):
+        tmp.unlink(missing_ok=True)
+    gens = sorted(index_dir.glob("gen-*"))
+    for old in gens[:-keep]:
+        if old != live:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""Shared fixtures: every test gets its own library folder and a fast fake encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.encoder import register_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SEED = ROOT / "notes" / "cvpr2020.md"
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEncoder:
+    """Deterministic bag-of-words vectors: texts sharing words are close. Not about meaning;
+    for logic tests only (anything about answer quality uses the real model)."""
+
+    dim = 64
+    max_tokens = 48
+    query_prompt = ""
+    document_prompt = ""
+
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        query: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for w in _WORD.findall(text.lower()):
+                h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
+                out[i, h % self.dim] += 1.0
+            norm = np.linalg.norm(out[i])
+            out[i] = out[i] / norm if norm else out[i]
+            if not norm:
+                out[i, 0] = 1.0
+        return out
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+
+register_encoder("fake", FakeEncoder)
+
+
+@pytest.fixture(autouse=True)
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh library folder per test: PAPERS_LIBRARY points at it; nothing else is touched."""
+    lib = tmp_path / "library"
+    (lib / "notes").mkdir(parents=True)
+    monkeypatch.setenv("PAPERS_LIBRARY", str(lib))
+    monkeypatch.delenv("PAPERS_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return lib
+
+
+@pytest.fixture
+def seeded(library: Path) -> Path:
+    """The library with the seed notes in it."""
+    shutil.copy(SEED, library / "notes" / "cvpr2020.md")
+    return library
+
+
+def shared_data(name: str) -> Path:
+    """A folder of ../shared/data, or skip the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return path
