@@ -370,6 +370,11 @@ def _add_optional_commands() -> None:
         return
     cli.add_command(import_command, "import")
     cli.add_command(fetch_command, "fetch-abstracts")
+    try:
+        from .cli_eval import eval_command
+    except ImportError:  # pragma: no cover - during development
+        return
+    cli.add_command(eval_command, "eval")
 
 
 _add_optional_commands()

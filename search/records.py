@@ -6,8 +6,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-import ftfy
-
 
 @dataclass
 class Record:
@@ -76,6 +74,8 @@ _ARXIV_OLD = re.compile(r"([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
 
 def clean_text(text: str) -> str:
     """Repair mojibake, normalise Unicode (NFC) and collapse runs of spaces within lines."""
+    import ftfy  # lazy: 60 ms, and most commands never repair text
+
     text = ftfy.fix_text(text)
     text = unicodedata.normalize("NFC", text)
     return text.strip()
@@ -87,6 +87,8 @@ def normalise_title(title: str) -> str:
     >>> normalise_title("Self2Self With Dropout: Learning Self-Supervised Denoising")
     'self2self with dropout learning self supervised denoising'
     """
+    import ftfy
+
     text = ftfy.fix_text(title)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
