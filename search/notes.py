@@ -68,8 +68,18 @@ _SENTENCE_END = (".", "!", "?")
 _PLAIN_ASCII = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
 _FAKE_BULLET = re.compile(r"^[-*+][^\s\-*+]")
 _YAML_NULL = {"", "~", "null", "Null", "NULL"}
-_KNOWN_META = {"title", "authors", "author", "year", "venue", "tags", "arxiv", "doi", "url"}
-_KNOWN_META |= {"abstract"}
+_KNOWN_META = {
+    "title",
+    "authors",
+    "author",
+    "year",
+    "venue",
+    "tags",
+    "arxiv",
+    "doi",
+    "url",
+    "abstract",
+}
 
 
 # ---------------------------------------------------------------------------- listing files
@@ -210,7 +220,7 @@ def parse_markdown(text: str, rel: str) -> FileResult:
     Every record keeps `rel` and its 1-based line. Never raises."""
     try:
         return _Parser(text, rel).run()
-    except Exception as exc:  # noqa: BLE001 - a note must never stop a rebuild
+    except Exception as exc:  # a note must never stop a rebuild; say what went wrong
         return _problem(rel, None, f"internal error while parsing ({type(exc).__name__}: {exc})")
 
 
@@ -259,7 +269,7 @@ class _Parser:
             # BaseLoader (safe, like frontmatter's default SafeLoader) keeps every scalar a
             # string, so an arXiv id such as 1707.01490 is not read as the float 1707.0149.
             meta = YAMLHandler().load("\n".join(lines[1:end]), Loader=yaml.BaseLoader)
-        except Exception as exc:  # noqa: BLE001 - YAMLError, or RecursionError on deep nesting
+        except Exception as exc:  # YAMLError, or RecursionError on deeply nested YAML
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 1
             why = getattr(exc, "problem", None) or type(exc).__name__
