@@ -73,7 +73,7 @@ def _clean(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return _WS.sub(" ", _clean(text)).strip()
+    return " ".join(_clean(text).split())
 
 
 def _title_key(title: str) -> str:
@@ -84,25 +84,16 @@ def _title_key(title: str) -> str:
     return normalise_title(title)
 
 
+# A paragraph ends at a blank line, or where the next line is indented (arXiv's convention).
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*(?:\n\s*|(?=[ \t]))")
+
+
 def unwrap(text: str) -> str:
     """Undo hard line wraps: lines of one paragraph joined with spaces; a blank line or an
     indented line (arXiv's convention) starts a new paragraph, kept as a blank line."""
-    paragraphs: list[list[str]] = []
-    current: list[str] = []
-    for i, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
-        stripped = line.strip()
-        if not stripped:
-            if current:
-                paragraphs.append(current)
-                current = []
-            continue
-        if current and i > 0 and line[:1].isspace():
-            paragraphs.append(current)
-            current = []
-        current.append(stripped)
-    if current:
-        paragraphs.append(current)
-    return "\n\n".join(_WS.sub(" ", " ".join(p)) for p in paragraphs)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 _ACCENTS = {
@@ -124,6 +115,7 @@ _SYMBOL_ACCENT = re.compile(
     r"\{?\\(['\"`^~=.])\s*(?:\{\s*(\\[ij]|[A-Za-z])\s*\}|(\\[ij]|[A-Za-z]))\}?"
 )
 _LETTER_ACCENT = re.compile(r"\{?\\([uvHckr])(?:\s*\{\s*(\\[ij]|[A-Za-z])\s*\}|\s+([A-Za-z])\b)\}?")
+_ANY_ACCENT = re.compile(r"\\(?:['\"`^~=.uvHckr]|ss|o|O|aa|AA|ae|l)")
 _SPECIAL = {r"\ss": "ß", r"\o": "ø", r"\O": "Ø", r"\aa": "å", r"\AA": "Å", r"\ae": "æ", r"\l": "ł"}
 _SPECIAL_RE = re.compile(r"\{?(\\(?:ss|o|O|aa|AA|ae|l))(?![A-Za-z])\s*(?:\{\})?\}?")
 
@@ -133,7 +125,7 @@ def decode_accents(text: str) -> str:
 
     Used for arXiv metadata, whose abstracts hold math that a full LaTeX decoder would mangle.
     """
-    if "\\" not in text:
+    if "\\" not in text or not _ANY_ACCENT.search(text):
         return text
 
     def repl(m: re.Match[str]) -> str:
@@ -201,12 +193,15 @@ def _arxiv_snapshot_record(obj: dict[str, Any], rel: str, line: int) -> Record:
     authors: list[str] = []
     parsed = obj.get("authors_parsed")
     if isinstance(parsed, list):
+        # authors_parsed ([last, first, suffix], already decoded) can list thousands of
+        # names, so this loop stays minimal.
         for parts in parsed:
-            if isinstance(parts, list) and parts and all(isinstance(p, str) for p in parts):
-                last, first, suffix = (list(parts) + ["", ""])[:3]
-                name = " ".join(p for p in (first, last, suffix) if p.strip())
+            if isinstance(parts, list) and len(parts) >= 2:
+                name = " ".join(
+                    f"{parts[1]} {parts[0]} {parts[2] if len(parts) > 2 else ''}".split()
+                )
                 if name:
-                    authors.append(_one_line(name))
+                    authors.append(name)
     if not authors:
         authors = _str_list(decode_accents(str(obj.get("authors") or "")), r",|\band\b")
     year = None
@@ -288,7 +283,9 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
     )
 
 
-def record_from_object(obj: dict[str, Any], rel: str, line: int) -> Record | None:
+def record_from_object(
+    obj: dict[str, Any], rel: str, line: int, default_source: str | None = None
+) -> Record | None:
     """One JSON object as a Record, whichever known format it is in; None for a skip line."""
     if "_id" in obj and "text" in obj:
         return _beir_record(obj, rel, line)
@@ -296,7 +293,7 @@ def record_from_object(obj: dict[str, Any], rel: str, line: int) -> Record | Non
         return _arxiv_snapshot_record(obj, rel, line)
     if obj.get("status") in SKIP_STATUSES:
         return None
-    return _generic_record(obj, rel, line, Path(rel).name)
+    return _generic_record(obj, rel, line, default_source or rel.rsplit("/", 1)[-1])
 
 
 def _iter_json_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -317,6 +314,7 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
         result.problems.append(Problem(rel, None, f"cannot read file: {e.strerror or e}"))
         return result
     loads = json.loads
+    default_source = rel.rsplit("/", 1)[-1]
     for number, line in _iter_json_lines(text):
         try:
             obj = loads(line)
@@ -329,7 +327,7 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
             result.problems.append(Problem(rel, number, f"expected a JSON object, got {kind}"))
             continue
         try:
-            record = record_from_object(obj, rel, number)
+            record = record_from_object(obj, rel, number, default_source)
         except (ValueError, TypeError, KeyError, RecursionError) as e:
             result.problems.append(Problem(rel, number, f"cannot read record: {e}"))
             continue
