@@ -16,8 +16,10 @@ from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
 from .store import Index, PaperRow
 
 MODES = ("hybrid", "semantic", "keyword")
-# Reciprocal-rank fusion constant: how fast the credit of a lower rank fades.
-RRF_K = 60
+# How many papers each retriever hands to the fusion (more when -k asks for more).
+POOL = 100
+# At most this many matched words are listed per result.
+MAX_TERMS_SHOWN = 20
 # A title lookup must be at least this close (rapidfuzz WRatio, 0-100) to count.
 TITLE_CUTOFF = 85.0
 # Two candidates closer than this are a tie: the user must say which.
@@ -56,6 +58,74 @@ class Hit:
         return out
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """How `hybrid` combines the semantic and the keyword rankings.
+
+    method "rrf": sum of weight / (k + rank) (reciprocal-rank fusion);
+    method "minmax": sum of weight * score scaled to 0..1 within each ranking (0 if absent);
+    method "zscore": sum of weight * (score - mean) / std within each ranking (absent: the
+    ranking's lowest).
+    """
+
+    method: str = "rrf"
+    k: float = 60.0
+    semantic_weight: float = 1.0
+    keyword_weight: float = 1.0
+
+
+# Plain reciprocal-rank fusion, the usual starting point (kept for comparison).
+PLAIN_RRF = Fusion("rrf", 60.0)
+# The default, chosen on the SciFact train split (docs/benchmarks.md, "Answer quality").
+DEFAULT_FUSION = PLAIN_RRF
+# A single retriever: its own scores, unchanged.
+SINGLE = Fusion("single")
+
+
+def _normalised(ranking: list[tuple[int, float]], method: str) -> tuple[dict[int, float], float]:
+    """Scores rescaled within one ranking, and the value for a paper the ranking lacks."""
+    if not ranking:
+        return {}, 0.0
+    scores = np.asarray([s for _, s in ranking], dtype=np.float64)
+    if method == "minmax":
+        lo, hi = float(scores.min()), float(scores.max())
+        span = hi - lo
+        vals = (scores - lo) / span if span > 0 else np.ones_like(scores)
+        return dict(zip([p for p, _ in ranking], vals.tolist(), strict=True)), 0.0
+    mean, std = float(scores.mean()), float(scores.std())
+    vals = (scores - mean) / std if std > 0 else np.zeros_like(scores)
+    return dict(zip([p for p, _ in ranking], vals.tolist(), strict=True)), float(vals.min())
+
+
+def fuse(
+    sem: list[tuple[int, float]], kw: list[tuple[int, float]], fusion: Fusion
+) -> list[tuple[int, float, dict[str, Any]]]:
+    """Combine two rankings (pid, score) best first into (pid, fused score, explanation)."""
+    why: dict[int, dict[str, Any]] = {}
+    for name, ranking in (("semantic", sem), ("keyword", kw)):
+        for i, (pid, s) in enumerate(ranking):
+            why.setdefault(pid, {})[name] = {"rank": i + 1, "score": round(s, 4)}
+    for entry in why.values():
+        found = [n for n in ("semantic", "keyword") if n in entry]
+        entry["found_by"] = "both" if len(found) == 2 else found[0]
+    weighted = ((sem, fusion.semantic_weight), (kw, fusion.keyword_weight))
+    fused: dict[int, float] = {}
+    if fusion.method == "single":
+        fused = dict(sem or kw)
+    elif fusion.method == "rrf":
+        for ranking, w in weighted:
+            for i, (pid, _) in enumerate(ranking):
+                fused[pid] = fused.get(pid, 0.0) + w / (fusion.k + i + 1)
+    elif fusion.method in ("minmax", "zscore"):
+        norms = [(_normalised(r, fusion.method), w) for r, w in weighted]
+        for pid in why:
+            fused[pid] = sum(w * vals.get(pid, absent) for (vals, absent), w in norms)
+    else:
+        raise PapersError(f"unknown fusion method {fusion.method!r}")
+    order = sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+    return [(pid, s, why[pid]) for pid, s in order]
+
+
 class Searcher:
     """An opened index plus, loaded only when needed, its query encoder."""
 
@@ -65,6 +135,7 @@ class Searcher:
         self.warn = warn
         check_model(self.index.manifest, model or os.environ.get(MODEL_ENV))
         self._encoder: Encoder | None = None
+        self.fusion = DEFAULT_FUSION
 
     @property
     def encoder(self) -> Encoder:
@@ -97,25 +168,15 @@ class Searcher:
         self, text: str, qvec: np.ndarray | None, mode: str, n: int
     ) -> list[tuple[int, float, dict[str, Any]]]:
         """(pid, score, explanation) best first, by `mode`."""
+        if mode not in MODES:
+            raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
         kw = self.keyword(text, n) if mode != "semantic" else []
         if mode == "semantic":
-            return [
-                (pid, s, {"semantic": {"rank": i + 1, "score": s}})
-                for i, (pid, s) in enumerate(sem)
-            ]
-        if mode == "keyword":
-            return [
-                (pid, s, {"keyword": {"rank": i + 1, "score": s}}) for i, (pid, s) in enumerate(kw)
-            ]
-        fused: dict[int, float] = {}
-        why: dict[int, dict[str, Any]] = {}
-        for name, ranking in (("semantic", sem), ("keyword", kw)):
-            for i, (pid, s) in enumerate(ranking):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + i + 1)
-                why.setdefault(pid, {})[name] = {"rank": i + 1, "score": s}
-        order = sorted(fused.items(), key=lambda x: -x[1])[:n]
-        return [(pid, s, why[pid]) for pid, s in order]
+            kw = []
+        elif mode == "keyword":
+            sem = []
+        return fuse(sem, kw, self.fusion if mode == "hybrid" else SINGLE)[:n]
 
     def hits(
         self,
@@ -123,6 +184,7 @@ class Searcher:
         k: int,
         section: str | None,
         exclude: set[int] | None = None,
+        text: str = "",
     ) -> list[Hit]:
         pids = [pid for pid, _, _ in ranked if not exclude or pid not in exclude]
         rows = self.index.papers(pids)
@@ -133,14 +195,21 @@ class Searcher:
                 continue
             if section and not in_section(row, section):
                 continue
-            out.append(Hit(rank=len(out) + 1, score=score, paper=row, explain=why))
+            out.append(Hit(rank=len(out) + 1, score=score, paper=row, explain=dict(why)))
             if len(out) == k:
                 break
+        if text and out:
+            from .keywords import matched_terms
+
+            terms = matched_terms(self.index, text, [h.paper.pid for h in out])
+            for h in out:
+                h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
         return out
 
     def _pool(self, k: int, section: str | None) -> int:
         # A section filter drops papers after ranking, so rank everything to still find k.
-        return int(self.index.manifest.get("papers", k)) if section else max(k * 5, 50)
+        # Otherwise a fixed depth per retriever, so that `-k 10` shows the top 10 of `-k 100`.
+        return int(self.index.manifest.get("papers", k)) if section else max(k, POOL)
 
     # -- commands --------------------------------------------------------------------------
     def ask(
@@ -152,7 +221,8 @@ class Searcher:
         qvec = None
         if mode != "keyword":
             qvec = self.encoder.encode([question], query=True)[0]
-        return self.hits(self.rank(question, qvec, mode, self._pool(k, section)), k, section)
+        ranked = self.rank(question, qvec, mode, self._pool(k, section))
+        return self.hits(ranked, k, section, text=question)
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
@@ -188,8 +258,8 @@ class Searcher:
         vids = self.index.paper_vids(paper.pid)
         qvec = _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
         text = " ".join([paper.title, *paper.notes, paper.abstract])
-        ranked = self.rank(text, qvec, mode, max(k * 5, 50))
-        return self.hits(ranked, k, None, exclude={paper.pid})
+        ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
+        return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         text = text.strip()
@@ -200,7 +270,7 @@ class Searcher:
         enc = self.encoder
         pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
         qvec = _mean(enc.encode([p.strip() for p in pieces]))
-        return self.hits(self.rank(text, qvec, mode, max(k * 5, 50)), k, None)
+        return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
 
 
 def _mean(vecs: np.ndarray) -> np.ndarray:

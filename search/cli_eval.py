@@ -1,0 +1,99 @@
+"""`papers eval`: answer quality of each retrieval mode on a BEIR-format folder."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import PapersError
+
+MODE_ORDER = ("keyword", "semantic", "hybrid")
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _table(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['dataset']} ({result['split']}): {result['documents']} documents, "
+        f"{result['queries']} queries, model {result['model']}",
+        "",
+        f"{'mode':<9} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8} {'queries/s':>10}",
+    ]
+    for mode, m in result["modes"].items():
+        lines.append(
+            f"{mode:<9} {m['ndcg@10']:>8.4f} {m['recall@100']:>11.4f} {m['mrr@10']:>8.4f} "
+            f"{m['qps']:>10.1f}"
+        )
+    return "\n".join(lines)
+
+
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(MODE_ORDER),
+    multiple=True,
+    help="Only this mode (repeatable; default: all three).",
+)
+@click.option(
+    "--split", default=None, help="Which qrels/SPLIT.tsv (default: the only one, or test)."
+)
+@click.option(
+    "--model",
+    envvar="PAPERS_MODEL",
+    default=None,
+    metavar="NAME_OR_PATH",
+    help="sentence-transformers model (default: the packaged all-MiniLM-L6-v2). Env: PAPERS_MODEL.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def _eval(
+    folder: Path, modes: tuple[str, ...], split: str | None, model: str | None, as_json: bool
+) -> None:
+    """Measure answer quality on a BEIR-format FOLDER.
+
+    FOLDER holds corpus.jsonl (_id, title, text), queries.jsonl (_id, text) and
+    qrels/SPLIT.tsv (query-id, corpus-id, score). The corpus is indexed into a throw-away
+    library (your own library is not touched), every judged query is asked as `papers ask`
+    would ask it, and nDCG@10, Recall@100, MRR@10 and queries per second are printed for each
+    mode.
+
+    \b
+    Examples:
+      papers eval ../shared/data/scifact-train
+      papers eval ./scifact --split test --json | jq '.modes.hybrid'
+      papers eval ./scifact --mode keyword --mode hybrid
+    """
+    from .evaluate import evaluate_folder
+
+    chosen = [m for m in MODE_ORDER if m in modes] if modes else list(MODE_ORDER)
+    try:
+        with tempfile.TemporaryDirectory(prefix="papers-eval-") as tmp:
+            from .cli import _progress_bar
+
+            with _progress_bar() as progress:
+                result = evaluate_folder(
+                    folder,
+                    model=model,
+                    modes=chosen,
+                    split=split,
+                    workdir=Path(tmp),
+                    log=_err,
+                    progress=progress,
+                )
+    except PapersError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        click.echo(_table(result))
+
+
+eval_command = click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})(
+    _eval
+)
