@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,9 +45,13 @@ class RebuildReport:
     papers_changed: int = 0
     papers_removed: int = 0
     papers_unchanged: int = 0
+    # chunks: new = unchanged + changed + added; old = unchanged + changed + removed.
+    # "changed" pairs a new chunk of a changed paper with one of its old chunks that went away.
     chunks_added: int = 0
+    chunks_changed: int = 0
     chunks_removed: int = 0
     chunks_unchanged: int = 0
+    chunks_embedded: int = 0  # added + changed: what the encoder had to run on
     reembed_reason: str | None = None
     nothing_changed: bool = False
     model: str = ""
@@ -229,15 +236,42 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 
 # -- the rebuild -----------------------------------------------------------------------------------
 
+# Test hook: with PAPERS_TEST_PAUSE_AT=<stage>, a rebuild prints "PAUSED AT <stage>" on stderr
+# and sleeps there, so tests can SIGKILL it at a known point. Stages, in order: locked, parsed,
+# embedded (after the first batch), written (new generation complete in index/tmp-*), synced
+# (checksums written), renamed (now index/gen-*, CURRENT not yet replaced), published.
+PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
 
-def _open_previous(index_dir: Path, log: Log) -> store.Index | None:
+# The parse cache is valid only for the code that produced it: the readers' source is hashed.
+_PARSER_FILES = ("notes.py", "importers.py", "records.py")
+
+
+def _pause(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        sys.stderr.write(f"PAUSED AT {stage}\n")
+        sys.stderr.flush()
+        time.sleep(3600)
+
+
+def parser_version() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _PARSER_FILES:
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()[:16]
+
+
+def _open_previous(index_dir: Path) -> tuple[store.Index | None, str | None]:
+    """The live generation, fully verified, or (None, why it cannot be used)."""
     try:
-        return store.Index.open(index_dir)
-    except PapersError as e:
-        if not isinstance(e, IndexDamaged):
-            return None
-        log(f"previous index is damaged ({e}); building from scratch")
-        return None
+        return store.Index.open(index_dir, verify=True), None
+    except IndexDamaged as e:
+        return None, str(e).split(": run `papers rebuild`")[0]
+    except PapersError:
+        return None, None
 
 
 def rebuild(
@@ -260,13 +294,17 @@ def rebuild(
     check_notes_dir(paths.notes)
     spec = resolve_model(model)
     with rebuild_lock(paths.index, wait):
+        _pause("locked")
         store.prune(paths.index)
-        previous = _open_previous(paths.index, log)
+        previous, damage = _open_previous(paths.index)
+        if damage:
+            log(f"previous index is unusable ({damage}); building a new one")
         try:
-            report = _rebuild_locked(paths, spec, previous, full, log, progress)
+            report = _rebuild_locked(paths, spec, previous, damage, full, log, progress)
         finally:
             if previous is not None:
                 previous.close()
+        _pause("published")
         store.prune(paths.index)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -276,6 +314,7 @@ def _rebuild_locked(
     paths: Paths,
     spec: ModelSpec,
     previous: store.Index | None,
+    damage: str | None,
     full: bool,
     log: Log,
     progress: Progress | None,
@@ -283,75 +322,131 @@ def _rebuild_locked(
     from .notes import list_note_files
 
     report = RebuildReport(model=spec.name)
-    old_manifest = previous.manifest if previous else None
-    info = model_info(spec, old_manifest, log)
+    old_manifest = previous.manifest if previous else {}
+    info = model_info(spec, old_manifest or None, log)
     settings = info.settings()
 
     reuse = previous is not None and not full
-    if previous is not None and not full:
-        old_settings = {k: old_manifest.get(k) for k in settings} if old_manifest else {}
+    if full:
+        report.reembed_reason = "--full"
+    elif previous is not None:
+        old_settings = {k: old_manifest.get(k) for k in settings}
         if old_settings != settings:
             changed = sorted(k for k in settings if old_settings.get(k) != settings[k])
-            report.reembed_reason = _reason(changed, old_manifest or {}, spec)
+            report.reembed_reason = _reason(changed, old_manifest, spec)
             reuse = False
-    elif full:
-        report.reembed_reason = "--full"
+    elif damage:
+        report.reembed_reason = f"the previous index is unusable ({damage})"
     if report.reembed_reason:
         log(f"re-embedding everything: {report.reembed_reason}")
 
-    # 1. files: parse only what changed since the previous generation
+    # 1. files: which changed since the previous generation (size and mtime)
     files, walk_problems = list_note_files(paths.notes)
+    if not files:
+        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     problems: list[Problem] = list(walk_problems)
-    old_files = previous.files() if previous is not None else {}
-    records: list[Record] = []
-    file_rows = []
-    stats_same = previous is not None and len(files) == len(old_files)
+    stats: list[tuple[Path, str, int, int]] = []
     for f in files:
         rel = _rel(f, paths.notes)
         try:
             st = f.stat()
         except OSError as e:
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
-            stats_same = False
             continue
-        cached = old_files.get(rel)
-        if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
-            recs_json, probs_json = cached[2], cached[3]
-            file_records = _records_from_json(recs_json)
-            problems.extend(Problem(**p) for p in json.loads(probs_json))
-        else:
-            stats_same = False
-            result = read_file(f, rel)
-            report.files_parsed += 1
-            file_records = result.records
-            problems.extend(result.problems)
-            recs_json = _records_to_json(file_records)
-            probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
-        records.extend(file_records)
-        file_rows.append((rel, st.st_size, st.st_mtime_ns, recs_json, probs_json))
-    report.files = len(file_rows)
-    report.problems = [str(p) for p in problems]
-    for p in problems:
-        log(f"skipped {p}")
-    if not files:
-        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
-    if not records:
-        raise NotesError(f"no papers found in the notes under {paths.notes}")
+        stats.append((f, rel, st.st_size, st.st_mtime_ns))
+    parser = parser_version()
+    cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
+    old_stats = previous.file_stats() if previous is not None and cache_ok else {}
+    report.files = len(stats)
 
-    encoder_ready = _encoder_exported(paths.index, info, spec)
-    if reuse and stats_same and previous is not None and encoder_ready:
+    if (
+        reuse
+        and cache_ok
+        and previous is not None
+        and old_stats == {rel: (size, mtime) for _f, rel, size, mtime in stats}
+        and _encoder_exported(paths.index, info, spec)
+    ):
+        for probs_json in previous.cached_problems():
+            problems.extend(Problem(**p) for p in json.loads(probs_json))
+        _report_problems(report, problems, log)
         report.nothing_changed = True
-        report.papers = int(previous.manifest.get("papers", 0))
-        report.chunks = int(previous.manifest.get("chunks", 0))
+        report.papers = int(old_manifest.get("papers", 0))
+        report.chunks = int(old_manifest.get("chunks", 0))
         report.papers_unchanged = report.papers
         report.chunks_unchanged = report.chunks
         return report
 
-    papers = merge(records)
-    _build_generation(
-        paths, spec, info, previous if reuse else None, papers, file_rows, report, log, progress
-    )
+    tmp = store.new_generation_dir(paths.index)
+    db = store.create_db(tmp / store.DB_NAME)
+    try:
+        # 2. parse what changed; the rest comes from the previous generation's cache
+        records: list[Record] = []
+        for f, rel, size, mtime in stats:
+            if old_stats.get(rel) == (size, mtime) and previous is not None:
+                recs_json, probs_json = previous.file_cache(rel)
+                file_records = _records_from_json(recs_json)
+                problems.extend(Problem(**p) for p in json.loads(probs_json))
+            else:
+                result = read_file(f, rel)
+                report.files_parsed += 1
+                file_records = result.records
+                problems.extend(result.problems)
+                recs_json = _records_to_json(file_records)
+                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
+            records.extend(file_records)
+            db.execute(
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                (rel, size, mtime, recs_json, probs_json),
+            )
+            del recs_json, probs_json
+        _report_problems(report, problems, log)
+        if not records:
+            raise NotesError(f"no papers found in the notes under {paths.notes}")
+        papers = merge(records)
+        del records
+        _pause("parsed")
+        index, trained_on, next_vid = _build_generation(
+            db, paths, spec, info, previous if reuse else None, papers, report, log, progress
+        )
+        vectors.write(index, tmp / store.FAISS_NAME)
+        store.write_manifest(
+            db,
+            {
+                "model": spec.name,
+                "model_path": str(spec.path),
+                "model_stat_key": info.stat_key,
+                **settings,
+                "parser": parser,
+                "dim": int(index.d),
+                "index_type": vectors.kind(index),
+                "ivf_trained_on": trained_on,
+                "papers": len(papers),
+                "chunks": int(index.ntotal),
+                "next_vid": next_vid,
+                "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "complete": True,
+            },
+        )
+        db.commit()
+        db.close()
+        del index
+        _pause("written")
+        if not _encoder_exported(paths.index, info, spec):
+            encoder = load_encoder(spec, info.fingerprint, paths.index, log)
+            _export_encoder(paths.index, info, spec, encoder, log)
+        store.publish(paths.index, tmp, _pause)
+    except BaseException:
+        db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return report
+
+
+def _report_problems(report: RebuildReport, problems: list[Problem], log: Log) -> None:
+    report.problems = [str(p) for p in problems]
+    for p in problems:
+        log(f"skipped {p}")
 
 
 def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
@@ -368,130 +463,170 @@ def _encoder_exported(index_dir: Path, info: ModelInfo, spec: ModelSpec) -> bool
     return (encoder_dir(index_dir, info.fingerprint) / "encoder.json").is_file()
 
 
+@dataclass
+class _OldChunks:
+    """The previous generation's chunks: by paper (text hash, vids in order) and by key."""
+
+    by_paper: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
+    by_key: dict[str, list[int]] = field(default_factory=dict)
+    total: int = 0
+
+    @classmethod
+    def read(cls, previous: store.Index) -> _OldChunks:
+        out = cls()
+        pid_to_id = {
+            pid: (pid_str, text_hash)
+            for pid, pid_str, text_hash in previous.query("SELECT pid, id, text_hash FROM papers")
+        }
+        grouped: dict[int, list[int]] = {}
+        for vid, key, pid in previous.query("SELECT vid, key, pid FROM chunks ORDER BY pid, ord"):
+            out.by_key.setdefault(key, []).append(vid)
+            grouped.setdefault(pid, []).append(vid)
+            out.total += 1
+        for pid, (pid_str, text_hash) in pid_to_id.items():
+            out.by_paper[pid_str] = (text_hash, grouped.get(pid, []))
+        return out
+
+
 def _build_generation(
+    db: sqlite3.Connection,
     paths: Paths,
     spec: ModelSpec,
     info: ModelInfo,
     previous: store.Index | None,
     papers: list[Paper],
-    file_rows: list[tuple[str, int, int, str, str]],
     report: RebuildReport,
     log: Log,
     progress: Progress | None,
-) -> None:
-    # Old chunks, to keep the vectors of unchanged text.
-    old_by_key: dict[str, int] = {}
-    old_paper_chunks: dict[str, tuple[str, list[tuple[int, str]]]] = {}
-    old_ids: set[str] = set()
-    old_vids: list[int] = []
-    next_vid = 0
-    if previous is not None:
-        next_vid = int(previous.manifest.get("next_vid", 0))
-        pid_to_id: dict[int, tuple[str, str]] = {}
-        for pid, pid_str, text_hash in previous.query("SELECT pid, id, text_hash FROM papers"):
-            pid_to_id[pid] = (pid_str, text_hash)
-            old_ids.add(pid_str)
-        grouped: dict[int, list[tuple[int, str]]] = {}
-        for vid, key, pid in previous.query("SELECT vid, key, pid FROM chunks ORDER BY pid, ord"):
-            old_by_key.setdefault(key, vid)
-            old_vids.append(vid)
-            grouped.setdefault(pid, []).append((vid, key))
-        for pid, chunks in grouped.items():
-            if pid in pid_to_id:
-                pid_str, text_hash = pid_to_id[pid]
-                old_paper_chunks[pid_str] = (text_hash, chunks)
+) -> tuple[Any, int | None, int]:
+    """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
+    grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
+    """
+    old = _OldChunks.read(previous) if previous is not None else _OldChunks()
+    next_vid = int(previous.manifest.get("next_vid", 0)) if previous is not None else 0
 
-    # Which chunks each paper needs; reuse old vectors by key.
-    kept: list[tuple[int, int, int]] = []  # (old vid, new pid, ord)
-    fresh: list[tuple[int, int, int, str, str]] = []  # (new vid, new pid, ord, key, text)
+    # Pass 1: unchanged papers (same id, same text) keep their vectors; they claim them first,
+    # so a changed paper reusing a chunk by key can never take a vector that is still in use.
+    digests: list[str] = []
+    unchanged: list[list[int] | None] = []
     claimed: set[int] = set()
-    paper_rows = []
-    for pid, paper in enumerate(papers, start=1):
-        text = paper_text(paper)
-        digest = text.digest()
-        old = old_paper_chunks.get(paper.id)
-        if old and old[0] == digest:
+    for paper in papers:
+        digest = paper_text(paper).digest()
+        digests.append(digest)
+        before = old.by_paper.get(paper.id)
+        if before is not None and before[0] == digest and before[1]:
+            unchanged.append(before[1])
+            claimed.update(before[1])
             report.papers_unchanged += 1
-            for ord_, (vid, _key) in enumerate(old[1]):
-                kept.append((vid, pid, ord_))
-                claimed.add(vid)
-            paper_rows.append((pid, paper, text, digest))
-            continue
-        if paper.id in old_ids:
-            report.papers_changed += 1
         else:
-            report.papers_added += 1
-        for ord_, piece in enumerate(_chunks_of(text, info)):
+            unchanged.append(None)
+            if before is not None:
+                report.papers_changed += 1
+            else:
+                report.papers_added += 1
+    report.papers = len(papers)
+    report.papers_removed = len(old.by_paper.keys() - {p.id for p in papers})
+    _insert_papers(db, papers, digests)
+
+    # Pass 2: chunk changed papers; reuse old vectors by key; count what must be embedded.
+    kept: list[tuple[int, int, int]] = []  # (old vid, new pid, ord)
+    fresh: dict[int, list[int]] = {}  # new pid -> ords of the chunks to embed
+    changed_papers: list[tuple[int, list[int]]] = []  # (chunks to embed, old vids)
+    to_embed = 0
+    for pid, (paper, vids) in enumerate(zip(papers, unchanged, strict=True), start=1):
+        if vids is not None:
+            kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
+            continue
+        ords: list[int] = []
+        for ord_, piece in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
-            vid = old_by_key.get(key)
-            if vid is not None and vid not in claimed:
+            vid = next((v for v in old.by_key.get(key, ()) if v not in claimed), None)
+            if vid is None:
+                ords.append(ord_)
+            else:
                 kept.append((vid, pid, ord_))
                 claimed.add(vid)
-            else:
-                fresh.append((next_vid, pid, ord_, key, piece))
-                next_vid += 1
-        paper_rows.append((pid, paper, text, digest))
-    new_ids = {p.id for p in papers}
-    report.papers_removed = len(old_ids - new_ids)
-    removed = [vid for vid in old_vids if vid not in claimed]
-    report.chunks_unchanged = len(kept)
-    report.chunks_added = len(fresh)
-    report.chunks_removed = len(removed)
-    report.papers = len(papers)
-    report.chunks = len(kept) + len(fresh)
+        if ords:
+            fresh[pid] = ords
+            to_embed += len(ords)
+        before = old.by_paper.get(paper.id)
+        if before is not None:
+            changed_papers.append((len(ords), before[1]))
 
-    tmp = store.new_generation_dir(paths.index)
-    db = store.create_db(tmp / store.DB_NAME)
-    try:
-        _write_rows(db, previous, paper_rows, kept, fresh, file_rows)
-        encoder: Encoder | None = None
-        if fresh or not _encoder_exported(paths.index, info, spec):
+    # Pass 3: embed, a batch at a time (texts are chunked again rather than kept: memory grows
+    # with the batch, not with the library), adding vectors and chunk rows as we go.
+    index: Any = previous.vectors if previous is not None else None
+    encoder: Encoder | None = None
+    tick = progress(to_embed) if progress and to_embed else None
+    pending: list[tuple[int, int, int, str, str]] = []  # (vid, pid, ord, key, text)
+    embedded = 0
+
+    def flush() -> None:
+        nonlocal index, encoder, embedded
+        if encoder is None:
             encoder = load_encoder(spec, info.fingerprint, paths.index, log)
-        index = _vectors(previous, removed, fresh, encoder, log, progress)
-        vectors.write(index, tmp / store.FAISS_NAME)
-        store.write_manifest(
-            db,
-            {
-                "model": spec.name,
-                "model_path": str(spec.path),
-                "model_stat_key": info.stat_key,
-                **info.settings(),
-                "dim": int(index.d),
-                "index_type": "flat",
-                "papers": len(papers),
-                "chunks": int(index.ntotal),
-                "next_vid": next_vid,
-                "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "complete": True,
-            },
+        if index is None:
+            index = vectors.new_index(encoder.dim)
+        vecs = encoder.encode([p[4] for p in pending])
+        vectors.update(
+            index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
+            ((vid, key, pid, ord_, text) for vid, pid, ord_, key, text in pending),
+        )
+        first = embedded == 0
+        embedded += len(pending)
+        if tick:
+            tick(len(pending))
+        pending.clear()
+        if first:
+            _pause("embedded")
+
+    for pid, ords in fresh.items():
+        pieces = _chunks_of(paper_text(papers[pid - 1]), info)
+        for ord_ in ords:
+            piece = pieces[ord_]
+            pending.append((next_vid, pid, ord_, chunk_key(info.fingerprint, piece), piece))
+            next_vid += 1
+            if len(pending) >= EMBED_BATCH:
+                flush()
+    if pending:
+        flush()
+
+    removed = old.total - len(claimed)
+    changed = sum(min(n, sum(v not in claimed for v in vids)) for n, vids in changed_papers)
+    report.chunks_unchanged = len(kept)
+    report.chunks_changed = changed
+    report.chunks_added = embedded - changed
+    report.chunks_removed = removed - changed
+    report.chunks_embedded = embedded
+    report.chunks = len(kept) + embedded
+
+    if kept:
+        assert previous is not None
+        db.commit()
+        db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
+        db.executemany(
+            "INSERT INTO chunks SELECT vid, key, ?, ?, text FROM old.chunks WHERE vid = ?",
+            ((pid, ord_, vid) for vid, pid, ord_ in kept),
         )
         db.commit()
-        db.close()
-        if encoder is not None:
-            _export_encoder(paths.index, info, spec, encoder, log)
-        store.publish(paths.index, tmp)
-    except BaseException:
-        db.close()
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _chunks_of(text: PaperText, info: ModelInfo) -> list[str]:
-    return chunk(text, info.spans, info.max_tokens, info.document_prompt)
+        db.execute("DETACH DATABASE old")
+    if index is None:
+        raise NotesError("nothing to embed")
+    if removed:
+        gone = np.fromiter(
+            (vid for vids in old.by_key.values() for vid in vids if vid not in claimed),
+            dtype=np.int64,
+        )
+        index.remove_ids(gone)
+    trained_on = previous.manifest.get("ivf_trained_on") if previous is not None else None
+    index, trained_on = vectors.finish(index, trained_on, log)
+    return index, trained_on, next_vid
 
 
-def _write_rows(
-    db: sqlite3.Connection,
-    previous: store.Index | None,
-    paper_rows: list[tuple[int, Paper, PaperText, str]],
-    kept: list[tuple[int, int, int]],
-    fresh: list[tuple[int, int, int, str, str]],
-    file_rows: list[tuple[str, int, int, str, str]],
-) -> None:
-    db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", file_rows)
+def _insert_papers(db: sqlite3.Connection, papers: list[Paper], digests: list[str]) -> None:
     db.executemany(
         "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -512,70 +647,24 @@ def _write_rows(
                 json.dumps(p.notes, ensure_ascii=False),
                 digest,
             )
-            for pid, p, _text, digest in paper_rows
+            for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
         ),
     )
     db.executemany(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
         (
             (pid, i, r.file, r.line, json.dumps(r.section, ensure_ascii=False), r.note)
-            for pid, p, _t, _d in paper_rows
+            for pid, p in enumerate(papers, start=1)
             for i, r in enumerate(p.records)
         ),
     )
-    if kept:
-        assert previous is not None
-        db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
-        db.executemany(
-            "INSERT INTO chunks SELECT vid, key, ?, ?, text FROM old.chunks WHERE vid = ?",
-            ((pid, ord_, vid) for vid, pid, ord_ in kept),
-        )
-        db.commit()
-        db.execute("DETACH DATABASE old")
-    db.executemany(
-        "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
-        ((vid, key, pid, ord_, text) for vid, pid, ord_, key, text in fresh),
-    )
     from .keywords import fill_keyword_index
 
-    fill_keyword_index(db, ((pid, p, text) for pid, p, text, _d in paper_rows))
+    fill_keyword_index(db, ((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
-def _vectors(
-    previous: store.Index | None,
-    removed: list[int],
-    fresh: list[tuple[int, int, int, str, str]],
-    encoder: Encoder | None,
-    log: Log,
-    progress: Progress | None,
-) -> Any:
-    index = previous.vectors if previous is not None else None
-    if fresh:
-        assert encoder is not None
-        if index is None:
-            index = vectors.new_index(encoder.dim)
-        vectors.update(
-            index, np.asarray(removed, dtype=np.int64), np.zeros((0, index.d)), np.zeros(0)
-        )
-        tick = progress(len(fresh)) if progress else None
-        for start in range(0, len(fresh), EMBED_BATCH):
-            batch = fresh[start : start + EMBED_BATCH]
-            vecs = encoder.encode([b[4] for b in batch])
-            vectors.update(
-                index,
-                np.zeros(0, dtype=np.int64),
-                vecs,
-                np.asarray([b[0] for b in batch], dtype=np.int64),
-            )
-            if tick:
-                tick(len(batch))
-    elif index is not None:
-        vectors.update(
-            index, np.asarray(removed, dtype=np.int64), np.zeros((0, index.d)), np.zeros(0)
-        )
-    else:
-        raise NotesError("nothing to embed")
-    return index
+def _chunks_of(text: PaperText, info: ModelInfo) -> list[str]:
+    return chunk(text, info.spans, info.max_tokens, info.document_prompt)
 
 
 def _export_encoder(
