@@ -39,7 +39,7 @@ CONTACT_ENV = "PAPERS_CONTACT"
 THRESHOLD = 95.0
 MAX_RETRIES = 5
 RETRY_BASE = 1.0  # seconds; doubled on each retry when the server gives no Retry-After
-MAX_WAIT = 300.0  # never sleep longer than this on one Retry-After
+MAX_WAIT = 300.0  # a longer Retry-After stops the run instead of hanging it
 TIMEOUT = 30.0
 SKIP_STATUSES = ("not_found", "no_abstract")
 
@@ -142,7 +142,7 @@ class _Polite:
         self.delay = delay
         self.headers = {"User-Agent": user_agent}
         self.host = host
-        self.last: float | None = None
+        self.last: float | None = None  # when the last answer came
         self.succeeded = False
 
     def _wait_turn(self) -> None:
@@ -161,13 +161,12 @@ class _Polite:
                 raise _Unreachable(str(e) or type(e).__name__) from None
             except httpx.TransportError as e:
                 # A timeout or a dropped connection mid-answer: worth another try.
-                self.last = _clock()
                 if attempt == MAX_RETRIES:
                     raise _Unreachable(str(e) or type(e).__name__) from None
-                _sleep(min(MAX_WAIT, RETRY_BASE * 2**attempt))
+                _sleep(max(RETRY_BASE * 2**attempt, self.delay))
+                self.last = None
                 continue
-            finally:
-                self.last = _clock()
+            self.last = _clock()
             status = response.status_code
             if status == 429 or status >= 500:
                 if attempt == MAX_RETRIES:
@@ -175,8 +174,10 @@ class _Polite:
                 wait = _retry_after(response.headers.get("Retry-After"))
                 if wait is None:
                     wait = RETRY_BASE * 2**attempt
-                _sleep(min(MAX_WAIT, max(wait, self.delay)))
-                self.last = _clock()
+                elif wait > MAX_WAIT:
+                    raise _Overloaded(f"{self.host} asks to wait {wait:.0f} s before asking again")
+                _sleep(max(wait, self.delay))
+                self.last = None  # the backoff already spaced this request from the last
                 continue
             self.succeeded = True
             if status == 404:

@@ -689,8 +689,10 @@ def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
                 )
             )
             continue
-        if not path.is_file():
+        if not path.exists():
             raise ImportFailed(f"{given}: no such file")
+        if not path.is_file():
+            raise ImportFailed(f"{given}: not a file")
         try:
             text = _read_text(path)
         except OSError as e:

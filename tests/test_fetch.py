@@ -592,3 +592,31 @@ def test_cli_fetch_without_network(tmp_path: Path, fake_notes: list[Paper]) -> N
     assert not (tmp_path / "notes" / "abstracts.jsonl").exists()
     help_text = CliRunner().invoke(make_cli(tmp_path), ["fetch-abstracts", "--help"]).stdout
     assert "papers fetch-abstracts --source openalex" in help_text
+
+
+def test_retry_after_forms() -> None:
+    assert fetch._retry_after("12") == 12.0
+    assert fetch._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert fetch._retry_after("soon") is None
+    assert fetch._retry_after(None) is None
+
+
+def test_long_retry_after_stops_the_run(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/api/query").respond_with_response(
+        Response("slow down", status=429, headers={"Retry-After": "3600"})
+    )
+    out = tmp_path / "abstracts.jsonl"
+    with pytest.raises(FetchError, match="asks to wait 3600 s"):
+        run(httpserver, [paper("X", arxiv="1707.01495")], out)
+    assert not out.exists()
+
+
+def test_backoff_is_not_added_to_the_delay(
+    httpserver: HTTPServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    httpserver.expect_oneshot_request("/api/query").respond_with_data("busy", status=503)
+    httpserver.expect_request("/api/query").respond_with_data(
+        atom(), content_type="application/atom+xml"
+    )
+    run(httpserver, [paper("Paper One")], tmp_path / "a.jsonl", delay=3.0)
+    assert sleeps == [3.0]  # max(backoff 1 s, delay 3 s), not 1 + 3
