@@ -24,8 +24,8 @@ run: install
 	$(BIN)/papers ask "$(QUESTION)"
 
 lint: install
-	$(BIN)/ruff check search tests bench
-	$(BIN)/ruff format --check search tests bench
+	$(BIN)/ruff check search tests $(wildcard bench)
+	$(BIN)/ruff format --check search tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy
