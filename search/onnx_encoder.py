@@ -77,7 +77,7 @@ def export_onnx(model: SentenceTransformer, out_dir: Path, *, quantize: bool = F
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         transformer: Any = model[0]
-        tokenizer = _export_tokenizer(transformer.tokenizer, spec, tmp / TOKENIZER_FILE)
+        _export_tokenizer(transformer.tokenizer, spec, tmp / TOKENIZER_FILE)
         sample = ["a", "an example sentence that is longer than the first one, with padding"]
         features = transformer.tokenizer(
             sample, padding=True, truncation=True, max_length=spec["max_seq_length"]
@@ -92,6 +92,8 @@ def export_onnx(model: SentenceTransformer, out_dir: Path, *, quantize: bool = F
         # Check the graph we just wrote against torch on a padded batch before publishing it.
         session = _make_session(tmp / MODEL_FILE, threads=None)
         graph_inputs = [i.name for i in session.get_inputs()]
+        if any(name not in KNOWN_INPUTS or name not in features for name in graph_inputs):
+            raise UnsupportedModel(f"graph inputs {graph_inputs}: not all are tokenizer outputs")
         feeds = {
             name: np.asarray(features[name], dtype=np.int64)
             for name in graph_inputs
@@ -99,7 +101,8 @@ def export_onnx(model: SentenceTransformer, out_dir: Path, *, quantize: bool = F
         }
         got = session.run([OUTPUT_NAME], feeds)[0]
         mask = np.asarray(features["attention_mask"], dtype=bool)
-        err = float(np.abs(got[mask] - expected[mask]).max())
+        scale = max(1.0, float(np.abs(expected[mask]).max()))
+        err = float(np.abs(got[mask] - expected[mask]).max()) / scale
         if not np.isfinite(err) or err > 1e-3:
             raise UnsupportedModel(f"exported graph differs from torch by {err:.3g}")
         del session
@@ -127,7 +130,6 @@ def export_onnx(model: SentenceTransformer, out_dir: Path, *, quantize: bool = F
             "source": spec["source"],
             "files": {name: _file_record(tmp / name) for name in files},
         }
-        del tokenizer
         _write_json(tmp / CONFIG_FILE, config)
         _swap_in(tmp, out_dir)
     except BaseException:
@@ -208,7 +210,7 @@ def _pooling_modes(pooling: Any) -> list[str]:
     return modes
 
 
-def _export_tokenizer(hf_tokenizer: Any, spec: dict[str, Any], path: Path) -> Any:
+def _export_tokenizer(hf_tokenizer: Any, spec: dict[str, Any], path: Path) -> None:
     from tokenizers import Tokenizer
 
     # A copy of the live backend: it carries sentence-transformers' own changes (lowercasing),
@@ -224,7 +226,17 @@ def _export_tokenizer(hf_tokenizer: Any, spec: dict[str, Any], path: Path) -> An
     tok.no_padding()
     tok.no_truncation()
     tok.save(str(path))
-    return tok
+
+    # Query time tokenizes with this file alone: prove it gives the ids sentence-transformers
+    # would, truncation included, before publishing it.
+    max_len = spec["max_seq_length"]
+    if max_len is not None:
+        tok.enable_truncation(max_length=max_len, direction=spec["truncation_side"])
+    probes = ["", "Hello World!", "Café NAÏVE résumé 🚀 日本語 ﬁ", "long words " * 600]
+    expected = hf_tokenizer(probes, truncation=max_len is not None, max_length=max_len)
+    got = [enc.ids for enc in tok.encode_batch(probes)]
+    if got != [list(ids) for ids in expected["input_ids"]]:
+        raise UnsupportedModel("the saved tokenizer does not reproduce the model's token ids")
 
 
 def _lowercases(tok: Any) -> bool:
