@@ -176,11 +176,18 @@ class STEncoder:
         _offline()
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            # Our own progress bar is on stderr; theirs ("Loading weights") only adds noise.
+            hf_logging.disable_progress_bar()
             model = SentenceTransformer(str(spec.path), device="cpu")
         except Exception as e:
             raise ModelError(f"cannot load model {spec.name!r}: {_one_line(e)}") from None
-        dim = model.get_sentence_embedding_dimension()
+        # Renamed in sentence-transformers 6; keep working with both.
+        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        dim = get_dim()
         if not dim:
             raise ModelError(f"model {spec.name!r} does not say its embedding dimension")
         query_prompt, document_prompt = prompts_of(model.prompts or {})
