@@ -469,15 +469,19 @@ class _OldChunks:
 
     by_paper: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     by_key: dict[str, list[int]] = field(default_factory=dict)
+    # (title, normalised title) by paper id: normalise_title is slow (ftfy), so reuse it
+    norm_titles: dict[str, tuple[str, str]] = field(default_factory=dict)
     total: int = 0
 
     @classmethod
     def read(cls, previous: store.Index) -> _OldChunks:
         out = cls()
-        pid_to_id = {
-            pid: (pid_str, text_hash)
-            for pid, pid_str, text_hash in previous.query("SELECT pid, id, text_hash FROM papers")
-        }
+        pid_to_id = {}
+        for pid, pid_str, text_hash, title, norm in previous.query(
+            "SELECT pid, id, text_hash, title, norm_title FROM papers"
+        ):
+            pid_to_id[pid] = (pid_str, text_hash)
+            out.norm_titles[pid_str] = (title, norm)
         grouped: dict[int, list[int]] = {}
         for vid, key, pid in previous.query("SELECT vid, key, pid FROM chunks ORDER BY pid, ord"):
             out.by_key.setdefault(key, []).append(vid)
@@ -526,7 +530,7 @@ def _build_generation(
                 report.papers_added += 1
     report.papers = len(papers)
     report.papers_removed = len(old.by_paper.keys() - {p.id for p in papers})
-    _insert_papers(db, papers, digests)
+    _insert_papers(db, papers, digests, old.norm_titles)
 
     # Pass 2: chunk changed papers; reuse old vectors by key; count what must be embedded.
     kept: list[tuple[int, int, int]] = []  # (old vid, new pid, ord)
@@ -626,7 +630,18 @@ def _build_generation(
     return index, trained_on, next_vid
 
 
-def _insert_papers(db: sqlite3.Connection, papers: list[Paper], digests: list[str]) -> None:
+def _insert_papers(
+    db: sqlite3.Connection,
+    papers: list[Paper],
+    digests: list[str],
+    old_norm: dict[str, tuple[str, str]],
+) -> None:
+    def norm(p: Paper) -> str:
+        before = old_norm.get(p.id)
+        return (
+            before[1] if before is not None and before[0] == p.title else normalise_title(p.title)
+        )
+
     db.executemany(
         "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -634,7 +649,7 @@ def _insert_papers(db: sqlite3.Connection, papers: list[Paper], digests: list[st
                 pid,
                 p.id,
                 p.title,
-                normalise_title(p.title),
+                norm(p),
                 json.dumps(p.section, ensure_ascii=False),
                 p.arxiv,
                 p.doi,
