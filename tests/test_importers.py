@@ -383,18 +383,14 @@ def test_readers_never_raise_on_near_miss_syntax(tmp_path: Path, text: str) -> N
         reader(path, name)
 
 
-def test_hundred_thousand_lines_read_quickly(tmp_path: Path) -> None:
-    import time
-
+def test_hundred_thousand_lines(tmp_path: Path) -> None:
+    # Its speed is measured in bench/, not asserted here.
     src = tmp_path / "big.jsonl"
     row = {"title": "", "abstract": "We study a problem. " * 40, "authors": ["A. B", "C. D"]}
     with src.open("w", encoding="utf-8") as f:
         for i in range(100_000):
             row["title"] = f"Paper number {i} on résumé parsing"
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    start = time.perf_counter()
     result = read_jsonl(src, "big.jsonl")
-    elapsed = time.perf_counter() - start
     assert len(result.records) == 100_000
-    # Generous bound for slow CI machines; typically about 2 s.
-    assert elapsed < 15, elapsed
+    assert result.records[-1].title == "Paper number 99999 on résumé parsing"

