@@ -93,6 +93,14 @@ def write_mine(root: Path, version: int) -> None:
     (root / "notes" / "mine.md").write_text("\n".join(lines), encoding="utf-8")
 
 
+def peak_rss_mb() -> float:
+    """Peak RSS of this process (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(root: Path) -> None:
     t0 = time.perf_counter()
     from search.build import rebuild
@@ -109,7 +117,7 @@ def child(root: Path) -> None:
                 "rebuild_s": round(t2 - t1, 3),
                 "in_process_s": round(t2 - t0, 3),
                 "embed_s": round(EMBED_SECONDS[0], 3),
-                "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "rss_mb": round(peak_rss_mb()),
                 "report": report.to_json(),
             }
         )

@@ -3,8 +3,8 @@
     .venv/bin/python bench/search_large.py [--n 1000000] [--dim 384] [--queries 300]
 
 Data: a Gaussian mixture (n/1000 centres on the unit sphere, each point = centre + noise of norm
-~1.5, normalised), like sentence embeddings, which cluster by topic; not uniform noise, where
-no index can do better than a scan. Queries: data points plus noise of norm ~0.8, normalised
+~2.0, normalised), like sentence embeddings, which cluster by topic; not uniform noise, where
+no index can do better than a scan. Queries: data points plus noise of norm ~1.0, normalised
 (a question lands near, not on, the chunks that answer it). Ground truth: exact inner-product
 search (IndexFlatIP) over the same vectors.
 
@@ -42,7 +42,7 @@ def data(n: int, dim: int, seed: int = 0) -> np.ndarray:
     for s in range(0, n, step):
         m = min(step, n - s)
         x = centres[rng.integers(0, len(centres), m)]
-        x += rng.standard_normal((m, dim)).astype(np.float32) * (1.5 / np.sqrt(dim))
+        x += rng.standard_normal((m, dim)).astype(np.float32) * (2.0 / np.sqrt(dim))
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         out[s : s + m] = x
     return out
@@ -52,12 +52,16 @@ def queries_near(x: np.ndarray, q: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     dim = x.shape[1]
     qs = x[rng.integers(0, len(x), q)].copy()
-    qs += rng.standard_normal(qs.shape).astype(np.float32) * (0.8 / np.sqrt(dim))
+    qs += rng.standard_normal(qs.shape).astype(np.float32) * (1.0 / np.sqrt(dim))
     qs /= np.linalg.norm(qs, axis=1, keepdims=True)
     return qs
 
 
 def peak_rss_mb() -> float:
+    """Peak RSS of this process (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
