@@ -133,8 +133,9 @@ def rebuild(ctx: click.Context, model: str | None, full: bool, wait: bool, as_js
     err(
         f"papers: {report.papers_added} added, {report.papers_changed} changed, "
         f"{report.papers_removed} removed, {report.papers_unchanged} unchanged; "
-        f"chunks: {report.chunks_added} embedded, {report.chunks_removed} removed, "
-        f"{report.chunks_unchanged} kept"
+        f"chunks: {report.chunks_added} added, {report.chunks_changed} changed, "
+        f"{report.chunks_removed} removed, {report.chunks_unchanged} unchanged "
+        f"({report.chunks_embedded} embedded)"
     )
     if report.problems:
         err(f"{len(report.problems)} problem(s) in the notes were skipped (listed above)")

@@ -184,8 +184,9 @@ class STEncoder:
         except Exception as e:
             raise ModelError(f"cannot load model {spec.name!r}: {_one_line(e)}") from None
         # Renamed in sentence-transformers 6; keep working with both.
-        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         if not dim:
