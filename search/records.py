@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -87,17 +88,23 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", _fix(text)).strip()
 
 
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+@functools.lru_cache(maxsize=1 << 17)
 def normalise_title(title: str) -> str:
     """The key two mentions of one paper share: case, accents, punctuation and dashes ignored.
+
+    Cached: a rebuild asks for the same title's key several times (merge, ids, storage).
 
     >>> normalise_title("Self2Self With Dropout: Learning Self-Supervised Denoising")
     'self2self with dropout learning self supervised denoising'
     """
-    text = unicodedata.normalize("NFKD", _fix(title))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.casefold()
-    text = re.sub(r"[^\w]+", " ", text)
-    return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
+    text = _fix(title)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
 
 
 def parse_arxiv_id(text: str) -> str | None:
