@@ -147,11 +147,14 @@ def test_modes_are_checked(blind: Path) -> None:
 
 
 def test_similar_uses_the_paper_text(blind: Path) -> None:
-    # The blind encoder gives no signal: what ranks first comes from the text.
-    hits = json.loads(run("similar", "Hard negative mining for triplet embeddings", "--json"))
-    titles = [h["title"] for h in hits]
-    assert "Hard negative mining for triplet embeddings" not in titles
-    # Itself is keyword rank 1; the next paper sharing its words comes first.
+    name = "Hard negative mining for triplet embeddings"
+    # Hybrid: the paper's vectors and its text (title, notes, abstract) both rank.
+    hits = json.loads(run("similar", name, "--json"))
+    assert name not in [h["title"] for h in hits]
+    assert {h["explain"]["found_by"] for h in hits} >= {"both"}
+    # The text alone: itself is keyword rank 1, so the best other paper has rank 2.
+    hits = json.loads(run("similar", name, "--json", "--mode", "keyword"))
+    assert name not in [h["title"] for h in hits]
     assert hits[0]["explain"]["keyword"]["rank"] == 2
     assert hits[0]["explain"]["terms"]
     text = ["--text", "GPT-3 trained with PPO", "--mode", "keyword", "--json"]
