@@ -15,6 +15,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The package is installed editable; compile it now so that no command pays for it.
+	$(BIN)/python -m compileall -q search
 	touch $(STAMP)
 
 install: $(STAMP)

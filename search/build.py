@@ -458,9 +458,10 @@ def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
 def _encoder_exported(index_dir: Path, info: ModelInfo, spec: ModelSpec) -> bool:
     if spec.registered:
         return True
+    from .onnx_encoder import exported_ok
     from .query_encoder import encoder_dir
 
-    return (encoder_dir(index_dir, info.fingerprint) / "encoder.json").is_file()
+    return exported_ok(encoder_dir(index_dir, info.fingerprint))
 
 
 @dataclass

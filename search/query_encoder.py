@@ -26,11 +26,12 @@ class OnnxQueryEncoder:
     """OnnxEncoder with the prompts and window the index was built with."""
 
     inner: Any = field(repr=False)
-    tokenizer: Any = field(repr=False)
+    folder: Path
     dim: int
     max_tokens: int
     query_prompt: str
     document_prompt: str
+    _tokenizer: Any = field(default=None, repr=False)
 
     def encode(
         self,
@@ -48,11 +49,27 @@ class OnnxQueryEncoder:
         return np.asarray(vecs, dtype=np.float32)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return token_spans_with(self.tokenizer, text)
+        return token_spans_with(self._span_tokenizer(), text)
+
+    def _span_tokenizer(self) -> Any:
+        # Loaded only when text must be chunked (rebuild, `similar --text`): a question needs
+        # none, and loading costs ~20 ms.
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
 
 
 def load_onnx(
-    index_dir: Path, fingerprint: str, prompts: tuple[str, str] | None = None
+    index_dir: Path,
+    fingerprint: str,
+    prompts: tuple[str, str] | None = None,
+    *,
+    optimize: bool = True,
 ) -> OnnxQueryEncoder | None:
     """The exported encoder for `fingerprint`, or None if it is missing or broken."""
     folder = encoder_dir(index_dir, fingerprint)
@@ -61,24 +78,15 @@ def load_onnx(
     from .onnx_encoder import EncoderUnavailable, OnnxEncoder
 
     try:
-        inner = OnnxEncoder.load(folder)
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tok.no_truncation()
-        tok.no_padding()
-    except (EncoderUnavailable, OSError, ValueError, RuntimeError, Exception):
+        inner = OnnxEncoder.load(folder, optimize=optimize)
+    except EncoderUnavailable:
         return None
-    cfg = inner.config if hasattr(inner, "config") else {}
-    query_prompt, document_prompt = prompts or (
-        cfg.get("query_prompt", ""),
-        cfg.get("document_prompt", ""),
-    )
+    query_prompt, document_prompt = prompts or ("", "")
     return OnnxQueryEncoder(
         inner=inner,
-        tokenizer=tok,
+        folder=folder,
         dim=int(inner.dim),
-        max_tokens=int(cfg.get("max_seq_length", 256)),
+        max_tokens=int(inner.max_seq_length or 512),
         query_prompt=query_prompt,
         document_prompt=document_prompt,
     )
@@ -105,7 +113,7 @@ def export_for_queries(
 def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
     """The encoder for questions against an index: fast ONNX, else a warned fallback."""
     prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
-    fast = load_onnx(index_dir, manifest["fingerprint"], prompts)
+    fast = load_onnx(index_dir, manifest["fingerprint"], prompts, optimize=False)
     if fast is not None:
         return fast
     from .encoder import _REGISTERED, registered_encoder

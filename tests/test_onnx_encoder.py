@@ -77,9 +77,18 @@ def test_texts_cover_the_lengths_they_claim(st_model: Any) -> None:
 
 def test_export_writes_a_complete_encoder(exported: Path) -> None:
     names = sorted(p.name for p in exported.iterdir())
-    assert names == ["encoder.json", "model.int8.onnx", "model.onnx", "tokenizer.json"]
+    assert names == [
+        "encoder.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "model.onnx.data",
+        "tokenizer.json",
+    ]
+    # The weights are external data (mapped, not parsed, when a query starts).
+    assert (exported / "model.onnx").stat().st_size < 1_000_000
+    assert (exported / "model.onnx.data").stat().st_size > 50_000_000
     config = json.loads((exported / "encoder.json").read_text())
-    assert config["format_version"] == 1
+    assert config["format_version"] == 2
     assert config["max_seq_length"] == 256
     assert config["pooling_mode"] == ["mean"]
     assert config["normalize"] is True
@@ -204,9 +213,11 @@ def test_missing_model_raises(exported: Path, tmp_path: Path) -> None:
         OnnxEncoder.load(enc)
 
 
-def test_truncated_model_raises(exported: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["model.onnx", "model.onnx.data"])
+def test_truncated_model_raises(exported: Path, tmp_path: Path, name: str) -> None:
     enc = copy_encoder(exported, tmp_path / "enc")
-    replace_file(enc / "model.onnx", (exported / "model.onnx").read_bytes()[:1_000_000])
+    data = (exported / name).read_bytes()
+    replace_file(enc / name, data[: len(data) // 2])
     with pytest.raises(EncoderUnavailable, match="damaged"):
         OnnxEncoder.load(enc)
 
@@ -221,7 +232,7 @@ def test_corrupt_model_of_the_right_size_raises(exported: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize(
     "content",
-    [None, b"{not json", b'{"format_version": 99}', b'{"format_version": 1}'],
+    [None, b"{not json", b'{"format_version": 99}', b'{"format_version": 2}'],
     ids=["missing", "not json", "other version", "incomplete"],
 )
 def test_bad_config_raises(exported: Path, tmp_path: Path, content: bytes | None) -> None:
