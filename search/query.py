@@ -237,12 +237,26 @@ class Searcher:
         titles = self.index.titles()
         arxiv = parse_arxiv_id(query) if _looks_like_id(query) else None
         doi = normalise_doi(query)
-        for pid, _title, pid_str, a, d in titles:
+        for pid, _title, pid_str, a, d, _norm in titles:
             if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
                 return self.index.papers([pid])[pid]
+        # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
+        # scores punish the missing rest, so whole-word prefixes are matched first.
+        from .records import normalise_title
+
+        key = normalise_title(query)
+        if key:
+            starts = [
+                (pid, t) for pid, t, _, _, _, norm in titles if (norm + " ").startswith(key + " ")
+            ]
+            if len(starts) == 1:
+                return self.index.papers([starts[0][0]])[starts[0][0]]
+            if len(starts) > 1 and not any(normalise_title(t) == key for _, t in starts):
+                names = "; ".join(f'"{t}"' for _, t in starts[:5])
+                raise Ambiguous(f'"{query}" starts several titles: {names}; give more of it')
         from rapidfuzz import fuzz, process, utils
 
-        choices = {pid: title for pid, title, _, _, _ in titles}
+        choices = {pid: title for pid, title, _, _, _, _ in titles}
         found = process.extract(
             query, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
         )

@@ -247,9 +247,9 @@ class Index:
     def paper_vids(self, pid: int) -> list[int]:
         return [r[0] for r in self.query("SELECT vid FROM chunks WHERE pid=? ORDER BY ord", (pid,))]
 
-    def titles(self) -> list[tuple[int, str, str, str | None, str | None]]:
-        """(pid, title, id, arxiv, doi) of every paper, for lookups by name."""
-        return self.query("SELECT pid, title, id, arxiv, doi FROM papers ORDER BY pid")
+    def titles(self) -> list[tuple[int, str, str, str | None, str | None, str]]:
+        """(pid, title, id, arxiv, doi, normalised title) of every paper, for lookups by name."""
+        return self.query("SELECT pid, title, id, arxiv, doi, norm_title FROM papers ORDER BY pid")
 
     def file_stats(self) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of every note file read by the build of this generation."""

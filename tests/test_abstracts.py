@@ -51,7 +51,7 @@ def test_note_and_imported_abstract_join_under_a_variant_title(
     run("rebuild", "--model", "fake")
     listing = json.loads(run("list", "--json"))
     assert len(listing) == 16
-    paper = json.loads(run("show", "Self2Self With Dropout", "--json"))
+    paper = json.loads(run("show", "Self2Self", "--json"))
     assert paper["note"].startswith("Simple trick")
     assert "Bernoulli-sampled" in paper["abstract"]
     assert {s["file"] for s in paper["sources"]} == {
