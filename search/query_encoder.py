@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +104,7 @@ def export_for_queries(
     folder = encoder_dir(index_dir, fingerprint)
     folder.parent.mkdir(parents=True, exist_ok=True)
     log("exporting the encoder to ONNX for fast queries…")
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-    export_onnx(encoder.model, folder)
+    export_onnx(encoder.model, folder)  # swapped in whole: queries never see half an export
 
 
 def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
@@ -125,10 +122,6 @@ def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], N
         "warning: the fast (ONNX) encoder is missing or broken; using sentence-transformers "
         "(slow). `papers rebuild` re-creates it."
     )
-    from .encoder import STEncoder, resolve_model
+    from .encoder import STEncoder
 
-    try:
-        spec = resolve_model(manifest["model"])
-    except Exception:
-        pass
     return STEncoder.load(spec)

@@ -126,3 +126,25 @@ def test_similar_to_proxy_anchor_is_embedding_papers(real_library: Path) -> None
     hits = json.loads(result.stdout)
     assert [h["section"] for h in hits] == [["Embedding"]] * 3
     assert all(not re.match("Proxy Anchor", h["title"]) for h in hits)
+
+
+def test_broken_fast_encoder_falls_back_then_rebuild_restores_it(
+    real_library: Path, tmp_path: Path
+) -> None:
+    lib = tmp_path / "copy"
+    shutil.copytree(real_library, lib)
+    [exported] = (lib / "index" / "encoders").iterdir()
+    (exported / "model.onnx.data").write_bytes(b"broken")
+    runner = CliRunner()
+    question = QUESTIONS[0][0]
+    result = runner.invoke(cli, ["--library", str(lib), "ask", question, "--json", "-k", "1"])
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "papers rebuild" in warnings[0]
+    assert json.loads(result.stdout)[0]["title"].startswith(QUESTIONS[0][1])
+    result = runner.invoke(cli, ["--library", str(lib), "rebuild"])
+    assert result.exit_code == 0, result.stderr
+    assert "exporting the encoder" in result.stderr
+    result = runner.invoke(cli, ["--library", str(lib), "ask", question, "--json", "-k", "1"])
+    assert "warning" not in result.stderr
+    assert json.loads(result.stdout)[0]["title"].startswith(QUESTIONS[0][1])
