@@ -18,16 +18,16 @@ def hits_table(hits: list[Any], explain: bool = False) -> str:
     width = _width()
     where_w = max(len(h.paper.where) for h in hits)
     section_w = min(24, max((len(" / ".join(h.paper.section)) for h in hits), default=0))
-    title_w = max(20, width - 4 - 7 - section_w - where_w - 6)
+    title_w = max(20, width - 4 - 8 - section_w - where_w - 6)
     lines = [
-        f"{'#':>3}  {'score':>5}  {'title':<{title_w}}  {'section':<{section_w}}  where",
+        f"{'#':>3}  {'score':>6}  {'title':<{title_w}}  {'section':<{section_w}}  where",
     ]
-    indent = " " * 12
+    indent = " " * 13
     for h in hits:
         p = h.paper
         section = shorten(" / ".join(p.section), section_w) if section_w else ""
         lines.append(
-            f"{h.rank:>3}  {h.score:>5.3f}  {shorten(p.title, title_w):<{title_w}}  "
+            f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}  "
             f"{section:<{section_w}}  {p.where}"
         )
         note = " ".join(p.notes) or p.abstract
