@@ -116,6 +116,19 @@ class ModelInfo:
     query_prompt: str
     document_prompt: str
     spans: Callable[[str], list[tuple[int, int]]]
+    loaded: Encoder | None = field(default=None, repr=False)
+
+    def encoder(self, index_dir: Path, log: Log) -> Encoder:
+        """The encoder for this rebuild, loaded once (a model load costs seconds)."""
+        if self.loaded is None:
+            self.loaded = load_encoder(
+                self.spec,
+                self.fingerprint,
+                index_dir,
+                log,
+                (self.query_prompt, self.document_prompt),
+            )
+        return self.loaded
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the vectors: if any differs, every chunk is re-embedded."""
@@ -180,9 +193,16 @@ def model_info(spec: ModelSpec, previous: dict[str, Any] | None, log: Log) -> Mo
     )
 
 
-def load_encoder(spec: ModelSpec, fingerprint: str, index_dir: Path | None, log: Log) -> Encoder:
+def load_encoder(
+    spec: ModelSpec,
+    fingerprint: str,
+    index_dir: Path | None,
+    log: Log,
+    prompts: tuple[str, str] | None = None,
+) -> Encoder:
     """The encoder for building: the exported ONNX one when present (no torch), else
-    sentence-transformers."""
+    sentence-transformers. `prompts` (query, document) are the model's own: the ONNX export
+    must prepend the same ones sentence-transformers does."""
     if spec.registered:
         from .encoder import registered_encoder
 
@@ -190,7 +210,7 @@ def load_encoder(spec: ModelSpec, fingerprint: str, index_dir: Path | None, log:
     if index_dir is not None:
         from .query_encoder import load_onnx
 
-        onnx = load_onnx(index_dir, fingerprint)
+        onnx = load_onnx(index_dir, fingerprint, prompts)
         if onnx is not None:
             return onnx
     from .encoder import STEncoder
@@ -406,7 +426,7 @@ def _rebuild_locked(
         del records
         _pause("parsed")
         index, trained_on, next_vid = _build_generation(
-            db, paths, spec, info, previous if reuse else None, papers, report, log, progress
+            db, paths, spec, info, previous, reuse, papers, report, log, progress
         )
         vectors.write(index, tmp / store.FAISS_NAME)
         store.write_manifest(
@@ -433,8 +453,7 @@ def _rebuild_locked(
         del index
         _pause("written")
         if not _encoder_exported(paths.index, info, spec):
-            encoder = load_encoder(spec, info.fingerprint, paths.index, log)
-            _export_encoder(paths.index, info, spec, encoder, log)
+            _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
         store.publish(paths.index, tmp, _pause)
     except BaseException:
         db.close()
@@ -499,6 +518,7 @@ def _build_generation(
     spec: ModelSpec,
     info: ModelInfo,
     previous: store.Index | None,
+    reuse: bool,
     papers: list[Paper],
     report: RebuildReport,
     log: Log,
@@ -506,8 +526,13 @@ def _build_generation(
 ) -> tuple[Any, int | None, int]:
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
     grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
+
+    With `reuse` False (--full, another model or settings) every chunk is embedded again, but
+    papers are still counted against `previous` so the report says what changed in the notes.
     """
     old = _OldChunks.read(previous) if previous is not None else _OldChunks()
+    # The chunks whose vectors may be kept: none when everything is re-embedded.
+    keep = old if reuse else _OldChunks()
     next_vid = int(previous.manifest.get("next_vid", 0)) if previous is not None else 0
 
     # Pass 1: unchanged papers (same id, same text) keep their vectors; they claim them first,
@@ -519,16 +544,18 @@ def _build_generation(
         digest = paper_text(paper).digest()
         digests.append(digest)
         before = old.by_paper.get(paper.id)
-        if before is not None and before[0] == digest and before[1]:
+        same = before is not None and before[0] == digest
+        if same and reuse and before is not None and before[1]:
             unchanged.append(before[1])
             claimed.update(before[1])
-            report.papers_unchanged += 1
         else:
             unchanged.append(None)
-            if before is not None:
-                report.papers_changed += 1
-            else:
-                report.papers_added += 1
+        if same:
+            report.papers_unchanged += 1
+        elif before is not None:
+            report.papers_changed += 1
+        else:
+            report.papers_added += 1
     report.papers = len(papers)
     report.papers_removed = len(old.by_paper.keys() - {p.id for p in papers})
     _insert_papers(db, papers, digests, old.norm_titles)
@@ -545,7 +572,7 @@ def _build_generation(
         ords: list[int] = []
         for ord_, piece in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
-            vid = next((v for v in old.by_key.get(key, ()) if v not in claimed), None)
+            vid = next((v for v in keep.by_key.get(key, ()) if v not in claimed), None)
             if vid is None:
                 ords.append(ord_)
             else:
@@ -554,13 +581,13 @@ def _build_generation(
         if ords:
             fresh[pid] = ords
             to_embed += len(ords)
-        before = old.by_paper.get(paper.id)
+        before = keep.by_paper.get(paper.id)
         if before is not None:
             changed_papers.append((len(ords), before[1]))
 
     # Pass 3: embed, a batch at a time (texts are chunked again rather than kept: memory grows
     # with the batch, not with the library), adding vectors and chunk rows as we go.
-    index: Any = previous.vectors if previous is not None else None
+    index: Any = previous.vectors if previous is not None and reuse else None
     encoder: Encoder | None = None
     tick = progress(to_embed) if progress and to_embed else None
     pending: list[tuple[int, int, int, str, str]] = []  # (vid, pid, ord, key, text)
@@ -569,7 +596,7 @@ def _build_generation(
     def flush() -> None:
         nonlocal index, encoder, embedded
         if encoder is None:
-            encoder = load_encoder(spec, info.fingerprint, paths.index, log)
+            encoder = info.encoder(paths.index, log)
         if index is None:
             index = vectors.new_index(encoder.dim)
         vecs = encoder.encode([p[4] for p in pending])
@@ -599,12 +626,14 @@ def _build_generation(
     if pending:
         flush()
 
-    removed = old.total - len(claimed)
+    removed = keep.total - len(claimed)
     changed = sum(min(n, sum(v not in claimed for v in vids)) for n, vids in changed_papers)
     report.chunks_unchanged = len(kept)
     report.chunks_changed = changed
     report.chunks_added = embedded - changed
-    report.chunks_removed = removed - changed
+    # Re-embedding everything replaces every old chunk: new = unchanged + changed + added and
+    # old = unchanged + changed + removed still hold.
+    report.chunks_removed = removed - changed if reuse else old.total
     report.chunks_embedded = embedded
     report.chunks = len(kept) + embedded
 
@@ -622,11 +651,11 @@ def _build_generation(
         raise NotesError("nothing to embed")
     if removed:
         gone = np.fromiter(
-            (vid for vids in old.by_key.values() for vid in vids if vid not in claimed),
+            (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
             dtype=np.int64,
         )
         index.remove_ids(gone)
-    trained_on = previous.manifest.get("ivf_trained_on") if previous is not None else None
+    trained_on = previous.manifest.get("ivf_trained_on") if previous and reuse else None
     index, trained_on = vectors.finish(index, trained_on, log)
     return index, trained_on, next_vid
 

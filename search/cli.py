@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ def ask(
 @click.option(
     "--file",
     "file_",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
     default=None,
     help="Find papers similar to this note file ('-' reads stdin).",
 )
@@ -267,7 +268,7 @@ def similar(
 
 def _file_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as e:
         raise PapersError(f"cannot read {path}: {e.strerror}") from None
     try:

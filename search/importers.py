@@ -708,8 +708,9 @@ def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
             result = _read_json_array(path, text, path.name)
         else:
             result = read_jsonl(path, path.name)
-        if not result.records and result.problems:
-            raise ImportFailed(f"{given}: no paper could be read ({result.problems[0]})")
+        if not result.records:
+            why = f" ({result.problems[0]})" if result.problems else ""
+            raise ImportFailed(f"{given}: no paper could be read{why}; nothing was written")
         records = _dedupe(result.records)
         item = ImportedFile(
             name=str(given),

@@ -138,13 +138,16 @@ class Searcher:
         self.index_dir = index_dir
         self.index = Index.open(index_dir)
         self.warn = warn
-        check_model(self.index.manifest, model or os.environ.get(MODEL_ENV))
+        self.model = model or os.environ.get(MODEL_ENV)
         self._encoder: Encoder | None = None
         self.fusion = DEFAULT_FUSION
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
+            # Only encoding text needs the index's own model: `show`, keyword search and
+            # `similar` to an indexed paper (its stored vectors) work whatever is asked for.
+            check_model(self.index.manifest, self.model)
             from .query_encoder import for_query
 
             self._encoder = for_query(self.index_dir, self.index.manifest, self.warn)

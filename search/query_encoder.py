@@ -42,10 +42,13 @@ class OnnxQueryEncoder:
         prompt = self.query_prompt if query else self.document_prompt
         if prompt:
             texts = [prompt + t for t in texts]
-        vecs = self.inner.encode(texts)
+        vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
         if progress:
             progress(len(texts))
-        return np.asarray(vecs, dtype=np.float32)
+        # The index holds unit vectors (inner product = cosine) whatever the model's own
+        # modules say, as sentence-transformers' normalize_embeddings=True gives at build.
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.maximum(norms, 1e-12)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return token_spans_with(self._span_tokenizer(), text)

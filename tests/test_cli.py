@@ -205,3 +205,33 @@ def test_every_command_has_help() -> None:
         assert "Usage:" in result.stdout
     assert "Examples:" in run("--help").stdout
     assert "papers" in run("--version").stdout
+
+
+def test_similar_file_from_stdin(seeded: Path) -> None:
+    rebuild_fake()
+    result = CliRunner().invoke(
+        cli, ["similar", "--file", "-", "--json"], input="dropout denoising single image\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["title"].startswith("Self2Self")
+
+
+def test_commands_that_encode_nothing_ignore_another_model(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rebuild_fake()
+    monkeypatch.setenv("PAPERS_MODEL", "all-MiniLM-L6-v2")
+    assert "Circle Loss" in run("show", "Circle Loss").stdout
+    assert "Circle Loss" in run("ask", "circle loss", "--mode", "keyword").stdout
+    line = one_error_line(run("ask", "circle loss", ok=False))
+    assert "built with fake" in line
+
+
+def test_import_of_a_file_with_no_papers_fails_and_writes_nothing(
+    library: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.bib"
+    empty.write_text("% nothing here\n")
+    line = one_error_line(run("import", str(empty), ok=False))
+    assert "no paper could be read" in line
+    assert not (library / "notes" / "imported" / "empty.jsonl").exists()

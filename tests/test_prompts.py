@@ -71,3 +71,12 @@ def test_fast_encoder_prepends_the_right_prompt(tmp_path: Path) -> None:
     enc.encode(["what denoises?"], query=True)
     enc.encode(["Self2Self"])
     assert inner.seen == ["query: what denoises?", "passage: Self2Self"]
+
+
+def test_fast_encoder_returns_unit_vectors(tmp_path: Path) -> None:
+    # A model without a Normalize module: the index still holds unit vectors.
+    enc = OnnxQueryEncoder(
+        inner=Recorder(), folder=tmp_path, dim=2, max_tokens=16, query_prompt="", document_prompt=""
+    )
+    vecs = enc.encode(["a", "b"])
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0)

@@ -81,6 +81,8 @@ def real_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(SEED, lib / "notes" / "cvpr2020.md")
     result = CliRunner().invoke(cli, ["--library", str(lib), "rebuild"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
+    # Embedding and the ONNX export share one model load (it costs seconds).
+    assert result.stderr.count("with sentence-transformers") == 1, result.stderr
     return lib
 
 

@@ -237,3 +237,30 @@ def test_large_library_switches_to_ivf(monkeypatch: pytest.MonkeyPatch, library:
     assert idx.manifest["index_type"] == "flat"
     idx.close()
     consistent(library)
+
+
+def test_full_still_counts_papers_against_the_previous_index(two_files: Path) -> None:
+    r1 = build_fake()
+    write(two_files / "b.md", "# B\n\n" + "".join(note(f"Beta paper {i}") for i in range(2)))
+    r2 = build_fake(full=True)
+    assert (r2.papers_added, r2.papers_changed, r2.papers_removed) == (0, 0, 1)
+    assert r2.papers_unchanged == 7
+    # Every old chunk is replaced: new = added, old = removed.
+    assert (r2.chunks_unchanged, r2.chunks_added, r2.chunks_removed) == (0, r2.chunks, r1.chunks)
+
+
+def test_build_encoder_gets_the_models_prompts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[object] = []
+
+    def fake_load_onnx(index_dir: Path, fingerprint: str, prompts: object = None) -> object:
+        seen.append(prompts)
+        return "onnx"
+
+    monkeypatch.setattr("search.query_encoder.load_onnx", fake_load_onnx)
+    from search.encoder import ModelSpec
+
+    got = build.load_encoder(ModelSpec("m", tmp_path), "fp", tmp_path, print, ("q: ", "p: "))
+    assert got == "onnx"
+    assert seen == [("q: ", "p: ")]
