@@ -180,10 +180,6 @@ class Searcher:
             raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
         kw = self.keyword(text, n) if mode != "semantic" else []
-        if mode == "semantic":
-            kw = []
-        elif mode == "keyword":
-            sem = []
         return fuse(sem, kw, self.fusion if mode == "hybrid" else SINGLE)[:n]
 
     def hits(
@@ -277,7 +273,8 @@ class Searcher:
         return self.index.papers([good[0][2]])[good[0][2]]
 
     def similar_to_paper(self, paper: PaperRow, k: int = 10, mode: str = "hybrid") -> list[Hit]:
-        vids = self.index.paper_vids(paper.pid)
+        # Keyword mode needs no vector: don't load the FAISS file for nothing.
+        vids = self.index.paper_vids(paper.pid) if mode != "keyword" else []
         qvec = _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
         text = " ".join([paper.title, *paper.notes, paper.abstract])
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
