@@ -21,7 +21,7 @@ import numpy as np
 from . import store, vectors
 from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
-from .errors import IndexDamaged, LockBusy, NotesError, PapersError
+from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
 from .records import FileResult, Problem, Record, normalise_title
 
@@ -102,6 +102,22 @@ def _records_to_json(records: list[Record]) -> str:
 
 def _records_from_json(text: str) -> list[Record]:
     return [Record(**d) for d in json.loads(text)]
+
+
+def _problems_to_json(problems: list[Problem]) -> str:
+    return json.dumps([dataclasses.asdict(p) for p in problems])
+
+
+def _content_hash(path: Path) -> str | None:
+    """sha256 of a note file's bytes, kept in the parse cache; None if it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 # -- the model's cheap side: tokenizer and settings, without torch ------------------------------
@@ -300,34 +316,92 @@ def rebuild(
     model: str | None = None,
     full: bool = False,
     wait: bool = False,
+    verify: bool = False,
+    follow_links: bool = False,
     log: Log = lambda s: None,
     progress: Progress | None = None,
 ) -> RebuildReport:
     """Bring index/ in line with notes/, embedding only what changed.
 
+    `verify`: re-hash every note file's content (sha256) and re-parse those whose content
+    changed even though size and mtime did not. `follow_links`: follow symlinks in notes/
+    that lead out of the library.
+
     Raises:
         NotesError: notes/ missing or holding no notes.
         ModelError: the model cannot be found or loaded.
         LockBusy: another rebuild is running (unless `wait`).
+        DiskFull: the disk filled up (the previous index is left as it was).
     """
     start = time.perf_counter()
     check_notes_dir(paths.notes)
     spec = resolve_model(model)
-    with rebuild_lock(paths.index, wait):
-        _pause("locked")
-        store.prune(paths.index)
-        previous, damage = _open_previous(paths.index)
-        if damage:
-            log(f"previous index is unusable ({damage}); building a new one")
-        try:
-            report = _rebuild_locked(paths, spec, previous, damage, full, log, progress)
-        finally:
-            if previous is not None:
-                previous.close()
-        _pause("published")
-        store.prune(paths.index)
+    try:
+        with rebuild_lock(paths.index, wait):
+            _pause("locked")
+            store.prune(paths.index)
+            previous, damage = _open_previous(paths.index)
+            if damage:
+                log(f"previous index is unusable ({damage}); building a new one")
+            try:
+                report = _rebuild_locked(
+                    paths, spec, previous, damage, full, verify, follow_links, log, progress
+                )
+            finally:
+                if previous is not None:
+                    previous.close()
+            _pause("published")
+            store.prune(paths.index)
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        if not disk_full_error(e):
+            raise
+        raise DiskFull(_disk_full_message(paths, e)) from None
     report.seconds = round(time.perf_counter() - start, 3)
     return report
+
+
+def disk_full_error(e: BaseException) -> bool:
+    """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
+    import errno
+
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(e).lower()
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text
+    if isinstance(e, RuntimeError):
+        return "no space left" in text or "quota exceeded" in text or "write error" in text
+    return False
+
+
+def _disk_full_message(paths: Paths, e: BaseException) -> str:
+    if isinstance(e, OSError):
+        what = f"writing {e.filename or 'the index'} ({e.strerror or e})"
+    elif isinstance(e, sqlite3.Error):
+        what = f"writing the index database ({e})"
+    else:
+        what = "writing the vector file (FAISS write error)"
+    try:
+        kept = store.current_generation(paths.index) is not None
+    except IndexDamaged:
+        kept = False
+    where = paths.index if paths.index.exists() else paths.root
+    try:
+        free = f"{_human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
+    except OSError:
+        free = f"free space on the disk holding {where} unknown"
+    previous = "the previous index is intact" if kept else "no index was written"
+    return f"rebuild failed, the disk is full: {what}; {previous}; {free}"
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover
 
 
 def _rebuild_locked(
@@ -336,6 +410,8 @@ def _rebuild_locked(
     previous: store.Index | None,
     damage: str | None,
     full: bool,
+    verify: bool,
+    follow_links: bool,
     log: Log,
     progress: Progress | None,
 ) -> RebuildReport:
@@ -361,7 +437,7 @@ def _rebuild_locked(
         log(f"re-embedding everything: {report.reembed_reason}")
 
     # 1. files: which changed since the previous generation (size and mtime)
-    files, walk_problems = list_note_files(paths.notes)
+    files, walk_problems = list_note_files(paths.notes, follow_links)
     if not files:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     problems: list[Problem] = list(walk_problems)
@@ -376,14 +452,41 @@ def _rebuild_locked(
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
     parser = parser_version()
     cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
-    old_stats = previous.file_stats() if previous is not None and cache_ok else {}
+    old_files = previous.file_meta() if previous is not None and cache_ok else {}
     report.files = len(stats)
+    # --verify: the content of every file, hashed now, must match what was parsed.
+    hashes = {rel: _content_hash(f) for f, rel, _s, _m in stats} if verify else {}
+
+    def cached(rel: str, size: int, mtime: int) -> bool:
+        """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
+        not fail as a whole, and with --verify, the same content."""
+        c = old_files.get(rel)
+        if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
+            return False
+        return not verify or (c.sha256 is not None and hashes.get(rel) == c.sha256)
+
+    # A file that failed as a whole (unreadable, binary...) is read again on every rebuild: a
+    # chmod or a fix does not change size or mtime. If it fails the same way, nothing changed.
+    reread: dict[str, FileResult] = {}
+
+    def same_as_before(f: Path, rel: str, size: int, mtime: int) -> bool:
+        if cached(rel, size, mtime):
+            return True
+        c = old_files.get(rel)
+        if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime) or verify:
+            return False
+        assert previous is not None
+        result = reread[rel] = read_file(f, rel)
+        return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
+            previous.file_cache(rel)
+        )
 
     if (
         reuse
         and cache_ok
         and previous is not None
-        and old_stats == {rel: (size, mtime) for _f, rel, size, mtime in stats}
+        and set(old_files) == {rel for _f, rel, _s, _m in stats}
+        and all(same_as_before(*st) for st in stats)
         and _encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
@@ -402,21 +505,24 @@ def _rebuild_locked(
         # 2. parse what changed; the rest comes from the previous generation's cache
         records: list[Record] = []
         for f, rel, size, mtime in stats:
-            if old_stats.get(rel) == (size, mtime) and previous is not None:
+            digest: str | None
+            if cached(rel, size, mtime) and previous is not None:
                 recs_json, probs_json = previous.file_cache(rel)
                 file_records = _records_from_json(recs_json)
                 problems.extend(Problem(**p) for p in json.loads(probs_json))
+                digest = old_files[rel].sha256
             else:
-                result = read_file(f, rel)
+                digest = hashes[rel] if rel in hashes else _content_hash(f)
+                result = reread.pop(rel, None) or read_file(f, rel)
                 report.files_parsed += 1
                 file_records = result.records
                 problems.extend(result.problems)
                 recs_json = _records_to_json(file_records)
-                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
+                probs_json = _problems_to_json(result.problems)
             records.extend(file_records)
             db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                (rel, size, mtime, recs_json, probs_json),
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                (rel, size, mtime, recs_json, probs_json, digest),
             )
             del recs_json, probs_json
         _report_problems(report, problems, log)

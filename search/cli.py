@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +23,26 @@ class PapersGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PapersError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(_safe(str(e))) from None
         except OSError as e:
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{e.strerror or e}{where}") from None
+            raise click.ClickException(_safe(f"{e.strerror or e}{where}")) from None
+
+
+def _safe(text: str) -> str:
+    from .output import terminal_safe
+
+    return terminal_safe(text)
+
+
+def out(text: str) -> None:
+    """Print text for people on stdout: notes can hold terminal escapes, which are dropped."""
+    click.echo(_safe(text))
 
 
 def err(message: str) -> None:
-    click.echo(message, err=True)
+    """Print a message on stderr, without terminal escapes (it may quote notes or file names)."""
+    click.echo(_safe(message), err=True)
 
 
 def paths_of(ctx: click.Context) -> Paths:
@@ -37,7 +50,12 @@ def paths_of(ctx: click.Context) -> Paths:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    # json escapes C0 controls; DEL and C1 (U+009B is a one-character CSI) are escaped too.
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -100,9 +118,30 @@ def cli(ctx: click.Context, library: Path | None) -> None:
 @model_option
 @click.option("--full", is_flag=True, help="Re-embed everything, not just what changed.")
 @click.option("--wait", is_flag=True, help="Wait for a rebuild already running, then run.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-hash every note file and re-read those whose content changed, even when their "
+    "size and modification time did not.",
+)
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    envvar="PAPERS_FOLLOW_LINKS",
+    help="Follow symlinks in notes/ that lead outside the library (not followed by default). "
+    "Env: PAPERS_FOLLOW_LINKS=1.",
+)
 @json_option
 @click.pass_context
-def rebuild(ctx: click.Context, model: str | None, full: bool, wait: bool, as_json: bool) -> None:
+def rebuild(
+    ctx: click.Context,
+    model: str | None,
+    full: bool,
+    wait: bool,
+    verify: bool,
+    follow_links: bool,
+    as_json: bool,
+) -> None:
     """Index notes/ into index/, embedding only what changed.
 
     The new index is built beside the old one and swapped in at the end: a rebuild that fails
@@ -112,13 +151,24 @@ def rebuild(ctx: click.Context, model: str | None, full: bool, wait: bool, as_js
     Examples:
       papers rebuild
       papers rebuild --full
+      papers rebuild --verify
+      papers rebuild --follow-links
       papers rebuild --model /path/to/a/sentence-transformers/model
     """
     from .build import rebuild as do_rebuild
 
     paths = paths_of(ctx)
     with _progress_bar() as progress:
-        report = do_rebuild(paths, model=model, full=full, wait=wait, log=err, progress=progress)
+        report = do_rebuild(
+            paths,
+            model=model,
+            full=full,
+            wait=wait,
+            verify=verify,
+            follow_links=follow_links,
+            log=err,
+            progress=progress,
+        )
     if as_json:
         emit_json(report.to_json())
     if report.nothing_changed:
@@ -286,7 +336,7 @@ def _print_hits(hits: list[Any], as_json: bool, explain: bool) -> None:
         return
     from .output import hits_table
 
-    click.echo(hits_table(hits, explain=explain))
+    out(hits_table(hits, explain=explain))
 
 
 # -- list / show / where ---------------------------------------------------------------------
@@ -322,7 +372,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         return
     from .output import papers_by_file
 
-    click.echo(papers_by_file(papers, index.manifest))
+    out(papers_by_file(papers, index.manifest))
 
 
 @cli.command()
@@ -347,7 +397,7 @@ def show(ctx: click.Context, title_or_id: tuple[str, ...], as_json: bool) -> Non
         return
     from .output import paper_details
 
-    click.echo(paper_details(paper))
+    out(paper_details(paper))
 
 
 @cli.command()
@@ -361,7 +411,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
         emit_json(data)
     else:
         for k, v in data.items():
-            click.echo(f"{k}: {v}")
+            out(f"{k}: {v}")
 
 
 def _add_optional_commands() -> None:

@@ -15,7 +15,9 @@ MODE_ORDER = ("keyword", "semantic", "hybrid")
 
 
 def _err(message: str) -> None:
-    click.echo(message, err=True)
+    from .cli import err
+
+    err(message)
 
 
 def _table(result: dict[str, Any]) -> str:

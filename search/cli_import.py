@@ -23,7 +23,9 @@ def _paths() -> Paths:
 
 
 def _err(message: str) -> None:
-    click.echo(message, err=True)
+    from .cli import err
+
+    err(message)
 
 
 def _show(path: Path | None, root: Path) -> str:

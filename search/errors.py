@@ -43,3 +43,7 @@ class ImportFailed(PapersError):
 
 class FetchError(PapersError):
     """Fetching abstracts failed as a whole (for example, no network)."""
+
+
+class DiskFull(PapersError):
+    """A rebuild ran out of disk space (the previous index is left as it was)."""

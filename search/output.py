@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import Any
 
 from .library import shorten
 from .store import PaperRow
+
+# What a terminal would act on rather than show: escape sequences (CSI "ESC [ ... final",
+# OSC/DCS/APC/PM/SOS strings up to BEL or "ESC \\", two-character ESC sequences), their
+# one-byte C1 forms, and every other C0/C1 control character except tab and newline. A note
+# can hold any of them (a title with "ESC ]0;...BEL" retitles the window), so everything
+# printed as text passes through terminal_safe(); JSON output escapes them itself.
+_TERMINAL_CONTROLS = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without anything a terminal would interpret (tab and newline are kept)."""
+    return _TERMINAL_CONTROLS.sub("", text)
 
 
 def _width() -> int:

@@ -328,7 +328,9 @@ def check_model(manifest: dict[str, Any], requested: str | None) -> None:
     p = Path(requested).expanduser()
     if p.exists() and str(p.resolve()) == manifest.get("model_path"):
         return
+    import shlex  # the suggested command is pasted into a shell: quote what the user gave
+
     raise ModelMismatch(
         f"the index was built with {built}, not {requested}: "
-        f"run `papers rebuild --model {requested}` first"
+        f"run `papers rebuild --model {shlex.quote(requested)}` first"
     )

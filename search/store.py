@@ -49,7 +49,8 @@ VERIFY_ON_OPEN_BYTES = 16 * 1024 * 1024
 SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT,
+    sha256 TEXT
 );
 CREATE TABLE papers (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
@@ -100,6 +101,18 @@ class PaperRow:
     def places(self) -> list[str]:
         """notes/file:line of every mention."""
         return [f"notes/{f}:{line}" if line else f"notes/{f}" for f, line in self.sources]
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """One note file in the parse cache: its size, mtime and content hash when it was read
+    (sha256 None if it could not be read), and whether it failed as a whole (no records,
+    only problems), in which case it is read again by every rebuild."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    failed: bool
 
 
 _PAPER_COLS = (
@@ -255,6 +268,18 @@ class Index:
         """path -> (size, mtime_ns) of every note file read by the build of this generation."""
         return {r[0]: (r[1], r[2]) for r in self.query("SELECT path, size, mtime_ns FROM files")}
 
+    def file_meta(self) -> dict[str, CachedFile]:
+        """What the parse cache knows of every note file read by the build of this generation."""
+        columns = {r[1] for r in self.query("PRAGMA table_info(files)")}
+        sha = "sha256" if "sha256" in columns else "NULL"  # indexes built before it was kept
+        return {
+            r[0]: CachedFile(r[1], r[2], r[3], bool(r[4]))
+            for r in self.query(
+                f"SELECT path, size, mtime_ns, {sha}, records = '[]' AND problems != '[]' "
+                "FROM files"
+            )
+        }
+
     def file_cache(self, path: str) -> tuple[str, str]:
         """The cached parse of one note file: (records json, problems json)."""
         rows = self.query("SELECT records, problems FROM files WHERE path = ?", (path,))
@@ -356,7 +381,12 @@ def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = lambda s:
     pointer.write_text(gen.name + "\n", encoding="utf-8")
     with open(pointer, "rb") as fh:
         os.fsync(fh.fileno())
-    os.replace(pointer, index_dir / CURRENT)
+    current = index_dir / CURRENT
+    if current.is_dir() and not current.is_symlink():
+        # papers never makes this folder, and os.replace cannot replace it: without this,
+        # every rebuild would fail the same way.
+        shutil.rmtree(current)
+    os.replace(pointer, current)
     _fsync_dir(index_dir)
     return gen
 
