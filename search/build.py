@@ -226,7 +226,7 @@ def load_encoder(
     if index_dir is not None:
         from .query_encoder import load_onnx
 
-        onnx = load_onnx(index_dir, fingerprint, prompts)
+        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True)
         if onnx is not None:
             return onnx
     from .encoder import STEncoder
@@ -558,7 +558,7 @@ def _rebuild_locked(
         db.close()
         del index
         _pause("written")
-        if not _encoder_exported(paths.index, info, spec):
+        if not _encoder_exported(paths.index, info, spec, log):
             _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
         store.publish(paths.index, tmp, _pause)
     except BaseException:
@@ -580,13 +580,21 @@ def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
     return "settings that change the vectors changed: " + ", ".join(changed)
 
 
-def _encoder_exported(index_dir: Path, info: ModelInfo, spec: ModelSpec) -> bool:
+def _encoder_exported(
+    index_dir: Path, info: ModelInfo, spec: ModelSpec, log: Log | None = None
+) -> bool:
+    """The ONNX export is there and whole: sizes and CRC-32s as recorded when it was written
+    (a damaged one is exported again, as a damaged index is rebuilt)."""
     if spec.registered:
         return True
-    from .onnx_encoder import exported_ok
+    from .onnx_encoder import CONFIG_FILE, export_problem
     from .query_encoder import encoder_dir
 
-    return exported_ok(encoder_dir(index_dir, info.fingerprint))
+    folder = encoder_dir(index_dir, info.fingerprint)
+    problem = export_problem(folder, verify=True)
+    if problem and log is not None and (folder / CONFIG_FILE).exists():
+        log(f"the exported encoder is damaged ({problem}); exporting it again")
+    return problem is None
 
 
 @dataclass

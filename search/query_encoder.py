@@ -42,13 +42,26 @@ class OnnxQueryEncoder:
         prompt = self.query_prompt if query else self.document_prompt
         if prompt:
             texts = [prompt + t for t in texts]
-        vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
+        try:
+            vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
+        except Exception as e:  # onnxruntime's own errors: the graph or its weights are bad
+            raise self._damaged(f"it fails: {e}") from None
         if progress:
             progress(len(texts))
         # The index holds unit vectors (inner product = cosine) whatever the model's own
         # modules say, as sentence-transformers' normalize_embeddings=True gives at build.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        if len(texts) and not (np.isfinite(norms).all() and (norms > 0).all()):
+            # Damaged weights give NaN (or nothing); searching with it would answer nothing.
+            raise self._damaged("it gives empty or non-numeric vectors")
         return vecs / np.maximum(norms, 1e-12)
+
+    def _damaged(self, why: str) -> Exception:
+        from .store import damaged
+
+        return damaged(
+            f"the exported encoder in {self.folder.parent.name}/{self.folder.name}: {why}"
+        )
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return token_spans_with(self._span_tokenizer(), text)
@@ -72,16 +85,27 @@ def load_onnx(
     prompts: tuple[str, str] | None = None,
     *,
     optimize: bool = True,
+    verify: bool | None = False,
+    broken: Callable[[str], None] | None = None,
 ) -> OnnxQueryEncoder | None:
-    """The exported encoder for `fingerprint`, or None if it is missing or broken."""
+    """The exported encoder for `fingerprint`, or None if it is missing or broken (`broken`,
+    if given, is told why).
+
+    `verify`: check the CRC-32 of its files (None: only when they are at most
+    store.VERIFY_ON_OPEN_BYTES, the budget an open of the index files has)."""
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
-    from .onnx_encoder import EncoderUnavailable, OnnxEncoder
+    from . import store
+    from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes
 
+    if verify is None:
+        verify = export_bytes(folder) <= store.VERIFY_ON_OPEN_BYTES
     try:
-        inner = OnnxEncoder.load(folder, optimize=optimize)
-    except EncoderUnavailable:
+        inner = OnnxEncoder.load(folder, optimize=optimize, verify=verify)
+    except EncoderUnavailable as e:
+        if broken is not None:
+            broken(str(e))
         return None
     query_prompt, document_prompt = prompts or ("", "")
     return OnnxQueryEncoder(
@@ -113,9 +137,23 @@ def export_for_queries(
 def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
     """The encoder for questions against an index: fast ONNX, else a warned fallback."""
     prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
-    fast = load_onnx(index_dir, manifest["fingerprint"], prompts, optimize=False)
+    problems: list[str] = []
+    fast = load_onnx(
+        index_dir,
+        manifest["fingerprint"],
+        prompts,
+        optimize=False,
+        verify=None,
+        broken=problems.append,
+    )
     if fast is not None:
         return fast
+    if problems:
+        # An export that is there but damaged is an error, like a damaged index file: falling
+        # back could hide it (and searching with a broken encoder answers nothing).
+        from .store import damaged
+
+        raise damaged(f"the exported encoder: {problems[0]}")
     from .encoder import _REGISTERED, registered_encoder
 
     spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
