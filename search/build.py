@@ -473,7 +473,7 @@ def _rebuild_locked(
         if cached(rel, size, mtime):
             return True
         c = old_files.get(rel)
-        if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime) or verify:
+        if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
             return False
         assert previous is not None
         result = reread[rel] = read_file(f, rel)

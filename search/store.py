@@ -264,10 +264,6 @@ class Index:
         """(pid, title, id, arxiv, doi, normalised title) of every paper, for lookups by name."""
         return self.query("SELECT pid, title, id, arxiv, doi, norm_title FROM papers ORDER BY pid")
 
-    def file_stats(self) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of every note file read by the build of this generation."""
-        return {r[0]: (r[1], r[2]) for r in self.query("SELECT path, size, mtime_ns FROM files")}
-
     def file_meta(self) -> dict[str, CachedFile]:
         """What the parse cache knows of every note file read by the build of this generation."""
         columns = {r[1] for r in self.query("PRAGMA table_info(files)")}

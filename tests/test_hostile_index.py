@@ -288,6 +288,8 @@ def test_a_file_that_still_fails_keeps_the_index_up_to_date(library: Path) -> No
     again = rebuild(library_paths(), model="fake")
     assert again.nothing_changed
     assert again.problems == first.problems and len(first.problems) == 1
+    verified = rebuild(library_paths(), model="fake", verify=True)
+    assert verified.nothing_changed and verified.problems == first.problems
 
 
 # -- D10: a full disk ----------------------------------------------------------------------------
