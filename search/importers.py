@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
+import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ IMPORTED_DIR = "imported"
 # Which imported file came from which input file, so a re-import rewrites its own file and a
 # different file with the same stem gets another name instead of overwriting it.
 ORIGINS_FILE = ".origins.json"
+# Held while an import picks names and writes (hidden, so rebuild never reads it).
+LOCK_FILE = ".import.lock"
 # Keys of the canonical JSON-lines format, in the order they are written.
 CANONICAL_KEYS = (
     "title",
@@ -513,6 +519,10 @@ class ImportedFile:
     written_records: int
     problems: list[Problem] = field(default_factory=list)
     message: str = ""
+    # A re-import merges into the file already there (see _merge_into):
+    edits_kept: int = 0  # papers where something written by hand was kept over the source
+    added: int = 0  # papers new in the source
+    removed: int = 0  # papers gone from the source, untouched by hand, so dropped
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -522,6 +532,9 @@ class ImportedFile:
             "written_records": self.written_records,
             "problems": [str(p) for p in self.problems],
             "message": self.message,
+            "edits_kept": self.edits_kept,
+            "added": self.added,
+            "removed": self.removed,
         }
 
 
@@ -657,6 +670,161 @@ def _output_name(stem: str, origin: str, origins: dict[str, str], folder: Path) 
         n += 1
 
 
+# --- re-import: merging into a file the user may have edited ---------------------------------
+#
+# notes/imported/<name>.jsonl is the user's to edit. Beside it, the hidden `.<name>.base`
+# records what the last import wrote (per paper: its keys and a hash of each field), so a
+# re-import can tell a field the user changed from one the source changed: per paper and field,
+# an untouched field takes the source's new value; a field added, changed or deleted by hand
+# stays as the user left it. Papers new in the source are added at the end; a paper gone from
+# the source is dropped only if the user never touched it. Lines that are not JSON objects
+# (a half-typed edit) are kept verbatim. Without a base (a file imported by an older version)
+# every existing field counts as the user's.
+
+
+def _base_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.base")
+
+
+def _obj_keys(obj: dict[str, Any]) -> list[str]:
+    """The keys a paper is matched by across imports: id, arXiv id, DOI, normalised title."""
+    keys = []
+    ext_id = _opt_str(obj.get("id"))
+    if ext_id:
+        keys.append("i:" + ext_id)
+    arxiv_raw = _opt_str(obj.get("arxiv"))
+    arxiv = parse_arxiv_id(arxiv_raw) if arxiv_raw else None
+    if arxiv:
+        keys.append("a:" + arxiv)
+    doi = normalise_doi(_opt_str(obj.get("doi")))
+    if doi:
+        keys.append("d:" + doi)
+    title = obj.get("title")
+    if isinstance(title, str) and title.strip():
+        keys.append("t:" + _title_key(_one_line(title)))
+    return keys
+
+
+def _hash(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _field_hashes(obj: dict[str, Any]) -> dict[str, str]:
+    return {k: _hash(v) for k, v in obj.items()}
+
+
+def _load_base(target: Path) -> list[tuple[list[str], dict[str, str]]]:
+    try:
+        text = _base_path(target).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            keys = [str(k) for k in entry["keys"]]
+            fields = {str(k): str(v) for k, v in entry["fields"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        out.append((keys, fields))
+    return out
+
+
+class _KeyIndex:
+    """First unused item matching any of a paper's keys."""
+
+    def __init__(self, keyed: list[list[str]]) -> None:
+        self.by_key: dict[str, list[int]] = {}
+        for i, keys in enumerate(keyed):
+            for k in keys:
+                self.by_key.setdefault(k, []).append(i)
+        self.used: set[int] = set()
+
+    def take(self, keys: list[str]) -> int | None:
+        for k in keys:
+            for i in self.by_key.get(k, ()):
+                if i not in self.used:
+                    self.used.add(i)
+                    return i
+        return None
+
+
+def _merge_into(target: Path, new_objs: list[dict[str, Any]], item: ImportedFile) -> list[str]:
+    """The lines to write to `target`: `new_objs` merged with what is there (see above)."""
+    fresh = [json.dumps(o, ensure_ascii=False) for o in new_objs]
+    try:
+        existing = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        item.added = len(new_objs)
+        return fresh
+    except (OSError, ValueError) as e:
+        raise ImportFailed(
+            f"{target}: cannot read the file to merge into ({e}); move it away to import anew"
+        ) from None
+    base = _load_base(target)
+    base_index = _KeyIndex([keys for keys, _ in base])
+    new_index = _KeyIndex([_obj_keys(o) for o in new_objs])
+    rel = f"{IMPORTED_DIR}/{target.name}"
+    out: list[str] = []
+    for number, line in enumerate(existing.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            item.problems.append(
+                Problem(rel, number, "not valid JSON or not an object; kept as written")
+            )
+            out.append(line)
+            continue
+        keys = _obj_keys(obj)
+        b = base_index.take(keys)
+        hashes = base[b][1] if b is not None else None
+        n = new_index.take(keys)
+        if n is None:
+            untouched = hashes is not None and _field_hashes(obj) == hashes
+            if untouched:
+                item.removed += 1  # gone from the source and never edited
+            else:
+                out.append(line)  # added or edited by hand: the user's
+            continue
+        merged, edited = _merge_fields(obj, new_objs[n], hashes)
+        item.edits_kept += edited
+        out.append(line if merged == obj else json.dumps(merged, ensure_ascii=False))
+    for n, line in enumerate(fresh):
+        if n not in new_index.used:
+            out.append(line)
+            item.added += 1
+    return out
+
+
+def _merge_fields(
+    mine: dict[str, Any], source: dict[str, Any], base: dict[str, str] | None
+) -> tuple[dict[str, Any], bool]:
+    """One paper: fields the user never touched follow the source; the user's edits win.
+    Returns (merged object, whether any edit of the user's was kept)."""
+    merged: dict[str, Any] = {}
+    edited = False
+    for k, v in mine.items():
+        if base is not None and base.get(k) == _hash(v):
+            if k in source:
+                merged[k] = source[k]
+        else:
+            merged[k] = v
+            edited = edited or source.get(k) != v
+    for k, v in source.items():
+        if k in mine:
+            continue
+        if base is not None and k in base:
+            edited = True  # deleted by hand: stays deleted
+            continue
+        merged[k] = v
+    return merged, edited
+
+
 def _is_inside(path: Path, folder: Path) -> bool:
     try:
         path.relative_to(folder)
@@ -665,7 +833,9 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
+def import_files(
+    paths: list[Path], notes_dir: Path, log: Callable[[str], None] = lambda s: None
+) -> ImportReport:
     """Import paper lists (.bib, JSON lines) into `notes_dir/imported/<stem>.jsonl`.
 
     Every input is read before anything is written, so an unreadable or unknown file
@@ -724,16 +894,62 @@ def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
 
     if not planned:
         return report
+    # Choosing the output name, merging and writing happen under one lock: two imports at
+    # once would otherwise both pick the same free name and one's papers would be lost.
+    folder.mkdir(parents=True, exist_ok=True)
+    with _import_lock(folder, log):
+        _write_planned(folder, planned)
+    return report
+
+
+@contextmanager
+def _import_lock(folder: Path, log: Callable[[str], None]) -> Iterator[None]:
+    """One import at a time writes into `folder`; others wait (imports are short). The lock
+    dies with its process, even on SIGKILL."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"waiting for another import into {folder} to finish…")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _pause(stage: str) -> None:
+    # Test hook (as in build.py): PAPERS_TEST_PAUSE_AT=<stage> prints "PAUSED AT <stage>" on
+    # stderr and sleeps PAPERS_TEST_PAUSE_SECONDS there, so tests can start a rival process.
+    if os.environ.get("PAPERS_TEST_PAUSE_AT") == stage:
+        sys.stderr.write(f"PAUSED AT {stage}\n")
+        sys.stderr.flush()
+        time.sleep(float(os.environ.get("PAPERS_TEST_PAUSE_SECONDS", "3600")))
+
+
+def _write_planned(folder: Path, planned: list[tuple[ImportedFile, str, list[Record]]]) -> None:
     origins = _load_origins(folder)
     for item, origin, records in planned:
         name = _output_name(Path(origin).stem, origin, origins, folder)
+        _pause("import-named")  # where a rival import could take the same name
         origins[name] = origin
-        lines = [json.dumps(canonical(r), ensure_ascii=False) + "\n" for r in records]
         target = folder / name
-        data = "".join(lines).encode("utf-8")
+        objs = [canonical(r) for r in records]
+        lines = _merge_into(target, objs, item)
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
         if not (target.is_file() and target.read_bytes() == data):
             write_atomic(target, data)
+        base = "".join(
+            json.dumps({"keys": _obj_keys(o), "fields": _field_hashes(o)}, ensure_ascii=False)
+            + "\n"
+            for o in objs
+        ).encode("utf-8")
+        base_path = _base_path(target)
+        if not (base_path.is_file() and base_path.read_bytes() == base):
+            write_atomic(base_path, base)
         item.written = target
     origins_data = (
         json.dumps(origins, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
@@ -741,4 +957,3 @@ def import_files(paths: list[Path], notes_dir: Path) -> ImportReport:
     origins_path = folder / ORIGINS_FILE
     if not (origins_path.is_file() and origins_path.read_bytes() == origins_data):
         write_atomic(origins_path, origins_data)
-    return report
