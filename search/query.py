@@ -234,11 +234,19 @@ class Searcher:
 
         query = title_or_id.strip()
         titles = self.index.titles()
-        arxiv = parse_arxiv_id(query) if _looks_like_id(query) else None
+        is_arxiv, is_doi = _looks_like_id(query), _looks_like_doi(query)
+        arxiv = parse_arxiv_id(query) if is_arxiv else None
         doi = normalise_doi(query)
         for pid, _title, pid_str, a, d, _norm in titles:
             if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
                 return self.index.papers([pid])[pid]
+        # An id names one paper: if it is not here, a title that merely shares its digits
+        # or the word "arXiv" is not an answer.
+        if is_arxiv:
+            what = f"arXiv:{arxiv}" if arxiv else f'"{query}" (no arXiv id in it)'
+            raise NotFound(f"{what} is not in the library")
+        if is_doi:
+            raise NotFound(f"DOI {doi or query} is not in the library")
         # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
         # scores punish the missing rest, so whole-word prefixes are matched first.
         from .records import normalise_title
@@ -308,6 +316,14 @@ def _looks_like_id(text: str) -> bool:
             )
         )
         or "arxiv.org/" in text
+    )
+
+
+def _looks_like_doi(text: str) -> bool:
+    import re
+
+    return bool(
+        re.fullmatch(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", text, re.I)
     )
 
 
