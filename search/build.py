@@ -23,7 +23,15 @@ from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
-from .records import FileResult, Problem, Record, normalise_title
+from .records import (
+    SURROGATE,
+    SURROGATE_MESSAGE,
+    FileResult,
+    Problem,
+    Record,
+    normalise_title,
+    scrub_record,
+)
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -92,8 +100,27 @@ def collect_papers(notes_dir: Path) -> list[Paper]:
     files, _ = list_note_files(notes_dir)
     records: list[Record] = []
     for f in files:
-        records.extend(read_file(f, _rel(f, notes_dir)).records)
+        result = read_file(f, _rel(f, notes_dir))
+        _scrub_surrogates(result)
+        records.extend(result.records)
     return merge(records)
+
+
+def _scrub_surrogates(result: FileResult) -> bool:
+    """Replace lone surrogates left by any reader (JSON or YAML escapes), each record with
+    them reported once: SQLite, JSON output and the terminal cannot encode them. True if
+    anything was replaced."""
+    found = False
+    for p in result.problems:
+        if SURROGATE.search(p.message):
+            p.message, found = SURROGATE.sub("\ufffd", p.message), True
+    reported = {(p.file, p.line) for p in result.problems if p.message == SURROGATE_MESSAGE}
+    for r in result.records:
+        if scrub_record(r):
+            found = True
+            if (r.file, r.line) not in reported:
+                result.problems.append(Problem(r.file, r.line, SURROGATE_MESSAGE))
+    return found
 
 
 def _records_to_json(records: list[Record]) -> str:
@@ -409,10 +436,19 @@ def _rebuild_locked(
             else:
                 result = read_file(f, rel)
                 report.files_parsed += 1
+                recs_json = _records_to_json(result.records)
+                probs_json = json.dumps(
+                    [dataclasses.asdict(p) for p in result.problems], ensure_ascii=False
+                )
+                # The JSON is made anyway: searching it is the cheap way to find the rare file
+                # that needs scrubbing.
+                if (SURROGATE.search(recs_json) or SURROGATE.search(probs_json)) and (
+                    _scrub_surrogates(result)
+                ):
+                    recs_json = _records_to_json(result.records)
+                    probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
                 file_records = result.records
                 problems.extend(result.problems)
-                recs_json = _records_to_json(file_records)
-                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
             records.extend(file_records)
             db.execute(
                 "INSERT INTO files VALUES (?, ?, ?, ?, ?)",

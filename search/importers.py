@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import ImportFailed
 from .records import (
+    SURROGATE_MESSAGE,
     FileResult,
     Problem,
     Record,
@@ -25,6 +26,7 @@ from .records import (
     normalise_doi,
     normalise_title,
     parse_arxiv_id,
+    scrub_surrogates,
 )
 
 IMPORTED_DIR = "imported"
@@ -302,6 +304,28 @@ def record_from_object(
     return _generic_record(obj, rel, line, default_source or rel.rsplit("/", 1)[-1])
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _scrub_json(value: Any) -> tuple[Any, bool]:
+    """A decoded JSON value with lone surrogates replaced by U+FFFD, and whether any was."""
+    if isinstance(value, str):
+        fixed = scrub_surrogates(value)
+        return fixed, fixed is not value
+    if isinstance(value, list):
+        pairs = [_scrub_json(v) for v in value]
+        return [v for v, _ in pairs], any(c for _, c in pairs)
+    if isinstance(value, dict):
+        out, changed = {}, False
+        for k, v in value.items():
+            k2, c1 = _scrub_json(k)
+            v2, c2 = _scrub_json(v)
+            out[k2] = v2
+            changed = changed or c1 or c2
+        return out, changed
+    return value, False
+
+
 def _iter_json_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
@@ -328,6 +352,11 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
             msg = getattr(e, "msg", None) or type(e).__name__
             result.problems.append(Problem(rel, number, f"not valid JSON ({msg})"))
             continue
+        if _SURROGATE_ESCAPE.search(line):
+            # Only a \uD8xx-\uDFxx escape can put a lone surrogate in decoded text.
+            obj, scrubbed = _scrub_json(obj)
+            if scrubbed:
+                result.problems.append(Problem(rel, number, SURROGATE_MESSAGE))
         if not isinstance(obj, dict):
             kind = type(obj).__name__
             result.problems.append(Problem(rel, number, f"expected a JSON object, got {kind}"))
@@ -571,10 +600,15 @@ def _read_json_array(path: Path, text: str, rel: str) -> FileResult:
         raise ImportFailed(f"{path}: not valid JSON ({e})") from None
     if not isinstance(items, list):
         raise ImportFailed(f"{path}: expected a JSON list of objects")
-    lines = "\n".join(json.dumps(i, ensure_ascii=False) for i in items)
+    # ensure_ascii keeps escapes such as \ud800 as they were, for read_jsonl's checks.
+    lines = "\n".join(json.dumps(i) for i in items)
     result = FileResult()
     for number, line in _iter_json_lines(lines):
         obj = json.loads(line)
+        if _SURROGATE_ESCAPE.search(line):
+            obj, scrubbed = _scrub_json(obj)
+            if scrubbed:
+                result.problems.append(Problem(rel, None, f"item {number}: {SURROGATE_MESSAGE}"))
         record = record_from_object(obj, rel, number) if isinstance(obj, dict) else None
         if record is None or not record.title:
             result.problems.append(Problem(rel, None, f"item {number}: no paper title"))

@@ -88,6 +88,41 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", _fix(text)).strip()
 
 
+# A lone surrogate (from a JSON or YAML escape such as \ud800 without its pair, or undecodable
+# bytes in a command-line argument) cannot be encoded as UTF-8: SQLite, JSON output and the
+# terminal would all fail on it. Readers replace them with U+FFFD and report a Problem.
+SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_MESSAGE = (
+    "lone surrogate (an escape such as \\ud800 without its pair) replaced with U+FFFD"
+)
+
+
+def scrub_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (valid text is returned as is)."""
+    return SURROGATE.sub("\ufffd", text) if SURROGATE.search(text) else text
+
+
+def scrub_record(record: Record) -> bool:
+    """Replace lone surrogates in every text field of `record`; True if any was found."""
+    found = False
+
+    def fix(value: str) -> str:
+        nonlocal found
+        if SURROGATE.search(value):
+            found = True
+            return SURROGATE.sub("\ufffd", value)
+        return value
+
+    for name in ("title", "file", "note", "abstract", "arxiv", "doi", "url", "venue"):
+        value = getattr(record, name)
+        if isinstance(value, str):
+            setattr(record, name, fix(value))
+    for name in ("section", "authors", "tags"):
+        setattr(record, name, [fix(v) for v in getattr(record, name)])
+    record.extra = {fix(k): fix(v) for k, v in record.extra.items()}
+    return found
+
+
 _NON_WORD = re.compile(r"[\W_]+")
 
 

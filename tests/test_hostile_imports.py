@@ -122,9 +122,7 @@ def test_broken_line_written_by_hand_is_kept_verbatim(tmp_path: Path) -> None:
 # -- D8: two imports at once -----------------------------------------------------------------
 
 
-def _import_process(
-    library: Path, src: Path, pause: bool
-) -> subprocess.Popen[str]:
+def _import_process(library: Path, src: Path, pause: bool) -> subprocess.Popen[str]:
     env = {**os.environ, "PAPERS_LIBRARY": str(library)}
     env.pop("PAPERS_TEST_PAUSE_AT", None)
     if pause:
@@ -152,8 +150,6 @@ def test_concurrent_imports_lose_no_papers(library: Path, tmp_path: Path) -> Non
     out1, err1 = first.communicate(timeout=60)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
     imported = library / "notes" / "imported"
-    titles = sorted(
-        o["title"] for f in imported.glob("*.jsonl") for o in read_objs(f)
-    )
+    titles = sorted(o["title"] for f in imported.glob("*.jsonl") for o in read_objs(f))
     assert titles == ["Paper from A", "Paper from B"]
     assert "waiting for another import" in err2
