@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -378,15 +379,135 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
 # --- BibTeX ---------------------------------------------------------------------------------
 
 
-def _latex_to_text(value: str) -> str:
-    from pylatexenc.latex2text import LatexNodes2Text
+# TeX logos pylatexenc drops (it knows no text for them): "On {\LaTeX} typesetting" must keep
+# its word.
+_LOGOS = {
+    "TeX": "TeX",
+    "LaTeX": "LaTeX",
+    "LaTeXe": "LaTeX2e",
+    "BibTeX": "BibTeX",
+    "XeTeX": "XeTeX",
+    "XeLaTeX": "XeLaTeX",
+    "LuaTeX": "LuaTeX",
+    "LuaLaTeX": "LuaLaTeX",
+    "ConTeXt": "ConTeXt",
+    "AmS": "AMS",
+    "AmSTeX": "AMS-TeX",
+}
 
+
+@functools.lru_cache(maxsize=1)
+def _latex_converter() -> Any:
+    from pylatexenc.latex2text import (
+        LatexNodes2Text,
+        MacroTextSpec,
+        get_default_latex_context_db,
+    )
+
+    db = get_default_latex_context_db()
+    db.add_context_category(
+        "papers-logos",
+        prepend=True,
+        macros=[MacroTextSpec(name, text) for name, text in _LOGOS.items()],
+    )
+    # math_mode="verbatim": $x^2$ stays as written rather than becoming lossy Unicode.
+    return LatexNodes2Text(latex_context=db, math_mode="verbatim", strict_latex_spaces=False)
+
+
+def _latex_to_text(value: str) -> str:
     try:
-        # math_mode="verbatim": $x^2$ stays as written rather than becoming lossy Unicode.
-        text = LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=False).latex_to_text(value)
+        text = _latex_converter().latex_to_text(value)
     except Exception:  # pylatexenc raises many types on malformed input; keep the raw text
         text = value.replace("{", "").replace("}", "")
-    return text
+    return str(text)
+
+
+# BibTeX's predefined month macros.
+_MONTHS = {
+    m[:3].lower(): m
+    for m in (
+        "January February March April May June July August September October November December"
+    ).split()
+}
+
+
+def _split_concatenation(value: str) -> list[str] | None:
+    """The parts of `a # "b" # {c}` split at '#' outside braces and quotes; None if none."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, c in enumerate(value):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        elif c == '"' and depth == 0:
+            quoted = not quoted
+        elif c == "#" and depth == 0 and not quoted:
+            parts.append(value[start:i])
+            start = i + 1
+    if not parts:
+        return None
+    parts.append(value[start:])
+    return [p.strip() for p in parts]
+
+
+def _expand_macros(value: str, strings: dict[str, str]) -> str | None:
+    """A concatenation (`cvpr # " 2020"`) with @string macros and months expanded, enclosed
+    in braces; None when `value` is no concatenation."""
+    parts = _split_concatenation(value)
+    if parts is None:
+        return None
+    out = []
+    for part in parts:
+        if len(part) >= 2 and (part[0], part[-1]) in (("{", "}"), ('"', '"')):
+            out.append(part[1:-1])
+        elif part.isdigit():
+            out.append(part)
+        else:
+            key = part.lower()
+            out.append(strings.get(key, _MONTHS.get(key, part)))
+    return "{" + "".join(out) + "}"
+
+
+def _unenclosed(value: str) -> str:
+    if len(value) >= 2 and (value[0], value[-1]) in (("{", "}"), ('"', '"')):
+        return value[1:-1]
+    return value
+
+
+def _bib_parse_stack() -> list[Any]:
+    """bibtexparser's default stack with concatenations (`#`) expanded between its string
+    resolution (whole-value references only) and its removal of enclosing braces."""
+    from bibtexparser.library import Library
+    from bibtexparser.middlewares import (
+        RemoveEnclosingMiddleware,
+        ResolveStringReferencesMiddleware,
+    )
+    from bibtexparser.middlewares.middleware import LibraryMiddleware
+
+    class ExpandConcatenationsMiddleware(LibraryMiddleware):
+        @classmethod
+        def metadata_key(cls) -> str:
+            return "papers-expand-concatenations"
+
+        def transform(self, library: Library) -> Library:
+            strings: dict[str, str] = {}
+            for block in library.strings:
+                raw = str(block.value)
+                expanded = _expand_macros(raw, strings)
+                strings[block.key.lower()] = _unenclosed(expanded or raw)
+            for entry in library.entries:
+                for f in entry.fields:
+                    if isinstance(f.value, str):
+                        expanded = _expand_macros(f.value, strings)
+                        if expanded is not None:
+                            f.value = expanded
+            return library
+
+    return [
+        ResolveStringReferencesMiddleware(True),
+        ExpandConcatenationsMiddleware(True),
+        RemoveEnclosingMiddleware(True),
+    ]
 
 
 def _split_top_level_and(value: str) -> list[str]:
@@ -478,7 +599,11 @@ def _bib_problem(block: Any, rel: str) -> Problem:
     if kind == "DuplicateBlockKeyBlock":
         message = f"duplicate entry key '{getattr(block, 'key', '?')}' (this copy ignored)"
     elif kind == "DuplicateFieldKeyBlock":
-        message = f"entry '{getattr(block, 'key', '?')}' repeats a field (entry ignored)"
+        entry = getattr(block, "ignore_error_block", None)
+        key = getattr(entry, "key", None) or getattr(block, "key", None) or "?"
+        fields = ", ".join(sorted(getattr(block, "duplicate_keys", None) or ()))
+        what = f"the field {fields}" if fields else "a field"
+        message = f"entry '{key}' repeats {what} (entry ignored)"
     else:
         message = f"cannot parse BibTeX entry starting '{head}' (entry ignored)"
     return Problem(rel, line, message)
@@ -501,7 +626,7 @@ def read_bibtex(path: Path, rel: str) -> FileResult:
     previous = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        library = bibtexparser.parse_string(text)
+        library = bibtexparser.parse_string(text, parse_stack=_bib_parse_stack())
     except Exception as e:  # the parser has no documented exception type for hopeless input
         result.problems.append(Problem(rel, None, f"cannot parse BibTeX: {e}"))
         return result

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from search.importers import import_files
+from search.importers import import_files, read_bibtex
 
 
 def write(path: Path, text: str) -> Path:
@@ -153,3 +153,45 @@ def test_concurrent_imports_lose_no_papers(library: Path, tmp_path: Path) -> Non
     titles = sorted(o["title"] for f in imported.glob("*.jsonl") for o in read_objs(f))
     assert titles == ["Paper from A", "Paper from B"]
     assert "waiting for another import" in err2
+
+
+# -- D15: BibTeX macros, logos, repeated fields --------------------------------------------------
+
+MACRO_BIB = r"""@string{cvpr = "Computer Vision and Pattern Recognition"}
+@String{conf = {Conf}}
+@STRING{full = conf # " on Things"}
+
+@inproceedings{k1,
+  title = {On {\LaTeX} typesetting, \TeX{} and \BibTeX},
+  booktitle = cvpr # " 2020",
+  year = 2020,
+  month = jan
+}
+
+@inproceedings{k2, title = {Plain reference}, booktitle = full}
+
+@article{dup2020,
+  title = {First title},
+  title = {Second title}
+}
+"""
+
+
+def test_bibtex_string_macros_are_expanded(tmp_path: Path) -> None:
+    result = read_bibtex(write(tmp_path / "m.bib", MACRO_BIB), "m.bib")
+    venues = {r.extra["id"]: r.venue for r in result.records}
+    assert venues["k1"] == "Computer Vision and Pattern Recognition 2020"
+    assert venues["k2"] == "Conf on Things"
+
+
+def test_bibtex_tex_logos_are_kept(tmp_path: Path) -> None:
+    result = read_bibtex(write(tmp_path / "m.bib", MACRO_BIB), "m.bib")
+    titles = {r.extra["id"]: r.title for r in result.records}
+    assert titles["k1"] == "On LaTeX typesetting, TeX and BibTeX"
+
+
+def test_bibtex_repeated_field_names_the_entry(tmp_path: Path) -> None:
+    result = read_bibtex(write(tmp_path / "m.bib", MACRO_BIB), "m.bib")
+    [problem] = result.problems
+    assert "'dup2020'" in problem.message and "title" in problem.message
+    assert problem.line == MACRO_BIB.splitlines().index("@article{dup2020,") + 1
