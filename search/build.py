@@ -31,6 +31,8 @@ from .records import (
     Record,
     normalise_title,
     scrub_record,
+    scrub_surrogates,
+    summarise_problems,
 )
 
 Log = Callable[[str], None]
@@ -415,7 +417,7 @@ def _rebuild_locked(
     ):
         for probs_json in previous.cached_problems():
             problems.extend(Problem(**p) for p in json.loads(probs_json))
-        _report_problems(report, problems, log)
+        _report_problems(report, problems, log, cached=True)
         report.nothing_changed = True
         report.papers = int(old_manifest.get("papers", 0))
         report.chunks = int(old_manifest.get("chunks", 0))
@@ -437,16 +439,16 @@ def _rebuild_locked(
                 result = read_file(f, rel)
                 report.files_parsed += 1
                 recs_json = _records_to_json(result.records)
-                probs_json = json.dumps(
-                    [dataclasses.asdict(p) for p in result.problems], ensure_ascii=False
-                )
                 # The JSON is made anyway: searching it is the cheap way to find the rare file
                 # that needs scrubbing.
-                if (SURROGATE.search(recs_json) or SURROGATE.search(probs_json)) and (
-                    _scrub_surrogates(result)
-                ):
+                if SURROGATE.search(recs_json) and _scrub_surrogates(result):
                     recs_json = _records_to_json(result.records)
-                    probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
+                # A file of 700k bad records gives a few lines and a count, in the report
+                # and in the cache alike.
+                result.problems = summarise_problems(result.problems)
+                for p in result.problems:
+                    p.message = scrub_surrogates(p.message)
+                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
                 file_records = result.records
                 problems.extend(result.problems)
             records.extend(file_records)
@@ -498,10 +500,29 @@ def _rebuild_locked(
     return report
 
 
-def _report_problems(report: RebuildReport, problems: list[Problem], log: Log) -> None:
+# At most this many problems are printed by a rebuild; --json lists them all.
+PROBLEMS_SHOWN = 20
+
+
+def _report_problems(
+    report: RebuildReport, problems: list[Problem], log: Log, cached: bool = False
+) -> None:
     report.problems = [str(p) for p in problems]
-    for p in problems:
+    if cached:
+        # Nothing changed: they were printed when their files were read.
+        if problems:
+            log(
+                f"{len(problems)} problem(s) in the notes, as at the last rebuild "
+                "(`papers rebuild --json` lists them)"
+            )
+        return
+    for p in problems[:PROBLEMS_SHOWN]:
         log(f"skipped {p}")
+    if len(problems) > PROBLEMS_SHOWN:
+        log(
+            f"... and {len(problems) - PROBLEMS_SHOWN} more problem(s) "
+            "(`papers rebuild --json` lists them)"
+        )
 
 
 def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:

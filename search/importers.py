@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
@@ -28,9 +29,15 @@ from .records import (
     normalise_title,
     parse_arxiv_id,
     scrub_surrogates,
+    summarise_problems,
 )
 
 IMPORTED_DIR = "imported"
+# A paper list holds many papers (100k arXiv abstracts are 83 MB), so its cap is above a
+# Markdown note's 20 MB; past it, reading would cost minutes and gigabytes. An import whose
+# output would pass it is refused. The binary check is the notes' own.
+MAX_DATA_BYTES = 256 * 1024 * 1024
+BINARY_SNIFF = 8192
 # Which imported file came from which input file, so a re-import rewrites its own file and a
 # different file with the same stem gets another name instead of overwriting it.
 ORIGINS_FILE = ".origins.json"
@@ -180,13 +187,45 @@ def _opt_str(value: Any) -> str | None:
     return None
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+def _decode(data: bytes, rel: str, strict: bool) -> tuple[str | None, Problem | None]:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Old BibTeX exports are often Windows-1252; better a readable guess than nothing.
-        return data.decode("cp1252", errors="replace")
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        if not strict:
+            # Old BibTeX exports are often Windows-1252; better a readable guess than nothing.
+            return data.decode("cp1252", errors="replace"), None
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        offset = exc.start + bom
+        line = data[:offset].count(b"\n") + 1
+        return None, Problem(rel, line, f"not valid UTF-8 (byte offset {offset}, line {line})")
+
+
+def _read_text(path: Path, rel: str, strict: bool) -> tuple[str | None, Problem | None]:
+    """The text of a paper-list file, or the one Problem that keeps it from being read: the
+    checks Markdown notes get (a regular file, at most MAX_DATA_BYTES, no NUL byte near the
+    start; UTF-8 unless `strict` is False, as BibTeX may be Windows-1252)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, Problem(rel, None, "not a regular file")
+        if st.st_size > MAX_DATA_BYTES:
+            return None, _too_big(rel, st.st_size)
+        with open(path, "rb") as f:
+            data = f.read(MAX_DATA_BYTES + 1)  # it may have grown since stat()
+    except OSError as e:
+        return None, Problem(rel, None, f"cannot read file: {e.strerror or e}")
+    if len(data) > MAX_DATA_BYTES:
+        return None, _too_big(rel, len(data))
+    if b"\x00" in data[:BINARY_SNIFF]:
+        return None, Problem(rel, None, "binary file (NUL byte), not a text note")
+    return _decode(data, rel, strict)
+
+
+def _too_big(rel: str, size: int) -> Problem:
+    mb = MAX_DATA_BYTES / (1024 * 1024)
+    return Problem(
+        rel, None, f"{size} bytes is over the {mb:g} MB limit for a paper list; split it"
+    )
 
 
 # --- JSON lines -----------------------------------------------------------------------------
@@ -339,10 +378,9 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
     Bad lines (broken JSON, not an object, no title) become Problems; the rest are read.
     """
     result = FileResult()
-    try:
-        text = _read_text(path)
-    except OSError as e:
-        result.problems.append(Problem(rel, None, f"cannot read file: {e.strerror or e}"))
+    text, problem = _read_text(path, rel, strict=True)
+    if text is None:
+        result.problems.append(problem or Problem(rel, None, "cannot read file"))
         return result
     loads = json.loads
     default_source = rel.rsplit("/", 1)[-1]
@@ -616,10 +654,9 @@ def read_bibtex(path: Path, rel: str) -> FileResult:
     import bibtexparser
 
     result = FileResult()
-    try:
-        text = _read_text(path)
-    except OSError as e:
-        result.problems.append(Problem(rel, None, f"cannot read file: {e.strerror or e}"))
+    text, problem = _read_text(path, rel, strict=False)
+    if text is None:
+        result.problems.append(problem or Problem(rel, None, "cannot read file"))
         return result
     # bibtexparser logs each failed block itself; they are reported as Problems instead.
     logger = logging.getLogger("bibtexparser")
@@ -1022,10 +1059,10 @@ def import_files(
             raise ImportFailed(f"{given}: no such file")
         if not path.is_file():
             raise ImportFailed(f"{given}: not a file")
-        try:
-            text = _read_text(path)
-        except OSError as e:
-            raise ImportFailed(f"{given}: cannot read ({e.strerror or e})") from None
+        text, problem = _read_text(path, path.name, strict=False)
+        if text is None:
+            why = problem.message if problem else "cannot read"
+            raise ImportFailed(f"{given}: {why}; nothing was written")
         kind = _sniff_format(path, text)
         if kind is None:
             raise ImportFailed(
@@ -1046,7 +1083,7 @@ def import_files(
             written=None,
             read=len(result.records),
             written_records=len(records),
-            problems=result.problems,
+            problems=summarise_problems(result.problems),
         )
         planned.append((item, str(path), records))
         report.files.append(item)

@@ -69,6 +69,29 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
 
 
+# How many problems of one file are listed; the rest are counted in one more line, so a file
+# of 700k broken records costs one screen, not 700k lines (and as little in the index's cache).
+PROBLEMS_PER_FILE = 5
+
+
+def summarise_problems(problems: list[Problem], keep: int = PROBLEMS_PER_FILE) -> list[Problem]:
+    """The first `keep` problems of each file, then one line per file counting the rest."""
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.file] = counts.get(p.file, 0) + 1
+    if all(n <= keep for n in counts.values()):
+        return problems
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    for p in problems:
+        n = seen[p.file] = seen.get(p.file, 0) + 1
+        if n <= keep:
+            out.append(p)
+        if n == counts[p.file] and n > keep:
+            out.append(Problem(p.file, None, f"... and {n - keep} more problems in this file"))
+    return out
+
+
 _ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?", re.I)
 _ARXIV_OLD = re.compile(r"([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
 
