@@ -23,7 +23,17 @@ from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
-from .records import FileResult, Problem, Record, normalise_title
+from .records import (
+    SURROGATE,
+    SURROGATE_MESSAGE,
+    FileResult,
+    Problem,
+    Record,
+    normalise_title,
+    scrub_record,
+    scrub_surrogates,
+    summarise_problems,
+)
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -92,8 +102,27 @@ def collect_papers(notes_dir: Path) -> list[Paper]:
     files, _ = list_note_files(notes_dir)
     records: list[Record] = []
     for f in files:
-        records.extend(read_file(f, _rel(f, notes_dir)).records)
+        result = read_file(f, _rel(f, notes_dir))
+        _scrub_surrogates(result)
+        records.extend(result.records)
     return merge(records)
+
+
+def _scrub_surrogates(result: FileResult) -> bool:
+    """Replace lone surrogates left by any reader (JSON or YAML escapes), each record with
+    them reported once: SQLite, JSON output and the terminal cannot encode them. True if
+    anything was replaced."""
+    found = False
+    for p in result.problems:
+        if SURROGATE.search(p.message):
+            p.message, found = SURROGATE.sub("\ufffd", p.message), True
+    reported = {(p.file, p.line) for p in result.problems if p.message == SURROGATE_MESSAGE}
+    for r in result.records:
+        if scrub_record(r):
+            found = True
+            if (r.file, r.line) not in reported:
+                result.problems.append(Problem(r.file, r.line, SURROGATE_MESSAGE))
+    return found
 
 
 def _records_to_json(records: list[Record]) -> str:
@@ -491,7 +520,7 @@ def _rebuild_locked(
     ):
         for probs_json in previous.cached_problems():
             problems.extend(Problem(**p) for p in json.loads(probs_json))
-        _report_problems(report, problems, log)
+        _report_problems(report, problems, log, cached=True)
         report.nothing_changed = True
         report.papers = int(old_manifest.get("papers", 0))
         report.chunks = int(old_manifest.get("chunks", 0))
@@ -515,10 +544,19 @@ def _rebuild_locked(
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
                 result = reread.pop(rel, None) or read_file(f, rel)
                 report.files_parsed += 1
+                recs_json = _records_to_json(result.records)
+                # The JSON is made anyway: searching it is the cheap way to find the rare file
+                # that needs scrubbing.
+                if SURROGATE.search(recs_json) and _scrub_surrogates(result):
+                    recs_json = _records_to_json(result.records)
+                # A file of 700k bad records gives a few lines and a count, in the report
+                # and in the cache alike.
+                result.problems = summarise_problems(result.problems)
+                for p in result.problems:
+                    p.message = scrub_surrogates(p.message)
+                probs_json = _problems_to_json(result.problems)
                 file_records = result.records
                 problems.extend(result.problems)
-                recs_json = _records_to_json(file_records)
-                probs_json = _problems_to_json(result.problems)
             records.extend(file_records)
             db.execute(
                 "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
@@ -568,10 +606,29 @@ def _rebuild_locked(
     return report
 
 
-def _report_problems(report: RebuildReport, problems: list[Problem], log: Log) -> None:
+# At most this many problems are printed by a rebuild; --json lists them all.
+PROBLEMS_SHOWN = 20
+
+
+def _report_problems(
+    report: RebuildReport, problems: list[Problem], log: Log, cached: bool = False
+) -> None:
     report.problems = [str(p) for p in problems]
-    for p in problems:
+    if cached:
+        # Nothing changed: they were printed when their files were read.
+        if problems:
+            log(
+                f"{len(problems)} problem(s) in the notes, as at the last rebuild "
+                "(`papers rebuild --json` lists them)"
+            )
+        return
+    for p in problems[:PROBLEMS_SHOWN]:
         log(f"skipped {p}")
+    if len(problems) > PROBLEMS_SHOWN:
+        log(
+            f"... and {len(problems) - PROBLEMS_SHOWN} more problem(s) "
+            "(`papers rebuild --json` lists them)"
+        )
 
 
 def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:

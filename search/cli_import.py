@@ -45,7 +45,8 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
 
     Each FILE becomes notes/imported/<name>.jsonl, one paper a line (title, abstract,
     authors, year, venue, arxiv, doi, url, id, note, tags, source). Importing a file again
-    rewrites the same output; another file with the same name gets <name>-2.jsonl. Papers
+    updates the same output and keeps what you edited in it by hand (your fields win; new
+    papers are added); another file with the same name gets <name>-2.jsonl. Papers
     already in your notes gain the imported abstract (joined by title, arXiv id or DOI).
     Run `papers rebuild` afterwards to index them.
 
@@ -64,7 +65,7 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
 
     paths = _paths()
     try:
-        report = import_files(list(files), paths.notes)
+        report = import_files(list(files), paths.notes, log=_err)
     except PapersError as e:
         raise click.ClickException(str(e)) from None
     for item in report.files:
@@ -82,9 +83,15 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
         dups = item.read - item.written_records
         extra = f", {dups} duplicates joined" if dups else ""
         bad = f", {len(item.problems)} skipped (see warnings)" if item.problems else ""
+        merged = ""
+        if item.edits_kept or item.removed:
+            merged = (
+                f"; merged: {item.edits_kept} papers keep your edits, {item.added} new, "
+                f"{item.removed} gone from the source removed"
+            )
         click.echo(
             f"{item.name}: {item.written_records} papers → "
-            f"{_show(item.written, paths.root)}{extra}{bad}"
+            f"{_show(item.written, paths.root)}{extra}{bad}{merged}"
         )
     if any(item.written is not None for item in report.files):
         _err("run `papers rebuild` to index the imported papers")

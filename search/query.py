@@ -219,7 +219,7 @@ class Searcher:
     def ask(
         self, question: str, k: int = 10, section: str | None = None, mode: str = "hybrid"
     ) -> list[Hit]:
-        question = question.strip()
+        question = _valid_text(question).strip()
         if not question:
             raise PapersError("the question is empty")
         qvec = None
@@ -232,13 +232,21 @@ class Searcher:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
         from .records import normalise_doi, parse_arxiv_id
 
-        query = title_or_id.strip()
+        query = _valid_text(title_or_id).strip()
         titles = self.index.titles()
-        arxiv = parse_arxiv_id(query) if _looks_like_id(query) else None
+        is_arxiv, is_doi = _looks_like_id(query), _looks_like_doi(query)
+        arxiv = parse_arxiv_id(query) if is_arxiv else None
         doi = normalise_doi(query)
         for pid, _title, pid_str, a, d, _norm in titles:
             if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
                 return self.index.papers([pid])[pid]
+        # An id names one paper: if it is not here, a title that merely shares its digits
+        # or the word "arXiv" is not an answer.
+        if is_arxiv:
+            what = f"arXiv:{arxiv}" if arxiv else f'"{query}" (no arXiv id in it)'
+            raise NotFound(f"{what} is not in the library")
+        if is_doi:
+            raise NotFound(f"DOI {doi or query} is not in the library")
         # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
         # scores punish the missing rest, so whole-word prefixes are matched first.
         from .records import normalise_title
@@ -281,7 +289,7 @@ class Searcher:
         return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
-        text = text.strip()
+        text = _valid_text(text).strip()
         if not text:
             raise PapersError("the text is empty")
         from .chunking import PaperText, chunk
@@ -290,6 +298,14 @@ class Searcher:
         pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
         qvec = _mean(enc.encode([p.strip() for p in pieces]))
         return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
+
+
+def _valid_text(text: str) -> str:
+    # Undecodable bytes in a command-line argument arrive as lone surrogates, which the
+    # tokenizer, SQLite and the terminal all refuse: read them as U+FFFD.
+    from .records import scrub_surrogates
+
+    return scrub_surrogates(text)
 
 
 def _mean(vecs: np.ndarray) -> np.ndarray:
@@ -309,6 +325,12 @@ def _looks_like_id(text: str) -> bool:
         )
         or "arxiv.org/" in text
     )
+
+
+def _looks_like_doi(text: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", text, re.I))
 
 
 def in_section(row: PaperRow, section: str) -> bool:
