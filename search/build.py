@@ -400,7 +400,8 @@ def disk_full_error(e: BaseException) -> bool:
     if isinstance(e, sqlite3.Error):
         return getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text
     if isinstance(e, RuntimeError):
-        return "no space left" in text or "quota exceeded" in text or "write error" in text
+        # FAISS quotes strerror: "write error in …: 4051 != 16000 (No space left on device)"
+        return "no space left" in text or "quota exceeded" in text
     return False
 
 
@@ -542,7 +543,8 @@ def _rebuild_locked(
                 digest = old_files[rel].sha256
             else:
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
-                result = reread.pop(rel, None) or read_file(f, rel)
+                earlier = reread.pop(rel, None)  # already read again by the fast-path check
+                result = earlier if earlier is not None else read_file(f, rel)
                 report.files_parsed += 1
                 recs_json = _records_to_json(result.records)
                 # The JSON is made anyway: searching it is the cheap way to find the rare file

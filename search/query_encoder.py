@@ -45,7 +45,8 @@ class OnnxQueryEncoder:
         try:
             vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
         except Exception as e:  # onnxruntime's own errors: the graph or its weights are bad
-            raise self._damaged(f"it fails: {e}") from None
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise self._damaged(f"it fails: {first}") from None
         if progress:
             progress(len(texts))
         # The index holds unit vectors (inner product = cosine) whatever the model's own
@@ -135,7 +136,9 @@ def export_for_queries(
 
 
 def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
-    """The encoder for questions against an index: fast ONNX, else a warned fallback."""
+    """The encoder for questions against an index: the ONNX export; if there is none (a model
+    that could not be exported), sentence-transformers with a warning. An export that is
+    there but damaged raises IndexDamaged."""
     prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
     problems: list[str] = []
     fast = load_onnx(

@@ -413,3 +413,4 @@ def test_disk_full_helper_recognises_the_real_errors() -> None:
     assert not build.disk_full_error(OSError(errno.EACCES, "Permission denied"))
     assert not build.disk_full_error(sqlite3.OperationalError("no such table: x"))
     assert not build.disk_full_error(RuntimeError("something else"))
+    assert not build.disk_full_error(RuntimeError("write error in x: 1 != 2 (Input/output error)"))
