@@ -43,3 +43,7 @@ class ImportFailed(PapersError):
 
 class FetchError(PapersError):
     """Fetching abstracts failed as a whole (for example, no network)."""
+
+
+class ZoteroError(PapersError):
+    """The Zotero data directory, or the papers.toml entry naming it, cannot be used."""

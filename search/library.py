@@ -49,7 +49,7 @@ class Paper:
 
     def _first_by_preference(self) -> Record:
         for r in self.records:
-            if not r.file.endswith((".jsonl", ".bib")):
+            if not r.file.endswith((".jsonl", ".bib", ".pdf")):
                 return r
         return self.records[0]
 
@@ -89,6 +89,15 @@ class Paper:
     @property
     def venue(self) -> str | None:
         return next((r.venue for r in self.records if r.venue), None)
+
+    @property
+    def pages(self) -> list[tuple[str, str, str]]:
+        """(file, page label, text) of every PDF page or full text of the paper, once each."""
+        seen: dict[tuple[str, str, str], None] = {}
+        for r in self.records:
+            for f, label, text in r.pages:
+                seen.setdefault((f, label, text), None)
+        return list(seen)
 
     @property
     def tags(self) -> list[str]:

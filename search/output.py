@@ -16,7 +16,7 @@ def _width() -> int:
 def hits_table(hits: list[Any], explain: bool = False) -> str:
     """Rank, score, title, section and file:line on one row; the note shortened below it."""
     width = _width()
-    where_w = max(len(h.paper.where) for h in hits)
+    where_w = max(len(h.where) for h in hits)
     section_w = min(24, max((len(" / ".join(h.paper.section)) for h in hits), default=0))
     title_w = max(20, width - 4 - 8 - section_w - where_w - 6)
     lines = [
@@ -28,7 +28,7 @@ def hits_table(hits: list[Any], explain: bool = False) -> str:
         section = shorten(" / ".join(p.section), section_w) if section_w else ""
         lines.append(
             f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}  "
-            f"{section:<{section_w}}  {p.where}"
+            f"{section:<{section_w}}  {h.where}"
         )
         note = " ".join(p.notes) or p.abstract
         if note:
