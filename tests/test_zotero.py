@@ -118,11 +118,11 @@ def test_read_zotero_items(tmp_path: Path) -> None:
     assert "note p. ii: a comment without highlighted text" in resnet.note
     # the PDF page by page, References cut off
     assert [p[1] for p in resnet.pages] == ["1", "2", "3", "4"]
-    assert resnet.pages[2] == ["zotero:BBBB22A0/paper.pdf", "3", PAGE3]
+    assert resnet.pages[2] == ["zotero:BBBB2222A0/paper.pdf", "3", PAGE3]
     assert not any("Zebra" in p[2] for p in resnet.pages)
     attention = by_title["Attention Is All You Need"]
     assert attention.arxiv == "1706.03762"
-    assert attention.pages == [["zotero:CCCC33A0/paper.pdf", "", FT_CACHE]]
+    assert attention.pages == [["zotero:CCCC3333A0/paper.pdf", "", FT_CACHE]]
     assert not any(TRASHED in r.note for r in result.records)
 
 
@@ -200,7 +200,7 @@ def test_zotero_and_pdf_are_indexed_and_cited(library: Path, zot: Path) -> None:
     assert hits[0].where == "notes/bees.pdf:p.3"
     hits = _ask("honeybees waggle dance hive flowers nectar")
     assert hits[0].paper.title == "Deep Residual Learning for Image Recognition"
-    assert hits[0].where == "zotero:BBBB22A0/paper.pdf:p.3"
+    assert hits[0].where == "zotero:BBBB2222A0/paper.pdf:p.3"
     assert hits[0].to_json()["page"] == "3"
     assert sorted(hits[0].paper.places) == ["notes/reading.md:3", "zotero:BBBB2222"]
     assert _ask("penguins huddle antarctic winter")[0].paper.title.startswith("Deep Residual")
@@ -212,7 +212,7 @@ def test_zotero_and_pdf_are_indexed_and_cited(library: Path, zot: Path) -> None:
     assert idx_db.execute("SELECT count(*) FROM chunks WHERE text LIKE '%Zebra%'").fetchone() == (0,)
     idx_db.close()
     table = run("ask", "honeybees waggle dance", "--model", "fake").stdout
-    assert "zotero:BBBB22A0/paper.pdf:p.3" in table
+    assert "zotero:BBBB2222A0/paper.pdf:p.3" in table
     top = json.loads(run("ask", "waggle run angle", "--json", "--mode", "keyword").stdout)[0]
     assert (top["page"], top["cite"]) == ("3", "notes/bees.pdf:p.3")
 

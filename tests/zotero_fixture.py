@@ -197,12 +197,12 @@ class ZoteroBuilder:
                 (self._collection(item.collection), item_id),
             )
         for n, html in enumerate(item.notes):
-            note_id = self._item("note", f"{item.key[:6]}N{n}")
+            note_id = self._item("note", f"{item.key}N{n}")
             self.db.execute(
                 "INSERT INTO itemNotes VALUES (?, ?, ?, ?)", (note_id, item_id, html, "")
             )
         if item.pdf is not None or item.ft_cache is not None:
-            att_key = f"{item.key[:6]}A0"
+            att_key = f"{item.key}A0"
             att_id = self._item("attachment", att_key)
             folder = self.dir / "storage" / att_key
             folder.mkdir(parents=True, exist_ok=True)
@@ -217,7 +217,7 @@ class ZoteroBuilder:
                 (att_id, item_id, f"storage:{name}"),
             )
             for n, a in enumerate(item.annotations):
-                ann_id = self._item("annotation", f"{item.key[:6]}H{n}")
+                ann_id = self._item("annotation", f"{item.key}H{n}")
                 self.db.execute(
                     "INSERT INTO itemAnnotations (itemID, parentItemID, type, text, comment, "
                     "color, pageLabel, sortIndex, position, isExternal) "
