@@ -114,7 +114,9 @@ def build(kind: str, docs: list[str]) -> tuple[sqlite3.Connection, float]:
 def top(db: sqlite3.Connection, q: str | None) -> int | None:
     if q is None:
         return None
-    row = db.execute("SELECT rowid FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT 1", (q,)).fetchone()
+    row = db.execute(
+        "SELECT rowid FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT 1", (q,)
+    ).fetchone()
     return None if row is None else int(row[0]) % len(NOTES)
 
 
@@ -132,7 +134,11 @@ def unique_substrings(n: int) -> list[tuple[str, int]]:
 
 
 def size_bytes(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size").fetchone()[0])
+    return int(
+        db.execute(
+            "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"
+        ).fetchone()[0]
+    )
 
 
 def main() -> None:

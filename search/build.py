@@ -98,7 +98,6 @@ def check_notes_dir(notes: Path) -> None:
 def collect_papers(notes_dir: Path) -> list[Paper]:
     """Every paper in the notes, parsed afresh (no index needed)."""
     from .notes import list_note_files
-
     from .zotero import zotero_sources
 
     check_notes_dir(notes_dir)

@@ -55,8 +55,7 @@ def chunk_pages(
     for f, label, page in text.pages:
         if page.strip():
             out += [
-                (c, f, label)
-                for c in chunk(PaperText(text.head, page), spans, max_tokens, prompt)
+                (c, f, label) for c in chunk(PaperText(text.head, page), spans, max_tokens, prompt)
             ]
     return out
 

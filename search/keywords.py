@@ -57,6 +57,7 @@ def split_cjk(text: str) -> str:
         return text
     return _CJK_RUN.sub(lambda m: " " + " ".join(cjk_bigrams(m.group(0))) + " ", text)
 
+
 # Words that say nothing about a paper's topic. An OR query over every word of a question would
 # otherwise match almost every paper on "the" or "of" and let bm25 sort out the noise.
 STOPWORDS = frozenset(

@@ -6,7 +6,7 @@ import shutil
 from typing import Any
 
 from .library import shorten
-from .store import PaperRow
+from .store import PaperRow, place
 
 
 def _width() -> int:
@@ -57,7 +57,7 @@ def papers_by_file(papers: list[PaperRow], manifest: dict[str, Any]) -> str:
     by_file: dict[str, list[tuple[int | None, PaperRow]]] = {}
     for p in papers:
         for f, line in p.sources:
-            by_file.setdefault(f"notes/{f}", []).append((line, p))
+            by_file.setdefault(place(f), []).append((line, p))
     width = _width()
     out = [
         f"{len(papers)} papers in {len(by_file)} files "

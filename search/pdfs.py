@@ -33,8 +33,12 @@ _REFERENCES = re.compile(
     r"[ \t]*:?[ \t]*$",
     re.I | re.M,
 )
-_ARXIV_MENTION = re.compile(r"arxiv[:\s]*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})", re.I)
-_BAD_META_TITLE = re.compile(r"^(untitled|microsoft word|title|document\d*)\b|\.(pdf|docx?|tex)$", re.I)
+_ARXIV_MENTION = re.compile(
+    r"arxiv[:\s]*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})", re.I
+)
+_BAD_META_TITLE = re.compile(
+    r"^(untitled|microsoft word|title|document\d*)\b|\.(pdf|docx?|tex)$", re.I
+)
 
 
 @dataclass

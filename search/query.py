@@ -60,7 +60,7 @@ class Hit:
             "arxiv": p.arxiv,
             "doi": p.doi,
             "url": p.url,
-            "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
+            "sources": [{"file": place(f), "line": line} for f, line in p.sources],
             "where": p.where,
             "page": self.page,
             "page_file": place(self.page_file) if self.page_file else None,

@@ -111,8 +111,8 @@ def write_zotero_config(root: Path, data_dir: Path) -> Path:
     except FileNotFoundError:
         lines = []
     entry = f"data_dir = {json.dumps(str(data_dir), ensure_ascii=False)}"
-    start = next((i for i, ln in enumerate(lines) if _TABLE.match(ln) and
-                  _TABLE.match(ln).group(1).strip() == "zotero"), None)  # type: ignore[union-attr]
+    tables = [(i, m.group(1).strip()) for i, ln in enumerate(lines) if (m := _TABLE.match(ln))]
+    start = next((i for i, name in tables if name == "zotero"), None)
     if start is None:
         if lines and lines[-1].strip():
             lines.append("")
@@ -316,9 +316,7 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
         cols = {r[1] for r in db.execute("PRAGMA table_info(libraries)")}
         kind = "type" if "type" in cols else "libraryType" if "libraryType" in cols else None
         if kind:
-            feeds = (
-                f" AND i.libraryID NOT IN (SELECT libraryID FROM libraries WHERE {kind}='feed')"
-            )
+            feeds = f" AND i.libraryID NOT IN (SELECT libraryID FROM libraries WHERE {kind}='feed')"
     papers = db.execute(
         "SELECT i.itemID, i.key FROM items i JOIN itemTypes t USING (itemTypeID) "
         f"WHERE t.typeName NOT IN ({','.join('?' * len(CHILD_TYPES))}) "
@@ -429,7 +427,9 @@ def _annotation_line(kind: int, text: str | None, comment: str | None, page: str
     return f"{label} p. {page}: {body}" if page else f"{label}: {body}"
 
 
-def _collection_paths(db: sqlite3.Connection, tables: set[str], trashed: str) -> dict[int, list[str]]:
+def _collection_paths(
+    db: sqlite3.Connection, tables: set[str], trashed: str
+) -> dict[int, list[str]]:
     """itemID -> path of its first collection (outermost first), the section of its paper."""
     if "collections" not in tables or "collectionItems" not in tables:
         return {}

@@ -209,7 +209,8 @@ def test_zotero_and_pdf_are_indexed_and_cited(library: Path, zot: Path) -> None:
     assert all("Glacier" not in h.paper.title for h in _ask("glaciers carve fjords"))
     # the reference list is not indexed
     idx_db = sqlite3.connect(next((library / "index").glob("gen-*")) / "index.sqlite")
-    assert idx_db.execute("SELECT count(*) FROM chunks WHERE text LIKE '%Zebra%'").fetchone() == (0,)
+    zebra = "SELECT count(*) FROM chunks WHERE text LIKE '%Zebra%'"
+    assert idx_db.execute(zebra).fetchone() == (0,)
     idx_db.close()
     table = run("ask", "honeybees waggle dance", "--model", "fake").stdout
     assert "zotero:BBBB2222A0/paper.pdf:p.3" in table
@@ -317,9 +318,7 @@ def test_cjk_keyword_search(library: Path, question: str, title: str) -> None:
 
 
 @pytest.mark.model
-def test_ask_finds_annotation_note_and_page_with_the_real_model(
-    library: Path, zot: Path
-) -> None:
+def test_ask_finds_annotation_note_and_page_with_the_real_model(library: Path, zot: Path) -> None:
     (library / "notes" / "other.md").write_text(
         "# Other\n\n* Batch Normalization: Accelerating Deep Network Training\n"
         "> normalising activations speeds up training\n"

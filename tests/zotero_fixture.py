@@ -149,9 +149,9 @@ class ZoteroBuilder:
     def _value(self, value: str) -> int:
         self.db.execute("INSERT OR IGNORE INTO itemDataValues (value) VALUES (?)", (value,))
         return int(
-            self.db.execute("SELECT valueID FROM itemDataValues WHERE value=?", (value,)).fetchone()[
-                0
-            ]
+            self.db.execute(
+                "SELECT valueID FROM itemDataValues WHERE value=?", (value,)
+            ).fetchone()[0]
         )
 
     def _collection(self, path: list[str]) -> int:
@@ -184,9 +184,7 @@ class ZoteroBuilder:
             (cid,) = self.db.execute(
                 "SELECT creatorID FROM creators WHERE firstName=? AND lastName=?", (first, last)
             ).fetchone()
-            self.db.execute(
-                "INSERT INTO itemCreators VALUES (?, ?, 1, ?)", (item_id, cid, order)
-            )
+            self.db.execute("INSERT INTO itemCreators VALUES (?, ?, 1, ?)", (item_id, cid, order))
         for tag in item.tags:
             self.db.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (tag,))
             (tid,) = self.db.execute("SELECT tagID FROM tags WHERE name=?", (tag,)).fetchone()
