@@ -103,10 +103,11 @@ def collect_papers(notes_dir: Path) -> list[Paper]:
     check_notes_dir(notes_dir)
     files, _ = list_note_files(notes_dir)
     records: list[Record] = []
+    pdf_cache = notes_dir.parent / "index" / PDF_CACHE
     for f in files:
-        records.extend(read_file(f, _rel(f, notes_dir)).records)
+        records.extend(read_file(f, _rel(f, notes_dir), pdf_cache).records)
     for data_dir, rel, _size, _mtime in zotero_sources(notes_dir.parent, []):
-        records.extend(read_file(data_dir, rel).records)
+        records.extend(read_file(data_dir, rel, pdf_cache).records)
     return merge(records)
 
 

@@ -194,6 +194,7 @@ class Searcher:
         """(pid, score, explanation) best first, by `mode`."""
         if mode not in MODES:
             raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        self.best_chunk = {}
         sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
         kw = self.keyword(text, n) if mode != "semantic" else []
         return fuse(sem, kw, self.fusion if mode == "hybrid" else SINGLE)[:n]
