@@ -12,7 +12,8 @@ Zotero: a data directory built by tests/zotero_fixture (Zotero 7 table names) wi
 papers, each with an abstract, a child note, two PDF annotations and a .zotero-ft-cache of ~400
 words; every 50th item also has a 10-page PDF attachment. Baseline: the same papers, same text
 (abstract; note + annotations; full text as the note) as notes/papers.jsonl, the format
-`papers import` writes. First build and nothing-changed rebuild, each in a fresh process, with
+`papers import` writes. First build, nothing-changed rebuild and (Zotero only) a rebuild after
+Zotero wrote to its database without changing a paper (mtime moved), each in a fresh process, with
 the cheap hashing encoder of bench/rebuild.py (the machinery, not a model, is measured; encoder
 time reported apart). Prints one JSON object; medians over --repeat runs.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -187,13 +189,21 @@ def bench_zotero(n: int, repeat: int) -> dict:
         zotero.library_stat_key(base / "Zotero")
         out["stat_key_s"] = round(time.perf_counter() - t, 3)
         for name, root in (("zotero", zroot), ("jsonl_baseline", jroot)):
-            firsts, sames = [], []
+            firsts, sames, toucheds = [], [], []
             for _ in range(repeat):
                 shutil.rmtree(root / "index", ignore_errors=True)
                 firsts.append(run_child(root))
                 same = run_child(root)
                 assert same["report"]["nothing_changed"], same["report"]
                 sames.append(same)
+                if name == "zotero":
+                    # Zotero wrote to its database, no paper changed
+                    db = base / "Zotero" / "zotero.sqlite"
+                    st = db.stat()
+                    os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+                    touched = run_child(root)
+                    assert touched["report"]["chunks_embedded"] == 0, touched["report"]
+                    toucheds.append(touched)
             out[name] = {
                 "papers": firsts[0]["report"]["papers"],
                 "chunks": firsts[0]["report"]["chunks"],
@@ -207,6 +217,10 @@ def bench_zotero(n: int, repeat: int) -> dict:
                     statistics.median(r["process_s"] for r in sames), 3
                 ),
             }
+            if toucheds:
+                out[name]["database_touched_rebuild_s"] = round(
+                    statistics.median(r["rebuild_s"] for r in toucheds), 3
+                )
         z, j = out["zotero"], out["jsonl_baseline"]
         out["first_over_baseline"] = round(z["first_rebuild_s"] / j["first_rebuild_s"], 2)
         out["nothing_changed_over_baseline"] = round(

@@ -92,12 +92,13 @@ class Paper:
 
     @property
     def pages(self) -> list[tuple[str, str, str]]:
-        """(file, page label, text) of every PDF page or full text of the paper, once each."""
-        seen: dict[tuple[str, str, str], None] = {}
+        """(file, page label, text) of every PDF page or full text of the paper; a text found
+        in two files (the same PDF under notes/ and in Zotero) only from the first."""
+        seen: dict[str, tuple[str, str, str]] = {}
         for r in self.records:
             for f, label, text in r.pages:
-                seen.setdefault((f, label, text), None)
-        return list(seen)
+                seen.setdefault(text, (f, label, text))
+        return list(seen.values())
 
     @property
     def tags(self) -> list[str]:

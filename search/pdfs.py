@@ -162,14 +162,21 @@ def _title_from_page(text: str) -> str:
     return ""
 
 
+def guess_title(meta_title: str, first_page: str, fallback: str) -> str:
+    """The metadata title when it looks like one, else the first page's first line of three
+    or more words, else `fallback`."""
+    if meta_title and not _BAD_META_TITLE.search(meta_title):
+        return meta_title
+    return _title_from_page(first_page) or fallback
+
+
 def read_pdf_file(path: Path, rel: str, cache: Path | None = None) -> FileResult:
     """A PDF under notes/ as one paper; never raises for bad content."""
     text = extract_pages(path, cache)
     problems = [Problem(rel, None, text.problem)] if text.problem else []
     pages = drop_references(text.pages) if not text.problem or text.pages else []
     first = pages[0][1] if pages else ""
-    title = text.title if text.title and not _BAD_META_TITLE.search(text.title) else ""
-    title = title or _title_from_page(first) or clean_text(path.stem.replace("_", " "))
+    title = guess_title(text.title, first, clean_text(path.stem.replace("_", " ")))
     m = _ARXIV_MENTION.search(first)
     record = Record(
         title=title,

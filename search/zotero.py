@@ -4,8 +4,10 @@ Design: the user names the directory once, `papers import --zotero DIR`, which r
 the library's config file (`papers.toml`, table `[zotero]`, key `data_dir`). Every rebuild then
 reads it like one more note file: its stat key (size and mtime of zotero.sqlite, its -wal, and
 every `.zotero-ft-cache` and PDF under storage/) is compared with the previous build's, and an
-unchanged library is not opened at all. A changed one is read again from SQL (fast: ~1,000
-items in well under a second), while PDF text comes from the content-hash cache.
+unchanged library is not opened at all. A changed one (Zotero writes to its database often) is
+read again with a few bulk queries; each item's rows and attachment stats are hashed, and only
+items whose hash changed are made again (notes turned into text, full text read, PDFs hashed:
+index/zotero-items-*.json keeps the others' records). Embedding is incremental as for notes.
 
 Zotero keeps its database open while it runs. To read it without disturbing it (or being
 disturbed by it), zotero.sqlite and its -wal are copied into a temporary folder and the copy is
@@ -23,6 +25,7 @@ attachments' full text: each stored PDF page by page, else the text Zotero itsel
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,6 +36,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -49,6 +53,8 @@ CONFIG_FILE = "papers.toml"
 PREFIX = "zotero:"
 DB_FILE = "zotero.sqlite"
 FT_CACHE = ".zotero-ft-cache"
+# Bump when what a record holds changes: cached items of the old shape are then read again.
+ITEM_CACHE_VERSION = 1
 # Item types that are not papers: they hang off papers, or are deleted placeholders.
 CHILD_TYPES = ("note", "attachment", "annotation")
 # Annotation types in Zotero's itemAnnotations.type (the image and ink kinds carry no text).
@@ -317,9 +323,12 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
         kind = "type" if "type" in cols else "libraryType" if "libraryType" in cols else None
         if kind:
             feeds = f" AND i.libraryID NOT IN (SELECT libraryID FROM libraries WHERE {kind}='feed')"
+    # Regular items, and PDFs stored on their own (dropped into Zotero without a parent item).
     papers = db.execute(
         "SELECT i.itemID, i.key FROM items i JOIN itemTypes t USING (itemTypeID) "
-        f"WHERE t.typeName NOT IN ({','.join('?' * len(CHILD_TYPES))}) "
+        f"WHERE (t.typeName NOT IN ({','.join('?' * len(CHILD_TYPES))}) "
+        "OR i.itemID IN (SELECT itemID FROM itemAttachments WHERE parentItemID IS NULL "
+        "AND lower(path) LIKE 'storage:%.pdf')) "
         f"AND i.itemID NOT IN ({trashed}){feeds} ORDER BY i.itemID",
         CHILD_TYPES,
     ).fetchall()
@@ -358,17 +367,16 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
         f"SELECT parentItemID, note FROM itemNotes WHERE parentItemID IS NOT NULL "
         f"AND itemID NOT IN ({trashed}) ORDER BY itemID"
     ):
-        text = html_to_text(html or "")
-        if parent in ids and text:
-            notes.setdefault(parent, []).append(text)
+        if parent in ids and html:
+            notes.setdefault(parent, []).append(html)  # HTML; text only if the item changed
 
     # Attachments stored in storage/<key>/ (linkMode 0 and 1: imported files and URLs).
     attachments: dict[int, list[tuple[int, str, str]]] = {}
     for att_id, parent, key, path in db.execute(
         "SELECT a.itemID, a.parentItemID, i.key, a.path FROM itemAttachments a "
-        f"JOIN items i USING (itemID) WHERE a.itemID NOT IN ({trashed}) "
-        "AND a.parentItemID IS NOT NULL ORDER BY a.itemID"
+        f"JOIN items i USING (itemID) WHERE a.itemID NOT IN ({trashed}) ORDER BY a.itemID"
     ):
+        parent = att_id if parent is None else parent  # a standalone PDF is its own paper
         if parent in ids:
             name = path[len("storage:") :] if (path or "").startswith("storage:") else ""
             attachments.setdefault(parent, []).append((att_id, key, name))
@@ -385,35 +393,164 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
             if parent is not None and line:
                 annotations.setdefault(parent, []).append(line)
 
+    cache = _ItemCache(data_dir, pdf_cache)
     for item_id, key in papers:
-        f = fields.get(item_id, {})
-        title = clean_text(f.get("title", ""))
-        if not title:
-            out.problems.append(Problem(PREFIX + key, None, "Zotero item without a title; skipped"))
-            continue
-        pages: list[list[str]] = []
-        for _att, att_key, name in attachments.get(item_id, []):
-            pages += _attachment_text(data_dir, att_key, name, pdf_cache, out.problems)
-        note = "\n".join([*notes.get(item_id, []), *annotations.get(item_id, [])])
-        out.records.append(
-            Record(
-                title=title,
-                file=PREFIX + key,
-                line=0,
-                section=sections.get(item_id, []),
-                note=note,
-                abstract=clean_text(f.get("abstractNote", "")),
-                arxiv=_arxiv_of(f),
-                doi=_doi_of(f),
-                url=f.get("url") or None,
-                authors=authors.get(item_id, []),
-                year=_year(f.get("date")),
-                venue=next((f[v] for v in VENUE_FIELDS if f.get(v)), None),
-                tags=tags.get(item_id, []),
-                extra={"zotero_key": key},
-                pages=pages,
-            )
+        item = _Item(
+            item_id,
+            key,
+            fields.get(item_id, {}),
+            authors.get(item_id, []),
+            tags.get(item_id, []),
+            sections.get(item_id, []),
+            notes.get(item_id, []),
+            annotations.get(item_id, []),
+            attachments.get(item_id, []),
         )
+        sig = _item_signature(data_dir, item)
+        cached = cache.get(key, sig)
+        if cached is None:
+            cached = _item_record(data_dir, pdf_cache, item)
+            cache.put(key, sig, cached)
+        record, problems = cached
+        out.problems.extend(problems)
+        if record is not None:
+            out.records.append(record)
+    cache.save()
+
+
+_Found = tuple[Record | None, list[Problem]]
+
+
+@dataclass
+class _Item:
+    """One paper's rows from the database, as stored (notes still HTML)."""
+
+    item_id: int
+    key: str
+    fields: dict[str, str]
+    authors: list[str]
+    tags: list[str]
+    section: list[str]
+    notes_html: list[str]
+    annotations: list[str]
+    attachments: list[tuple[int, str, str]]  # (itemID, key, file name in storage/<key>/)
+
+
+def _item_signature(data_dir: Path, item: _Item) -> str:
+    """What an item's record is made of, hashed: its rows as stored, and the size and mtime
+    of its attachment files."""
+    h = hashlib.sha256(
+        json.dumps(dataclasses.astuple(item), ensure_ascii=False, default=str).encode()
+    )
+    for _att, key, name in item.attachments:
+        for f in (name, FT_CACHE):
+            try:
+                st = (data_dir / "storage" / key / f).stat() if f else None
+            except OSError:
+                st = None
+            h.update(
+                f"{key}/{f}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1};".encode()
+            )
+    return h.hexdigest()
+
+
+class _ItemCache:
+    """Each item's record by item key and signature, kept beside the PDF cache (index/), so
+    that when Zotero changed a few items only those are read again: their notes turned into
+    text, their full text read, their PDFs hashed."""
+
+    def __init__(self, data_dir: Path, pdf_cache: Path | None):
+        self.path: Path | None = None
+        self.old: dict[str, dict] = {}
+        self.new: dict[str, dict] = {}
+        if pdf_cache is None:
+            return
+        tag = hashlib.sha256(data_dir.as_posix().encode()).hexdigest()[:12]
+        self.path = pdf_cache.parent / f"zotero-items-{tag}.json"
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") == ITEM_CACHE_VERSION:
+                self.old = data["items"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.old = {}
+
+    def get(self, key: str, sig: str) -> _Found | None:
+        entry = self.old.get(key)
+        if not isinstance(entry, dict) or entry.get("sig") != sig:
+            return None
+        try:
+            record = Record(**entry["record"]) if entry["record"] is not None else None
+            found = (record, [Problem(**p) for p in entry["problems"]])
+        except (KeyError, TypeError):
+            return None
+        self.new[key] = entry
+        return found
+
+    def put(self, key: str, sig: str, found: _Found) -> None:
+        record, problems = found
+        self.new[key] = {
+            "sig": sig,
+            "record": dataclasses.asdict(record) if record is not None else None,
+            "problems": [dataclasses.asdict(p) for p in problems],
+        }
+
+    def save(self) -> None:
+        if self.path is None or self.new == self.old:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+            tmp.write_text(
+                json.dumps({"version": ITEM_CACHE_VERSION, "items": self.new}, ensure_ascii=False),
+                encoding="utf-8",
+            )
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # an optimisation: a full disk must not fail the rebuild
+
+
+def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
+    """The record of one item (None if it has no title) and the problems met reading it."""
+    problems: list[Problem] = []
+    key, atts, f = item.key, item.attachments, item.fields
+    title = clean_text(f.get("title", ""))
+    pages: list[list[str]] = []
+    pdf_title = ""
+    for _att, att_key, name in atts:
+        text, meta_title = _attachment_text(data_dir, att_key, name, pdf_cache, problems)
+        pages += text
+        pdf_title = pdf_title or meta_title
+    if any(a == item.item_id for a, _, _ in atts):
+        # A standalone PDF's own title is usually its file name: its text says more.
+        from .pdfs import guess_title
+
+        first = pages[0][2] if pages else ""
+        title = guess_title(pdf_title, first, "") or title
+    if not title:
+        problems.append(Problem(PREFIX + key, None, "Zotero item without a title; skipped"))
+        return None, problems
+    texts = [t for t in (html_to_text(h) for h in item.notes_html) if t]
+    note = "\n".join([*texts, *item.annotations])
+    return (
+        Record(
+            title=title,
+            file=PREFIX + key,
+            line=0,
+            section=item.section,
+            note=note,
+            abstract=clean_text(f.get("abstractNote", "")),
+            arxiv=_arxiv_of(f),
+            doi=_doi_of(f),
+            url=f.get("url") or None,
+            authors=item.authors,
+            year=_year(f.get("date")),
+            venue=next((f[v] for v in VENUE_FIELDS if f.get(v)), None),
+            tags=item.tags,
+            extra={"zotero_key": key},
+            pages=pages,
+        ),
+        problems,
+    )
 
 
 def _annotation_line(kind: int, text: str | None, comment: str | None, page: str | None) -> str:
@@ -466,9 +603,9 @@ def _collection_paths(
 
 def _attachment_text(
     data_dir: Path, key: str, name: str, pdf_cache: Path | None, problems: list[Problem]
-) -> list[list[str]]:
+) -> tuple[list[list[str]], str]:
     """[file, page label, text] of a stored attachment: a PDF page by page, else Zotero's own
-    extracted text (.zotero-ft-cache, no pages), else nothing."""
+    extracted text (.zotero-ft-cache, no pages), else nothing; and the PDF's metadata title."""
     folder = data_dir / "storage" / key
     cite = f"{PREFIX}{key}/{name}" if name else f"{PREFIX}{key}"
     if name.lower().endswith(".pdf") and "/" not in name and (folder / name).is_file():
@@ -478,18 +615,18 @@ def _attachment_text(
         if text.problem:
             problems.append(Problem(cite, None, text.problem))
         pages = drop_references(text.pages)
-        if pages:
-            return [[cite, label, page] for label, page in pages]
+        if pages and not text.problem:
+            return [[cite, label, page] for label, page in pages if page.strip()], text.title
     ft = folder / FT_CACHE
     if ft.is_file():
         try:
             full = ft.read_text(encoding="utf-8", errors="replace")
         except OSError as e:
             problems.append(Problem(cite, None, f"cannot read {FT_CACHE}: {e.strerror or e}"))
-            return []
+            return [], ""
         from .pdfs import drop_references
 
         kept = drop_references([("", full)])
         if kept and kept[0][1].strip():
-            return [[cite, "", kept[0][1]]]
-    return []
+            return [[cite, "", kept[0][1]]], ""
+    return [], ""

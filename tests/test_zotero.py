@@ -126,6 +126,23 @@ def test_read_zotero_items(tmp_path: Path) -> None:
     assert not any(TRASHED in r.note for r in result.records)
 
 
+def test_a_standalone_pdf_is_a_paper(tmp_path: Path) -> None:
+    z = make_zotero(tmp_path / "Z")
+    z.add_standalone_pdf(
+        "GGGG7777",
+        ["Sparse Mixtures of Experts at Scale\nSomeone Else", PAGE3.replace("Honeybees", "Ants")],
+        file_title="moe-2021.pdf",
+    )
+    z.close()
+    records = {r.title: r for r in zotero.read_zotero(tmp_path / "Z").records}
+    moe = records["Sparse Mixtures of Experts at Scale"]
+    assert moe.file == "zotero:GGGG7777"
+    assert [p[:2] for p in moe.pages] == [
+        ["zotero:GGGG7777/moe-2021.pdf", "1"],
+        ["zotero:GGGG7777/moe-2021.pdf", "2"],
+    ]
+
+
 def test_changes_still_in_the_wal_are_read(tmp_path: Path) -> None:
     """Zotero runs with a -wal; what it has not checkpointed must not be lost."""
     z = make_zotero(tmp_path / "Z", wal=True)
@@ -222,8 +239,8 @@ def test_unchanged_rebuild_reads_nothing(
     library: Path, zot: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_pdf(library / "notes" / "bees.pdf", [filler(1), PAGE3], title="Bees And Their Dances")
-    reads = {"zotero": 0, "pdf": 0}
-    real_read, real_extract = zotero._read, pdfs._extract
+    reads = {"zotero": 0, "pdf": 0, "items": 0}
+    real_read, real_extract, real_item = zotero._read, pdfs._extract, zotero._item_record
 
     def count_read(*a: object) -> None:
         reads["zotero"] += 1
@@ -233,25 +250,49 @@ def test_unchanged_rebuild_reads_nothing(
         reads["pdf"] += 1
         return real_extract(path)
 
+    def count_item(*a: object) -> object:
+        reads["items"] += 1
+        return real_item(*a)  # type: ignore[arg-type]
+
     monkeypatch.setattr(zotero, "_read", count_read)
     monkeypatch.setattr(pdfs, "_extract", count_extract)
+    monkeypatch.setattr(zotero, "_item_record", count_item)
     first = rebuild(library_paths(), model="fake")
-    assert reads == {"zotero": 1, "pdf": 2}  # the notes PDF and the Zotero attachment
+    # the notes PDF and the Zotero attachment; the 3 Zotero papers
+    assert reads == {"zotero": 1, "pdf": 2, "items": 3}
     assert first.files == 2 and first.files_parsed == 2
 
-    reads.update(zotero=0, pdf=0)
+    reads.update(zotero=0, pdf=0, items=0)
     again = rebuild(library_paths(), model="fake")
     assert again.nothing_changed and again.files_parsed == 0
-    assert reads == {"zotero": 0, "pdf": 0}
+    assert reads == {"zotero": 0, "pdf": 0, "items": 0}
 
-    # Zotero wrote to its database: it is read again, but its unchanged PDF is not
+    # Zotero wrote to its database, nothing about the papers changed: the database is read
+    # again, but no item is made again (no note parsed, no full text read, no PDF hashed)
     db = zot / "zotero.sqlite"
     st = db.stat()
     os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     touched = rebuild(library_paths(), model="fake")
     assert touched.files_parsed == 1 and not touched.nothing_changed
-    assert reads == {"zotero": 1, "pdf": 0}
+    assert reads == {"zotero": 1, "pdf": 0, "items": 0}
     assert touched.chunks_embedded == 0
+
+    # one item gains a note: only it is made again, and only its text is embedded
+    reads.update(zotero=0)
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO items (itemID, itemTypeID, libraryID, key) VALUES (99, 28, 1, 'N99')")
+    con.execute(
+        "INSERT INTO itemNotes VALUES (99, (SELECT itemID FROM items WHERE key='CCCC3333'), "
+        "'<p>Transformers replace recurrence with attention.</p>', '')"
+    )
+    con.commit()
+    con.close()
+    changed = rebuild(library_paths(), model="fake")
+    assert reads == {"zotero": 1, "pdf": 0, "items": 1}
+    assert changed.papers_changed == 1 and changed.papers_unchanged == 3
+    assert _ask("recurrence attention", mode="keyword")[0].paper.title == (
+        "Attention Is All You Need"
+    )
 
 
 def test_a_scanned_pdf_is_a_problem_not_an_error(library: Path) -> None:

@@ -226,6 +226,25 @@ class ZoteroBuilder:
             self.db.execute("INSERT INTO deletedItems (itemID) VALUES (?)", (item_id,))
         return item_id
 
+    def add_standalone_pdf(
+        self, key: str, pages: list[str], title: str | None = None, file_title: str = "x.pdf"
+    ) -> int:
+        """A PDF dropped into Zotero on its own: an attachment item without a parent."""
+        att_id = self._item("attachment", key)
+        self.db.execute(
+            "INSERT INTO itemData VALUES (?, ?, ?)",
+            (att_id, FIELD_IDS["title"], self._value(file_title)),
+        )
+        folder = self.dir / "storage" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        write_pdf(folder / file_title, pages, title=title)
+        self.db.execute(
+            "INSERT INTO itemAttachments (itemID, parentItemID, linkMode, contentType, path) "
+            "VALUES (?, NULL, 0, 'application/pdf', ?)",
+            (att_id, f"storage:{file_title}"),
+        )
+        return att_id
+
     def commit(self) -> None:
         self.db.commit()
 
