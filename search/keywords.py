@@ -53,7 +53,8 @@ def cjk_bigrams(run: str) -> list[str]:
 
 def split_cjk(text: str) -> str:
     """`text` with every CJK run replaced by its bigrams, space-separated (what is indexed)."""
-    if text.isascii():
+    # max() scans in C: most text has no character as high as the first CJK block.
+    if text.isascii() or max(text) < "\u2e80":
         return text
     return _CJK_RUN.sub(lambda m: " " + " ".join(cjk_bigrams(m.group(0))) + " ", text)
 

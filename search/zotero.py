@@ -439,13 +439,13 @@ class _Item:
 def _item_signature(data_dir: Path, item: _Item) -> str:
     """What an item's record is made of, hashed: its rows as stored, and the size and mtime
     of its attachment files."""
-    h = hashlib.sha256(
-        json.dumps(dataclasses.astuple(item), ensure_ascii=False, default=str).encode()
-    )
+    rows = [getattr(item, f.name) for f in dataclasses.fields(item)]  # astuple deep-copies
+    h = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode())
+    storage = os.path.join(data_dir, "storage")
     for _att, key, name in item.attachments:
         for f in (name, FT_CACHE):
             try:
-                st = (data_dir / "storage" / key / f).stat() if f else None
+                st = os.stat(os.path.join(storage, key, f)) if f else None
             except OSError:
                 st = None
             h.update(
