@@ -230,8 +230,9 @@ class Searcher:
         return out
 
     def _pages(self, hits: list[Hit], text: str) -> None:
-        """Give each hit found on a page that page: its best chunk's, when the semantic
-        ranking chose a page chunk, else the page chunk holding most words of `text`."""
+        """Give each hit found on a page that page: the page of its best chunk in the semantic
+        ranking (none if that chunk is not from a page: the answer is in the notes), else,
+        for a paper found by keywords alone, the page chunk holding most words of `text`."""
         from .keywords import query_terms, split_cjk
 
         chunks = self.index.page_chunks([h.paper.pid for h in hits])
@@ -242,7 +243,7 @@ class Searcher:
                 continue
             best = self.best_chunk.get(h.paper.pid)
             chosen = next((c for c in candidates if c[0] == best), None)
-            if chosen is None and terms:
+            if best is None and terms:
                 texts = [split_cjk(c[3].lower()) for c in candidates]
                 counts = [sum(t in body for t in terms) for body in texts]
                 if max(counts) > 0:

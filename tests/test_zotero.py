@@ -221,6 +221,9 @@ def test_zotero_and_pdf_are_indexed_and_cited(library: Path, zot: Path) -> None:
     assert hits[0].to_json()["page"] == "3"
     assert sorted(hits[0].paper.places) == ["notes/reading.md:3", "zotero:BBBB2222"]
     assert _ask("penguins huddle antarctic winter")[0].paper.title.startswith("Deep Residual")
+    # found in the annotation (the note), not on a page: no page is claimed
+    annotated = _ask("penguins huddle antarctic winter", mode="keyword")[0]
+    assert annotated.page is None and annotated.where == "notes/reading.md:3"
     assert _ask("lighthouse keeper brass lamp")[0].paper.title.startswith("A Simple Framework")
     assert _ask("volcanic ash flights europe")[0].paper.title == "Attention Is All You Need"
     assert all("Glacier" not in h.paper.title for h in _ask("glaciers carve fjords"))
