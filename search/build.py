@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import store, vectors
-from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
+from .chunking import CHUNKING_VERSION, PaperText, chunk_key, chunk_pages, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
@@ -74,8 +74,19 @@ class RebuildReport:
 # -- reading notes -----------------------------------------------------------------------------
 
 
-def read_file(path: Path, rel: str) -> FileResult:
-    """Read one file under notes/ by its kind; never raises for bad content."""
+def read_file(path: Path, rel: str, pdf_cache: Path | None = None) -> FileResult:
+    """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
+    never raises for bad content. PDF text is cached by content hash in `pdf_cache`."""
+    from .zotero import is_zotero_source
+
+    if is_zotero_source(rel):
+        from .zotero import read_zotero
+
+        return read_zotero(path, pdf_cache)
+    if path.suffix.lower() == ".pdf":
+        from .pdfs import read_pdf_file
+
+        return read_pdf_file(path, rel, pdf_cache)
     if path.suffix.lower() in (".bib", ".jsonl"):
         from .importers import read_note_data
 
@@ -97,14 +108,18 @@ def check_notes_dir(notes: Path) -> None:
 def collect_papers(notes_dir: Path) -> list[Paper]:
     """Every paper in the notes, parsed afresh (no index needed)."""
     from .notes import list_note_files
+    from .zotero import zotero_sources
 
     check_notes_dir(notes_dir)
     files, _ = list_note_files(notes_dir)
     records: list[Record] = []
+    pdf_cache = notes_dir.parent / "index" / PDF_CACHE
     for f in files:
-        result = read_file(f, _rel(f, notes_dir))
+        result = read_file(f, _rel(f, notes_dir), pdf_cache)
         _scrub_surrogates(result)
         records.extend(result.records)
+    for data_dir, rel, _size, _mtime in zotero_sources(notes_dir.parent, []):
+        records.extend(read_file(data_dir, rel, pdf_cache).records)
     return merge(records)
 
 
@@ -308,7 +323,10 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
 
 # The parse cache is valid only for the code that produced it: the readers' source is hashed.
-_PARSER_FILES = ("notes.py", "importers.py", "records.py")
+_PARSER_FILES = ("notes.py", "importers.py", "records.py", "pdfs.py", "zotero.py")
+# Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
+# generations, since a PDF's text does not depend on anything else.
+PDF_CACHE = "pdf-cache"
 
 
 def _pause(stage: str) -> None:
@@ -446,6 +464,7 @@ def _rebuild_locked(
     progress: Progress | None,
 ) -> RebuildReport:
     from .notes import list_note_files
+    from .zotero import zotero_sources
 
     report = RebuildReport(model=spec.name)
     old_manifest = previous.manifest if previous else {}
@@ -468,9 +487,13 @@ def _rebuild_locked(
 
     # 1. files: which changed since the previous generation (size and mtime)
     files, walk_problems = list_note_files(paths.notes, follow_links)
-    if not files:
-        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
+    pdf_cache = paths.index / PDF_CACHE
     problems: list[Problem] = list(walk_problems)
+    # The Zotero library named in papers.toml is one more "file": its stat key covers the
+    # database, its -wal and the attachment files, so an unchanged library is not read.
+    zotero = zotero_sources(paths.root, problems)
+    if not files and not zotero:
+        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     stats: list[tuple[Path, str, int, int]] = []
     for f in files:
         rel = _rel(f, paths.notes)
@@ -480,6 +503,7 @@ def _rebuild_locked(
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+    stats.extend(zotero)
     parser = parser_version()
     cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
     old_files = previous.file_meta() if previous is not None and cache_ok else {}
@@ -506,7 +530,7 @@ def _rebuild_locked(
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
             return False
         assert previous is not None
-        result = reread[rel] = read_file(f, rel)
+        result = reread[rel] = read_file(f, rel, pdf_cache)
         return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
             previous.file_cache(rel)
         )
@@ -544,7 +568,7 @@ def _rebuild_locked(
             else:
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
                 earlier = reread.pop(rel, None)  # already read again by the fast-path check
-                result = earlier if earlier is not None else read_file(f, rel)
+                result = earlier if earlier is not None else read_file(f, rel, pdf_cache)
                 report.files_parsed += 1
                 recs_json = _records_to_json(result.records)
                 # The JSON is made anyway: searching it is the cheap way to find the rare file
@@ -743,7 +767,7 @@ def _build_generation(
             kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
         ords: list[int] = []
-        for ord_, piece in enumerate(_chunks_of(paper_text(paper), info)):
+        for ord_, (piece, _f, _page) in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
             vid = next((v for v in keep.by_key.get(key, ()) if v not in claimed), None)
             if vid is None:
@@ -763,7 +787,8 @@ def _build_generation(
     index: Any = previous.vectors if previous is not None and reuse else None
     encoder: Encoder | None = None
     tick = progress(to_embed) if progress and to_embed else None
-    pending: list[tuple[int, int, int, str, str]] = []  # (vid, pid, ord, key, text)
+    # (vid, pid, ord, key, text, file, page)
+    pending: list[tuple[int, int, int, str, str, str | None, str | None]] = []
     embedded = 0
 
     def flush() -> None:
@@ -777,8 +802,8 @@ def _build_generation(
             index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
         db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
-            ((vid, key, pid, ord_, text) for vid, pid, ord_, key, text in pending),
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((vid, key, pid, ord_, t, f, pg) for vid, pid, ord_, key, t, f, pg in pending),
         )
         first = embedded == 0
         embedded += len(pending)
@@ -791,8 +816,9 @@ def _build_generation(
     for pid, ords in fresh.items():
         pieces = _chunks_of(paper_text(papers[pid - 1]), info)
         for ord_ in ords:
-            piece = pieces[ord_]
-            pending.append((next_vid, pid, ord_, chunk_key(info.fingerprint, piece), piece))
+            piece, file, page = pieces[ord_]
+            key = chunk_key(info.fingerprint, piece)
+            pending.append((next_vid, pid, ord_, key, piece, file, page))
             next_vid += 1
             if len(pending) >= EMBED_BATCH:
                 flush()
@@ -815,7 +841,8 @@ def _build_generation(
         db.commit()
         db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
         db.executemany(
-            "INSERT INTO chunks SELECT vid, key, ?, ?, text FROM old.chunks WHERE vid = ?",
+            "INSERT INTO chunks SELECT vid, key, ?, ?, text, file, page FROM old.chunks "
+            "WHERE vid = ?",
             ((pid, ord_, vid) for vid, pid, ord_ in kept),
         )
         db.commit()
@@ -881,8 +908,8 @@ def _insert_papers(
     fill_keyword_index(db, ((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
-def _chunks_of(text: PaperText, info: ModelInfo) -> list[str]:
-    return chunk(text, info.spans, info.max_tokens, info.document_prompt)
+def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
+    return chunk_pages(text, info.spans, info.max_tokens, info.document_prompt)
 
 
 def _export_encoder(

@@ -353,7 +353,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
       papers list
       papers list --json | jq length
     """
-    from .store import Index
+    from .store import Index, place
 
     index = Index.open(paths_of(ctx).index)
     papers = index.all_papers()
@@ -364,7 +364,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
                     "id": p.id,
                     "title": p.title,
                     "section": p.section,
-                    "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
+                    "sources": [{"file": place(f), "line": line} for f, line in p.sources],
                 }
                 for p in papers
             ]

@@ -38,9 +38,18 @@ def _show(path: Path | None, root: Path) -> str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--zotero",
+    "zotero_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Read this Zotero data directory (holding zotero.sqlite) on every rebuild; "
+    "it is recorded in papers.toml.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts.")
-def import_command(files: tuple[Path, ...], as_json: bool) -> None:
+def import_command(files: tuple[Path, ...], zotero_dir: Path | None, as_json: bool) -> None:
     """Copy paper lists (BibTeX, JSON lines) into notes/imported/ as readable files.
 
     Each FILE becomes notes/imported/<name>.jsonl, one paper a line (title, abstract,
@@ -49,6 +58,9 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
     papers are added); another file with the same name gets <name>-2.jsonl. Papers
     already in your notes gain the imported abstract (joined by title, arXiv id or DOI).
     Run `papers rebuild` afterwards to index them.
+
+    With --zotero DIR, nothing is copied: DIR is recorded in papers.toml and every rebuild
+    reads the Zotero library (items, notes, PDF annotations, full text) directly, read-only.
 
     \b
     Formats:
@@ -60,10 +72,28 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
     Examples:
       papers import ~/Zotero/library.bib
       papers import cvpr2021/papers.jsonl arxiv-metadata.jsonl --json
+      papers import --zotero ~/Zotero
     """
     from .importers import import_files
 
     paths = _paths()
+    if zotero_dir is not None:
+        from .zotero import check_data_dir, write_zotero_config
+
+        try:
+            data_dir = check_data_dir(zotero_dir)
+            config = write_zotero_config(paths.root, data_dir)
+        except PapersError as e:
+            raise click.ClickException(str(e)) from None
+        if as_json and not files:
+            click.echo(json.dumps({"zotero": str(data_dir), "config": str(config)}))
+        else:
+            click.echo(f"Zotero library {data_dir} → {_show(config, paths.root)} [zotero]")
+        _err("run `papers rebuild` to index it")
+        if not files:
+            return
+    elif not files:
+        raise click.UsageError("name FILES to import, or --zotero DIR")
     try:
         report = import_files(list(files), paths.notes, log=_err)
     except PapersError as e:

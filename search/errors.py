@@ -47,3 +47,7 @@ class FetchError(PapersError):
 
 class DiskFull(PapersError):
     """A rebuild ran out of disk space (the previous index is left as it was)."""
+
+
+class ZoteroError(PapersError):
+    """The Zotero data directory, or the papers.toml entry naming it, cannot be used."""

@@ -42,7 +42,7 @@ from markdown_it.token import Token
 from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024
-NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl"})
+NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl", ".pdf"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 PROSE_WORDS = 15
 LABEL_WORDS = 8

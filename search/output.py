@@ -7,7 +7,7 @@ import shutil
 from typing import Any
 
 from .library import shorten
-from .store import PaperRow
+from .store import PaperRow, place
 
 # What a terminal would act on rather than show: escape sequences (CSI "ESC [ ... final",
 # OSC/DCS/APC/PM/SOS strings up to BEL or "ESC \\", two-character ESC sequences), their
@@ -34,7 +34,7 @@ def _width() -> int:
 def hits_table(hits: list[Any], explain: bool = False) -> str:
     """Rank, score, title, section and file:line on one row; the note shortened below it."""
     width = _width()
-    where_w = max(len(h.paper.where) for h in hits)
+    where_w = max(len(h.where) for h in hits)
     section_w = min(24, max((len(" / ".join(h.paper.section)) for h in hits), default=0))
     title_w = max(20, width - 4 - 8 - section_w - where_w - 6)
     lines = [
@@ -46,7 +46,7 @@ def hits_table(hits: list[Any], explain: bool = False) -> str:
         section = shorten(" / ".join(p.section), section_w) if section_w else ""
         lines.append(
             f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}  "
-            f"{section:<{section_w}}  {p.where}"
+            f"{section:<{section_w}}  {h.where}"
         )
         note = " ".join(p.notes) or p.abstract
         if note:
@@ -75,7 +75,7 @@ def papers_by_file(papers: list[PaperRow], manifest: dict[str, Any]) -> str:
     by_file: dict[str, list[tuple[int | None, PaperRow]]] = {}
     for p in papers:
         for f, line in p.sources:
-            by_file.setdefault(f"notes/{f}", []).append((line, p))
+            by_file.setdefault(place(f), []).append((line, p))
     width = _width()
     out = [
         f"{len(papers)} papers in {len(by_file)} files "

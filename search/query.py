@@ -13,7 +13,7 @@ import numpy as np
 from . import vectors
 from .encoder import DEFAULT_MODEL, MODEL_ENV, Encoder
 from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
-from .store import Index, PaperRow
+from .store import Index, PaperRow, place
 
 MODES = ("hybrid", "semantic", "keyword")
 # How many papers each retriever hands to the fusion (more when -k asks for more).
@@ -36,6 +36,16 @@ class Hit:
     score: float
     paper: PaperRow
     explain: dict[str, Any] = field(default_factory=dict)
+    # The PDF page (or Zotero full text) the answer was found on: its file and page label.
+    page_file: str | None = None
+    page: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The page the answer is on (`notes/paper.pdf:p.7`), else the paper's first mention."""
+        if self.page_file is None:
+            return self.paper.where
+        return f"{place(self.page_file)}:p.{self.page}" if self.page else place(self.page_file)
 
     def to_json(self) -> dict[str, Any]:
         p = self.paper
@@ -50,8 +60,11 @@ class Hit:
             "arxiv": p.arxiv,
             "doi": p.doi,
             "url": p.url,
-            "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
+            "sources": [{"file": place(f), "line": line} for f, line in p.sources],
             "where": p.where,
+            "page": self.page,
+            "page_file": place(self.page_file) if self.page_file else None,
+            "cite": self.where,
         }
         if self.explain:
             out["explain"] = self.explain
@@ -141,6 +154,8 @@ class Searcher:
         self.model = model or os.environ.get(MODEL_ENV)
         self._encoder: Encoder | None = None
         self.fusion = DEFAULT_FUSION
+        # pid -> vid of its best chunk in the last semantic ranking (to show its page)
+        self.best_chunk: dict[int, int] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -165,6 +180,7 @@ class Searcher:
             pid = pid_of.get(int(vid))
             if pid is not None and pid not in best:
                 best[pid] = float(s)
+                self.best_chunk[pid] = int(vid)
         return sorted(best.items(), key=lambda x: -x[1])[:n]
 
     def keyword(self, text: str, n: int) -> list[tuple[int, float]]:
@@ -178,6 +194,7 @@ class Searcher:
         """(pid, score, explanation) best first, by `mode`."""
         if mode not in MODES:
             raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        self.best_chunk = {}
         sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
         kw = self.keyword(text, n) if mode != "semantic" else []
         return fuse(sem, kw, self.fusion if mode == "hybrid" else SINGLE)[:n]
@@ -202,6 +219,8 @@ class Searcher:
             out.append(Hit(rank=len(out) + 1, score=score, paper=row, explain=dict(why)))
             if len(out) == k:
                 break
+        if out:
+            self._pages(out, text)
         if text and out:
             from .keywords import matched_terms
 
@@ -209,6 +228,28 @@ class Searcher:
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
         return out
+
+    def _pages(self, hits: list[Hit], text: str) -> None:
+        """Give each hit found on a page that page: the page of its best chunk in the semantic
+        ranking (none if that chunk is not from a page: the answer is in the notes), else,
+        for a paper found by keywords alone, the page chunk holding most words of `text`."""
+        from .keywords import query_terms, split_cjk
+
+        chunks = self.index.page_chunks([h.paper.pid for h in hits])
+        terms = query_terms(text) if text else []
+        for h in hits:
+            candidates = chunks.get(h.paper.pid)
+            if not candidates:
+                continue
+            best = self.best_chunk.get(h.paper.pid)
+            chosen = next((c for c in candidates if c[0] == best), None)
+            if best is None and terms:
+                texts = [split_cjk(c[3].lower()) for c in candidates]
+                counts = [sum(t in body for t in terms) for body in texts]
+                if max(counts) > 0:
+                    chosen = candidates[counts.index(max(counts))]
+            if chosen is not None:
+                h.page_file, h.page = chosen[1], chosen[2]
 
     def _pool(self, k: int, section: str | None) -> int:
         # A section filter drops papers after ranking, so rank everything to still find k.

@@ -30,6 +30,9 @@ class Record:
         venue: venue name, or None.
         tags: keywords / tags.
         extra: any other fields worth keeping (strings only), e.g. {"abstract_source": "arxiv"}.
+        pages: full text with a place to cite, as [file, page label, text] triples: the pages
+            of a PDF (label "3"), or Zotero's extracted full text (label ""). Kept apart from
+            `note` so each chunk of it can say which page it came from.
     """
 
     title: str
@@ -46,6 +49,7 @@ class Record:
     venue: str | None = None
     tags: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    pages: list[list[str]] = field(default_factory=list)
 
 
 @dataclass

@@ -38,7 +38,8 @@ from typing import Any
 from . import vectors
 from .errors import IndexDamaged, IndexMissing
 
-SCHEMA_VERSION = 1
+# 2: chunks.file and chunks.page (the PDF page a chunk comes from).
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
@@ -66,7 +67,7 @@ CREATE TABLE sources (
 CREATE INDEX sources_file ON sources(file);
 CREATE TABLE chunks (
     vid INTEGER PRIMARY KEY, key TEXT NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL, file TEXT, page TEXT
 );
 CREATE INDEX chunks_pid ON chunks(pid);
 CREATE INDEX chunks_key ON chunks(key);
@@ -100,7 +101,14 @@ class PaperRow:
     @property
     def places(self) -> list[str]:
         """notes/file:line of every mention."""
-        return [f"notes/{f}:{line}" if line else f"notes/{f}" for f, line in self.sources]
+        return [f"{place(f)}:{line}" if line else place(f) for f, line in self.sources]
+
+
+def place(file: str) -> str:
+    """Where a source file is, for the user: notes/<file>, or a Zotero item as it is."""
+    from .zotero import is_zotero_source
+
+    return file if is_zotero_source(file) else f"notes/{file}"
 
 
 @dataclass(frozen=True)
@@ -255,6 +263,20 @@ class Index:
             part = vids[i : i + 500]
             marks = ",".join("?" * len(part))
             out.update(self.query(f"SELECT vid, pid FROM chunks WHERE vid IN ({marks})", part))
+        return out
+
+    def page_chunks(self, pids: list[int]) -> dict[int, list[tuple[int, str, str, str]]]:
+        """pid -> (vid, file, page label, text) of each of its chunks that come from a page."""
+        out: dict[int, list[tuple[int, str, str, str]]] = {}
+        for i in range(0, len(pids), 500):
+            part = pids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for vid, pid, f, page, text in self.query(
+                f"SELECT vid, pid, file, page, text FROM chunks WHERE file IS NOT NULL "
+                f"AND pid IN ({marks}) ORDER BY pid, ord",
+                part,
+            ):
+                out.setdefault(pid, []).append((vid, f, page or "", text))
         return out
 
     def paper_vids(self, pid: int) -> list[int]:
