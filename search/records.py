@@ -30,6 +30,7 @@ class Record:
         venue: venue name, or None.
         tags: keywords / tags.
         extra: any other fields worth keeping (strings only), e.g. {"abstract_source": "arxiv"}.
+        aliases: other names the paper goes by, e.g. "ResNeXt" from `# [Title](url) (ResNeXt)`.
     """
 
     title: str
@@ -46,6 +47,7 @@ class Record:
     venue: str | None = None
     tags: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +69,9 @@ class FileResult:
 
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # How the file was read ("list of 12 papers", "one paper", "skipped", "data") and why.
+    reading: str = ""
+    reason: str = ""
 
 
 _ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?", re.I)

@@ -397,11 +397,12 @@ def test_heading_and_prose_without_list_is_one_paper() -> None:
     assert (r.title, r.note, r.extra) == ("Some Paper", "Short prose.", {"kind": "paper-file"})
 
 
-def test_untitled_prose_is_a_problem_and_empty_file_is_nothing() -> None:
+def test_untitled_prose_is_skipped_with_a_reason_and_empty_file_is_nothing() -> None:
     result = parse("just some words\n")
-    assert result.records == [] and "no title" in result.problems[0].message
-    assert parse("") == notes.FileResult()
-    assert parse("\n\n  \n") == notes.FileResult()
+    assert result.records == [] and result.reading == "skipped"
+    assert "no heading" in result.reason
+    assert parse("").records == [] and parse("").problems == []
+    assert parse("\n\n  \n").records == []
 
 
 # ---------------------------------------------------------------------------- real data
