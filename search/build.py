@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -20,9 +19,11 @@ import numpy as np
 
 from . import store, vectors
 from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
+from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
+from .notes_folder import FileReading
 from .records import FileResult, Problem, Record, normalise_title
 
 Log = Callable[[str], None]
@@ -64,15 +65,19 @@ class RebuildReport:
 # -- reading notes -----------------------------------------------------------------------------
 
 
-def read_file(path: Path, rel: str) -> FileResult:
-    """Read one file under notes/ by its kind; never raises for bad content."""
+def read_file(path: Path, rel: str, read_as: str = "auto") -> FileResult:
+    """Read one file under notes/ by its kind; never raises for bad content. `read_as`
+    ("auto", "list", "paper") is how a Markdown note is read (papers.toml, links)."""
     if path.suffix.lower() in (".bib", ".jsonl"):
         from .importers import read_note_data
 
-        return read_note_data(path, rel)
+        result = read_note_data(path, rel)
+        n = len(result.records)
+        result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
+        return result
     from .notes import read_markdown_file
 
-    return read_markdown_file(path, rel)
+    return read_markdown_file(path, rel, read_as)
 
 
 def _rel(path: Path, notes: Path) -> str:
@@ -84,16 +89,28 @@ def check_notes_dir(notes: Path) -> None:
         raise NotesError(f"no notes folder at {notes}: create it and put your notes there")
 
 
-def collect_papers(notes_dir: Path) -> list[Paper]:
-    """Every paper in the notes, parsed afresh (no index needed)."""
+def collect_papers(notes_dir: Path, config: Config | None = None) -> list[Paper]:
+    """Every paper in the notes, parsed afresh (no index needed). `config` defaults to the
+    papers.toml beside the notes folder."""
+    from .notes_folder import final_records
+
+    return merge(final_records(read_notes_dir(notes_dir, config)[0]))
+
+
+def read_notes_dir(
+    notes_dir: Path, config: Config | None = None
+) -> tuple[list[FileReading], list[Problem]]:
+    """How every note file reads (no index, no cache), and the problems met listing them."""
     from .notes import list_note_files
+    from .notes_folder import read_notes
 
     check_notes_dir(notes_dir)
-    files, _ = list_note_files(notes_dir)
-    records: list[Record] = []
-    for f in files:
-        records.extend(read_file(f, _rel(f, notes_dir)).records)
-    return merge(records)
+    if config is None:
+        config = load_config(notes_dir.parent)
+    files, problems = list_note_files(notes_dir)
+    rels = [(f, _rel(f, notes_dir)) for f in files]
+    readings = read_notes([(f, r) for f, r in rels if config.included(r)], config, read_file)
+    return readings, problems
 
 
 def _records_to_json(records: list[Record]) -> str:
@@ -262,8 +279,9 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 # (checksums written), renamed (now index/gen-*, CURRENT not yet replaced), published.
 PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
 
-# The parse cache is valid only for the code that produced it: the readers' source is hashed.
-_PARSER_FILES = ("notes.py", "importers.py", "records.py")
+# The parse cache is valid only for the code that produced it: bump this whenever a reader
+# (notes.py, notes_folder.py, importers.py, records.py) changes what it returns for a file.
+PARSER_VERSION = "notes-2"
 
 
 def _pause(stage: str) -> None:
@@ -274,14 +292,7 @@ def _pause(stage: str) -> None:
 
 
 def parser_version() -> str:
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _PARSER_FILES:
-        try:
-            h.update((here / name).read_bytes())
-        except OSError:
-            h.update(name.encode())
-    return h.hexdigest()[:16]
+    return PARSER_VERSION
 
 
 def _open_previous(index_dir: Path) -> tuple[store.Index | None, str | None]:
@@ -374,6 +385,8 @@ def _rebuild_locked(
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+    config = load_config(paths.root)
+    stats = [s for s in stats if config.included(s[1])]
     parser = parser_version()
     cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
     old_stats = previous.file_stats() if previous is not None and cache_ok else {}
@@ -384,6 +397,10 @@ def _rebuild_locked(
         and cache_ok
         and previous is not None
         and old_stats == {rel: (size, mtime) for _f, rel, size, mtime in stats}
+        and all(
+            previous.file_reading(rel).get("mode") == config.read_as(rel)
+            for _f, rel, _s, _m in stats
+        )
         and _encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
@@ -399,26 +416,25 @@ def _rebuild_locked(
     tmp = store.new_generation_dir(paths.index)
     db = store.create_db(tmp / store.DB_NAME)
     try:
-        # 2. parse what changed; the rest comes from the previous generation's cache
-        records: list[Record] = []
-        for f, rel, size, mtime in stats:
-            if old_stats.get(rel) == (size, mtime) and previous is not None:
-                recs_json, probs_json = previous.file_cache(rel)
-                file_records = _records_from_json(recs_json)
-                problems.extend(Problem(**p) for p in json.loads(probs_json))
-            else:
-                result = read_file(f, rel)
-                report.files_parsed += 1
-                file_records = result.records
-                problems.extend(result.problems)
-                recs_json = _records_to_json(file_records)
-                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
-            records.extend(file_records)
+        # 2. read what changed; the rest comes from the previous generation's cache
+        readings = _read_with_cache(stats, config, previous, old_stats, report)
+        for r, (_f, rel, size, mtime) in zip(readings, stats, strict=True):
             db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                (rel, size, mtime, recs_json, probs_json),
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    rel,
+                    size,
+                    mtime,
+                    _records_to_json(r.final.records),
+                    json.dumps([dataclasses.asdict(p) for p in r.final.problems]),
+                    json.dumps(_reading_row(r), ensure_ascii=False),
+                ),
             )
-            del recs_json, probs_json
+        from .notes_folder import final_problems, final_records
+
+        problems.extend(final_problems(readings))
+        records = final_records(readings)
+        del readings
         _report_problems(report, problems, log)
         if not records:
             raise NotesError(f"no papers found in the notes under {paths.notes}")
@@ -460,6 +476,69 @@ def _rebuild_locked(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _reading_row(r: FileReading) -> dict[str, Any]:
+    """What the files table keeps of a reading: how it was read (for `papers list --files`),
+    and, when other files made it one paper, the reading on its own (for the next build)."""
+    from .notes_folder import result_to_json, summary
+
+    row: dict[str, Any] = {"mode": r.mode, "final": summary(r)}
+    if r.promoted is not None:
+        row["base"] = result_to_json(r.base)
+    else:
+        row["reading"], row["reason"] = r.base.reading, r.base.reason
+    return row
+
+
+def _read_with_cache(
+    stats: list[tuple[Path, str, int, int]],
+    config: Config,
+    previous: store.Index | None,
+    old_stats: dict[str, tuple[int, int]],
+    report: RebuildReport,
+) -> list[FileReading]:
+    """Every file's reading: unchanged files (same size and mtime, read the same way) from the
+    previous generation, the rest parsed again."""
+    from .notes_folder import read_notes, result_from_json
+
+    sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
+
+    def unchanged(rel: str) -> dict[str, Any] | None:
+        if previous is None or old_stats.get(rel) != sizes[rel]:
+            return None
+        return previous.file_reading(rel) or None
+
+    def from_columns(rel: str, row: dict[str, Any]) -> FileResult:
+        assert previous is not None
+        recs_json, probs_json = previous.file_cache(rel)
+        return FileResult(
+            records=_records_from_json(recs_json),
+            problems=[Problem(**p) for p in json.loads(probs_json)],
+            reading=str(row.get("reading", "")),
+            reason=str(row.get("reason", "")),
+        )
+
+    def cached(rel: str, mode: str) -> FileResult | None:
+        row = unchanged(rel)
+        if row is None or row.get("mode") != mode:
+            return None
+        if "base" in row:
+            return result_from_json(row["base"])
+        return from_columns(rel, row)
+
+    def cached_promoted(rel: str, mode: str) -> FileResult | None:
+        row = unchanged(rel)
+        if row is None or "base" not in row:
+            return None
+        final = row.get("final") or {}
+        return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})
+
+    def read(path: Path, rel: str, read_as: str) -> FileResult:
+        report.files_parsed += 1
+        return read_file(path, rel, read_as)
+
+    return read_notes([(f, rel) for f, rel, _s, _m in stats], config, read, cached, cached_promoted)
 
 
 def _report_problems(report: RebuildReport, problems: list[Problem], log: Log) -> None:

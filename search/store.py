@@ -49,7 +49,8 @@ VERIFY_ON_OPEN_BYTES = 16 * 1024 * 1024
 SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT,
+    reading TEXT
 );
 CREATE TABLE papers (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
@@ -261,6 +262,28 @@ class Index:
         if not rows:
             raise damaged(f"{self.gen.name}/{DB_NAME}: no cached parse of {path}")
         return rows[0][0], rows[0][1]
+
+    def file_reading(self, path: str) -> dict[str, Any]:
+        """How one note file was read (see notes_folder.FileReading), or {} if not stored."""
+        rows = self.query("SELECT reading FROM files WHERE path = ?", (path,))
+        return json.loads(rows[0][0] or "{}") if rows else {}
+
+    def file_readings(self) -> list[dict[str, Any]]:
+        """How every note file was read: file, reading, reason, papers (path order).
+
+        Raises:
+            IndexDamaged: the index predates stored readings (a rebuild adds them)."""
+        try:
+            rows = self.query("SELECT path, reading FROM files ORDER BY path")
+        except sqlite3.OperationalError:
+            raise IndexMissing(
+                "this index does not record how files were read: run `papers rebuild --full`"
+            ) from None
+        out = []
+        for path, reading in rows:
+            final = json.loads(reading or "{}").get("final") or {}
+            out.append({"file": path, **{k: v for k, v in final.items() if k != "file"}})
+        return out
 
     def cached_problems(self) -> list[str]:
         """Problems json of every file that had some."""
