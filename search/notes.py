@@ -492,7 +492,8 @@ class _Parser:
         for a, b in _blocks(tokens, i + 1, j - 1, tokens[i].level + 1):
             inner = list(_blocks(tokens, a + 1, b - 1, tokens[a].level + 1))
             children: list[Token] = []
-            if inner and tokens[inner[0][0]].type == "paragraph_open":
+            # A heading inside an item: `* Title` with a lone `-` under it is a setext heading.
+            if inner and tokens[inner[0][0]].type in ("paragraph_open", "heading_open"):
                 children = tokens[inner[0][0] + 1].children or []
             draft = self._entry(children, tokens[a], label)
             if draft is None:
@@ -659,10 +660,22 @@ class _Parser:
                 elif _BARE_URL_LINE.fullmatch(content):
                     bare_url = content
         if parsed is None and bare_url is None:
+            # The first heading, unless it is one of the note's parts ("### Abstract"); else
+            # the title cell of a table row the note opens with.
+            top = 7  # a title heading is above every heading before it
             for i, j in blocks:
                 if tokens[i].type == "heading_open":
-                    title_block, parsed = (i, j), _title(tokens[i + 1].children or [])
-                    break
+                    level = int(tokens[i].tag[1:]) if tokens[i].tag[1:].isdigit() else 6
+                    if level < top and not _is_note_heading(_heading_text(tokens[i + 1])):
+                        title_block, parsed = (i, j), _title(tokens[i + 1].children or [])
+                        break
+                    top = min(top, level)
+                if tokens[i].type == "table_open" and title_block is None:
+                    rows = self._table_rows(tokens, i, j)
+                    if rows and rows[0].record.title:
+                        title_block = (i, j)
+                        parsed = _Title(rows[0].record.title, None, [])
+                        break
         aliases: list[str] = []
         year = venue = None
         authors: list[str] = []
@@ -1201,14 +1214,19 @@ def _is_note_heading(text: str) -> bool:
     if not words or len(words) > 5:
         return False
     joined = " ".join(words)
-    return any(
-        joined == h or joined.startswith(h + " ") or joined == h + "s" for h in _NOTE_HEADINGS
-    )
+    for h in _NOTE_HEADINGS:
+        if joined in (h, h + "s"):
+            return True
+        # "Key idea: Extensible OS", "Results on ImageNet"; not "Introduction to Graph Networks"
+        for stem in (h + " ", h + "s "):
+            if joined.startswith(stem) and len(joined[len(stem) :].split()) <= 2:
+                return True
+    return False
 
 
 def _heading_entry_title(entry: _Draft) -> bool:
     """A heading that is a paper entry has a title of a few words besides its tags."""
-    return entry.evidence and len(entry.record.title.split()) >= 3
+    return entry.evidence and len(entry.record.title.split()) >= 2
 
 
 def _is_readme(rel: str) -> bool:
@@ -1266,14 +1284,17 @@ def _trailers(text: str) -> tuple[str, int | None, str | None, list[str]]:
     m = _TRAILER.fullmatch(text)
     if m and m.group("title").strip(_TRAILING):
         venue = m.group("venue")
+        authors = _split_authors(m.group("authors")) if m.group("authors") else []
         if venue and not re.search(r"[A-Za-z]", venue):
             venue = None
-        authors = m.group("authors")
+        elif venue and sum(c.isupper() for c in venue) < 2:
+            # "(Sutton 1988)" names the author; "(CVPR 2020)", "(NeurIPS 2019)" the venue.
+            authors, venue = authors or _split_authors(venue), None
         return (
             m.group("title").strip(_TRAILING),
             int(m.group("year")),
             _norm_space(venue) if venue else None,
-            _split_authors(authors) if authors else [],
+            authors,
         )
     return text, None, None, []
 
