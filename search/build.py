@@ -534,8 +534,12 @@ def _read_with_cache(
         final = row.get("final") or {}
         return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})
 
+    parsed: set[str] = set()
+
     def read(path: Path, rel: str, read_as: str) -> FileResult:
-        report.files_parsed += 1
+        if rel not in parsed:
+            parsed.add(rel)
+            report.files_parsed += 1
         return read_file(path, rel, read_as)
 
     return read_notes([(f, rel) for f, rel, _s, _m in stats], config, read, cached, cached_promoted)

@@ -81,8 +81,6 @@ class Config:
 
 def _match(rel: str, glob: str) -> bool:
     glob = glob.strip().lstrip("/")
-    if glob.startswith("notes/"):
-        glob = glob[len("notes/") :]
     return fnmatchcase(rel, glob) or fnmatchcase(rel, glob.replace("**/", ""))
 
 
