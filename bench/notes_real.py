@@ -166,9 +166,7 @@ def local_expectations() -> list[tuple[str, Path, dict[str, Any]]]:
     out = []
     denny = DATA / "notes-dennybritz"
     if denny.is_dir():
-        notes = sorted(
-            p.relative_to(denny).as_posix() for p in (denny / "notes").glob("*.md")
-        )
+        notes = sorted(p.relative_to(denny).as_posix() for p in (denny / "notes").glob("*.md"))
         out.append(
             (
                 "notes-dennybritz",
@@ -177,8 +175,13 @@ def local_expectations() -> list[tuple[str, Path, dict[str, Any]]]:
             )
         )
     seed = ROOT / "notes"
-    out.append(("seed (notes/)", seed, {"expected_papers": 16, "samples": [], "papers": [],
-                                          "note_files": []}))
+    out.append(
+        (
+            "seed (notes/)",
+            seed,
+            {"expected_papers": 16, "samples": [], "papers": [], "note_files": []},
+        )
+    )
     return out
 
 
@@ -189,8 +192,10 @@ def main() -> None:
     how.add_argument("--parse-only", action="store_true", help="collect_papers, no index")
     ap.add_argument("--only", default=None, help="only repositories whose name contains this")
     args = ap.parse_args()
-    print("| repository | papers found / expected | sampled titles | all-title recall "
-          "| note files joined to one paper | first rebuild (s) |")
+    print(
+        "| repository | papers found / expected | sampled titles | all-title recall "
+        "| note files joined to one paper | first rebuild (s) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, folder, expected in repositories() + local_expectations():
         if args.only and args.only not in name:

@@ -378,8 +378,8 @@ class _Parser:
             )
         headings = [u for u in units if u.kind == "heading"]
         heading_entries = [u for u in headings if u.entry is not None and u.entry.evidence]
-        if len(heading_entries) == 1 and headings and heading_entries[0] is headings[0]:
-            heading_entries = []  # the title of a one-paper note, not an entry of a list
+        if len(heading_entries) < 2:
+            heading_entries = []  # the title of a one-paper note, not entries of a list
         contributing = [u for u in units if u.kind in ("list", "table") and self._evidence_list(u)]
         n_entries = sum(len(u.entries) for u in contributing) + len(heading_entries)
         note_headings = [u for u in headings[1:] if u.note_heading]
@@ -455,7 +455,8 @@ class _Parser:
                 text = _heading_text(tokens[i + 1])
                 while stack and stack[-1][0] >= level:
                     stack.pop()
-                note = _is_note_heading(text)
+                # The file's first heading is its title ("Notes"), not a part of a note.
+                note = _is_note_heading(text) and any(u.kind == "heading" for u in units)
                 stack.append((level, note))
                 unit = _Unit("heading", i, j, level=level, text=text, note_heading=note)
                 if not note:
@@ -572,7 +573,9 @@ class _Parser:
             or year is not None
             or venue is not None
         )
-        title_like = not evidence and not parsed.hrefs and _looks_like_title(title, children)
+        title_like = (
+            not evidence and not parsed.hrefs and not bare and _looks_like_title(title, children)
+        )
         draft = _Draft(record, evidence=evidence, title_like=title_like)
         if note_children:
             draft.chunks.append(_clean(_inline_plain_children(note_children, "\n").strip()))
@@ -998,9 +1001,12 @@ def _title(children: list[Token]) -> _Title:
         before = "".join(t for t, _ in head[:p])
         after = "".join(t for t, _ in head[p + 1 :])
         paren = re.fullmatch(r"\s*\(([^()]+)\)\s*", after)
+        bracket_tags = re.fullmatch(r"(?:\s*\[[^\[\]]+\])+\s*", after)
         lead_ok = is_sep(before) or _DATE_PREFIX.fullmatch(before) is not None
-        if lead_ok and (is_sep(after) or paren or _DASH_AFTER.match(after)):
+        if lead_ok and (is_sep(after) or paren or bracket_tags or _DASH_AFTER.match(after)):
             title_href = head[p][1]
+            if bracket_tags:
+                tags.extend(x.strip() for x in re.findall(r"\[([^\[\]]+)\]", after))
             if paren:
                 _, year = _venue_year(paren.group(1))
                 if year:
@@ -1009,15 +1015,14 @@ def _title(children: list[Token]) -> _Title:
                     alias = _norm_space(paren.group(1))
             head = [head[p]]
     text = "".join(t for t, _ in head).strip()
-    note_paths: list[str] = []
     # Links people wrote that CommonMark does not read as links: `[[note][./x.md]]`, a
     # `[note](./a folder/x.md)` with spaces, or a cut-off `[[note](./x`: not title text.
     pseudo = _PSEUDO_LINK.search(text)
     if pseudo:
-        rest = text[pseudo.start() :]
-        note_paths = [p.strip() for p in _PSEUDO_TARGET.findall(rest)]
         text = text[: pseudo.start()]
-        aux = min(aux, len(head) - 1)
+    note_paths = [
+        p.strip() for t, h in segs if h is None for p in _PSEUDO_TARGET.findall(t) if "](" not in p
+    ]
     if aux < n or pseudo:
         # What joined the title to the links that were cut off: "Title [", "Title (", "Title |".
         text = text.rstrip(_TRAILING)
@@ -1134,7 +1139,10 @@ _SUMMARY_START = re.compile(
 )
 _DATE_PREFIX = re.compile(r"\s*(?:19|20)\d\d(?:[-/.]\d{1,2}){0,2}\s*[:|\-\u2013\u2014]*\s*")
 _DASH_AFTER = re.compile(r"\s*[|\u2013\u2014]|\s+-\s")
-_PSEUDO_LINK = re.compile(r"\[\s*\[|\[[^\[\]]*\]\s*[\[(][^\[\]()]*(?:[\])]|$)")
+_PSEUDO_LINK = re.compile(
+    r"\[\s*\[|\[[^\[\]]*\]\s*[\[(]\s*(?:\.{0,2}/|https?:|[^\s\[\]()]*\.(?:md|markdown|pdf)\b)",
+    re.I,
+)
 _PSEUDO_TARGET = re.compile(r"[\[(]\s*([^\[\]()]*?\.(?:md|markdown))\s*[\])]", re.I)
 _AUTHOR_YEAR = re.compile(
     r"[A-Z][\w'\u2019\-]+(?:\s+(?:et\s+al\.?|(?:and|&)\s+[A-Z][\w'\u2019\-]+))?,?\s+"
