@@ -632,12 +632,25 @@ def _line_count(text: str) -> int:
 
 
 def _check(text: str) -> None:
-    result = parse_markdown(text, "fuzz.md")
-    for r in result.records:
-        assert r.title.strip(), r
-        assert 1 <= r.line <= _line_count(text), (r.line, text)
-        assert r.file == "fuzz.md"
-    assert all("internal error" not in p.message for p in result.problems), result.problems
+    for read_as in ("auto", "list", "paper"):
+        result = parse_markdown(text, "fuzz.md", read_as)
+        for r in result.records:
+            assert r.title.strip() and r.title == r.title.strip(), r
+            assert 1 <= r.line <= _line_count(text), (r.line, text)
+            assert r.file == "fuzz.md"
+            assert r.year is None or 1900 <= r.year <= 2099
+        assert all("internal error" not in p.message for p in result.problems), result.problems
+        # The reading says what was returned: a list of N papers, one paper, or nothing.
+        n = len(result.records)
+        if result.reading == "one paper":
+            assert n == 1 and result.records[0].extra["kind"] == "paper-file"
+        elif result.reading.startswith("list of"):
+            assert result.reading.split()[2] == str(n)
+        else:
+            assert result.reading == "skipped" and n == 0, result
+        assert result.reason
+        if read_as == "paper":
+            assert n <= 1
 
 
 _PIECES = st.sampled_from(
