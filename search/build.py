@@ -779,6 +779,14 @@ def _insert_papers(
         ),
     )
     db.executemany(
+        "INSERT INTO aliases VALUES (?, ?, ?)",
+        (
+            (pid, alias, normalise_title(alias))
+            for pid, p in enumerate(papers, start=1)
+            for alias in p.aliases
+        ),
+    )
+    db.executemany(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
         (
             (pid, i, r.file, r.line, json.dumps(r.section, ensure_ascii=False), r.note)

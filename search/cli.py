@@ -319,11 +319,13 @@ def list_(ctx: click.Context, by_file: bool, as_json: bool) -> None:
         return
     papers = index.all_papers()
     if as_json:
+        aliases = index.aliases()
         emit_json(
             [
                 {
                     "id": p.id,
                     "title": p.title,
+                    **({"aliases": [a for a, _ in aliases[p.pid]]} if p.pid in aliases else {}),
                     "section": p.section,
                     "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
                 }

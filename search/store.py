@@ -64,6 +64,7 @@ CREATE TABLE sources (
     note TEXT, PRIMARY KEY (pid, ord)
 );
 CREATE INDEX sources_file ON sources(file);
+CREATE TABLE aliases (pid INTEGER NOT NULL, alias TEXT NOT NULL, norm TEXT NOT NULL);
 CREATE TABLE chunks (
     vid INTEGER PRIMARY KEY, key TEXT NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
     text TEXT NOT NULL
@@ -251,6 +252,17 @@ class Index:
     def titles(self) -> list[tuple[int, str, str, str | None, str | None, str]]:
         """(pid, title, id, arxiv, doi, normalised title) of every paper, for lookups by name."""
         return self.query("SELECT pid, title, id, arxiv, doi, norm_title FROM papers ORDER BY pid")
+
+    def aliases(self) -> dict[int, list[tuple[str, str]]]:
+        """pid -> [(alias, normalised alias)]: other names papers go by ("ResNeXt")."""
+        try:
+            rows = self.query("SELECT pid, alias, norm FROM aliases")
+        except sqlite3.OperationalError:  # an index built before aliases were kept
+            return {}
+        out: dict[int, list[tuple[str, str]]] = {}
+        for pid, alias, norm in rows:
+            out.setdefault(pid, []).append((alias, norm))
+        return out
 
     def file_stats(self) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of every note file read by the build of this generation."""

@@ -515,3 +515,23 @@ def test_cache_follows_links_between_files(library: Path) -> None:
 def test_list_files_needs_an_index(library: Path) -> None:
     result = run("list", "--files", ok=False)
     assert result.exit_code == 1 and "papers rebuild" in result.stderr
+
+
+def test_a_paper_is_found_by_its_alias(library: Path) -> None:
+    write(
+        library / "notes",
+        {
+            "resnext.md": RESNEXT,
+            "list.md": "- Squeeze-and-Excitation Networks [[arXiv](https://arxiv.org/abs/1709.01507)]\n",
+        },
+    )
+    run("rebuild", "--model", "fake")
+    shown = json.loads(run("show", "resnext", "--json").stdout)
+    assert shown["title"] == "Aggregated Residual Transformations for Deep Neural Networks"
+    listed = {p["title"]: p.get("aliases") for p in json.loads(run("list", "--json").stdout)}
+    assert listed == {
+        "Aggregated Residual Transformations for Deep Neural Networks": ["ResNeXt"],
+        "Squeeze-and-Excitation Networks": None,
+    }
+    result = run("similar", "ResNeXt")
+    assert "papers similar to: Aggregated Residual" in result.stderr
