@@ -392,9 +392,7 @@ class _Parser:
                 and _BARE_URL_LINE.fullmatch(tokens[first.i + 1].content.strip()) is not None
             )
         headings = [u for u in units if u.kind == "heading"]
-        heading_entries = [u for u in headings if u.entry is not None and u.entry.evidence]
-        if len(heading_entries) < 2:
-            heading_entries = []  # the title of a one-paper note, not entries of a list
+        heading_entries = _heading_entries(headings)
         contributing = [u for u in units if u.kind in ("list", "table") and self._evidence_list(u)]
         n_entries = sum(len(u.entries) for u in contributing) + len(heading_entries)
         note_headings = [u for u in headings[1:] if u.note_heading]
@@ -408,7 +406,7 @@ class _Parser:
         readme = _is_readme(self.rel)
         root_readme = readme and "/" not in self.rel
         what = _entries_phrase(contributing, heading_entries)
-        if title_link:
+        if title_link and not heading_entries:
             return "paper", "its first heading or line links the paper"
         if bare_link and not readme:
             return "paper", "it opens with a link to the paper"
@@ -803,9 +801,7 @@ class _Parser:
         to the next entry or heading is the note on it."""
         tokens = self.tokens
         headings = [u for u in units if u.kind == "heading"]
-        heading_entries = [u for u in headings if u.entry is not None and u.entry.evidence]
-        if len(heading_entries) < 2 and not every_list:
-            heading_entries = []
+        heading_entries = _heading_entries(headings, every_list)
         entry_levels = {u.level for u in heading_entries}
         skip_h1 = (
             bool(headings)
@@ -1022,6 +1018,11 @@ def _title(children: list[Token]) -> _Title:
             title_href = head[p][1]
             if bracket_tags:
                 tags.extend(x.strip() for x in re.findall(r"\[([^\[\]]+)\]", after))
+            elif not paren and _YEAR.search(after):
+                # `[Title](url), Authors, Venue 2019.`: the year, and the venue if it is set off
+                year_at = list(_YEAR.finditer(after))[-1]
+                tail = re.split(r"[,.;|\u2013\u2014]", after[: year_at.start()])[-1]
+                tags.append(_norm_space(tail + " " + year_at.group(1)))
             if paren:
                 _, year = _venue_year(paren.group(1))
                 if year:
@@ -1030,6 +1031,24 @@ def _title(children: list[Token]) -> _Title:
                     alias = _norm_space(paren.group(1))
             head = [head[p]]
     text = "".join(t for t, _ in head).strip()
+    text = _CHECKBOX.sub("", text)
+    bold = _leading_bold(children)
+    if bold and len(bold.split()) >= 2 and text.startswith(bold) and not _YEAR.match(bold):
+        # `**Title** - Authors, Venue 2019 [[pdf](...)]`: the bold part is the title.
+        rest = text[len(bold) :]
+        if re.match(r"\s*[-\u2013\u2014:,.(|]", rest):
+            text = bold
+            found = list(_YEAR.finditer(rest))
+            if found:
+                tail = re.split(r"[,.;|(\u2013\u2014]", rest[: found[-1].start()])[-1]
+                tags.append(_norm_space(tail + " " + found[-1].group(1)))
+    wiki = _WIKI_LINK.match(text)
+    wiki_paths = []
+    if wiki and not any(h for _, h in head):
+        # `[[Paper Title]]` or `[[file|Paper Title]]`: a wiki link to the note of that name.
+        target, shown = wiki.group(1).strip(), (wiki.group(2) or "").strip()
+        wiki_paths = [target if target.lower().endswith(".md") else target + ".md"]
+        text = (shown or target) + text[wiki.end() :]
     # Links people wrote that CommonMark does not read as links: `[[note][./x.md]]`, a
     # `[note](./a folder/x.md)` with spaces, or a cut-off `[[note](./x`: not title text.
     pseudo = _PSEUDO_LINK.search(text)
@@ -1038,6 +1057,7 @@ def _title(children: list[Token]) -> _Title:
     note_paths = [
         p.strip() for t, h in segs if h is None for p in _PSEUDO_TARGET.findall(t) if "](" not in p
     ]
+    note_paths = wiki_paths + note_paths
     if aux < n or pseudo:
         # What joined the title to the links that were cut off: "Title [", "Title (", "Title |".
         text = text.rstrip(_TRAILING)
@@ -1056,6 +1076,20 @@ def _title(children: list[Token]) -> _Title:
         alias=alias,
         note_paths=note_paths,
     )
+
+
+def _leading_bold(children: list[Token]) -> str:
+    """The text of a bold (or italic) span that opens the inline content, or ""."""
+    kids = [c for c in children if not (c.type == "text" and not c.content.strip())]
+    if not kids or kids[0].type not in ("strong_open", "em_open"):
+        return ""
+    close = kids[0].type.replace("_open", "_close")
+    parts: list[str] = []
+    for c in kids[1:]:
+        if c.type == close:
+            return "".join(parts).strip()
+        parts.append(_inline_text(c, " "))
+    return ""
 
 
 def _inline_text(tok: Token, newline: str) -> str:
@@ -1152,8 +1186,10 @@ _SUMMARY_START = re.compile(
     r"(?i)(?:\*\*|__)?(?:tl\s*[;:,]?\s*dr|abstract|summary|in one sentence|one[- ]line summary)"
     r"(?:\*\*|__)?\s*[:;.\-\u2013\u2014]"
 )
+_CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
+_WIKI_LINK = re.compile(r"\[\[([^\[\]|]+)(?:\|([^\[\]]*))?\]\]")
 _DATE_PREFIX = re.compile(r"\s*(?:19|20)\d\d(?:[-/.]\d{1,2}){0,2}\s*[:|\-\u2013\u2014]*\s*")
-_DASH_AFTER = re.compile(r"\s*[|\u2013\u2014]|\s+-\s")
+_DASH_AFTER = re.compile(r"\s*[,;|\u2013\u2014]|\s+-\s|\.\s|\s+by\s", re.I)
 _PSEUDO_LINK = re.compile(
     r"\[\s*\[|\[[^\[\]]*\]\s*[\[(]\s*(?:\.{0,2}/|https?:|[^\s\[\]()]*\.(?:md|markdown|pdf)\b)",
     re.I,
@@ -1245,6 +1281,18 @@ def _is_note_heading(text: str) -> bool:
             if joined.startswith(stem) and len(joined[len(stem) :].split()) <= 2:
                 return True
     return False
+
+
+def _heading_entries(headings: list[_Unit], every: bool = False) -> list[_Unit]:
+    """Headings that are paper entries: two or more at one level with evidence (one alone is
+    the title of a one-paper note; `# [Title](url)` over `## [Related](url)` too)."""
+    found = [u for u in headings if u.entry is not None and u.entry.evidence]
+    if every:
+        return found
+    by_level: dict[int, int] = {}
+    for u in found:
+        by_level[u.level] = by_level.get(u.level, 0) + 1
+    return [u for u in found if by_level[u.level] >= 2]
 
 
 def _heading_entry_title(entry: _Draft) -> bool:
@@ -1366,7 +1414,7 @@ def _citation(text: str) -> _Citation | None:
             None,
         )
     parts = _sentences(text)
-    if len(parts) < 2 or not _looks_like_authors(parts[0]):
+    if len(parts) < 2 or not _looks_like_authors(parts[0]) or _YEAR.search(parts[0]):
         return None
     title_at = next(
         (
@@ -1381,6 +1429,8 @@ def _citation(text: str) -> _Citation | None:
     if title_at is None:
         return None
     title = parts[title_at]
+    if len(title.split()) < 2 or title.startswith("["):
+        return None
     cut = re.fullmatch(r"(.*[?!])\s+[A-Z][\w&\-]*\s+(?:19|20)\d\d", title)
     title_year = None
     if cut:

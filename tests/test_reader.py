@@ -535,3 +535,41 @@ def test_a_paper_is_found_by_its_alias(library: Path) -> None:
     }
     result = run("similar", "ResNeXt")
     assert "papers similar to: Aggregated Residual" in result.stderr
+
+
+def test_more_entry_shapes_wiki_links_checkboxes_bold_titles_and_link_first() -> None:
+    text = (
+        "- [[Attention Is All You Need]]\n- [[resnet|Deep Residual Learning]]\n"
+        "- [ ] Unread Paper Title\n- [x] Read Paper Title\n"
+    )
+    records = parse(text, "lists/reading.md")
+    assert [(r.title, r.extra.get("note_file")) for r in records] == [
+        ("Attention Is All You Need", "lists/Attention Is All You Need.md"),
+        ("Deep Residual Learning", "lists/resnet.md"),
+        ("Unread Paper Title", None),
+        ("Read Paper Title", None),
+    ]
+    text = (
+        "- **Deep Residual Learning** - He et al. CVPR 2016 [[pdf](https://x.org/a.pdf)]\n"
+        "- **Attention Is All You Need**, Vaswani et al., NeurIPS 2017. "
+        "[[arXiv](https://arxiv.org/abs/1706.03762)]\n"
+        "1. [Vision Transformers](https://arxiv.org/abs/2010.11929), Dosovitskiy et al., ICLR 2021.\n"
+    )
+    assert [(r.title, r.venue, r.year) for r in parse(text)] == [
+        ("Deep Residual Learning", "CVPR", 2016),
+        ("Attention Is All You Need", "NeurIPS", 2017),
+        ("Vision Transformers", "ICLR", 2021),
+    ]
+
+
+def test_headings_linking_papers_at_one_level_are_entries() -> None:
+    text = (
+        "## [Paper A](https://arxiv.org/abs/1)\n\nnote a\n\n## [Paper B](https://arxiv.org/abs/2)\n"
+    )
+    assert [(r.title, r.note) for r in parse(text)] == [("Paper A", "note a"), ("Paper B", "")]
+    # A title heading over a heading linking a related paper is one paper's note.
+    text = (
+        "# [Paper A](https://arxiv.org/abs/1)\n\ntext\n\n## [Related B](https://arxiv.org/abs/2)\n"
+    )
+    [r] = parse(text)
+    assert (r.title, r.note) == ("Paper A", "text\n\nRelated B")
