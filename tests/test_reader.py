@@ -553,7 +553,8 @@ def test_more_entry_shapes_wiki_links_checkboxes_bold_titles_and_link_first() ->
         "- **Deep Residual Learning** - He et al. CVPR 2016 [[pdf](https://x.org/a.pdf)]\n"
         "- **Attention Is All You Need**, Vaswani et al., NeurIPS 2017. "
         "[[arXiv](https://arxiv.org/abs/1706.03762)]\n"
-        "1. [Vision Transformers](https://arxiv.org/abs/2010.11929), Dosovitskiy et al., ICLR 2021.\n"
+        "1. [Vision Transformers](https://arxiv.org/abs/2010.11929), Dosovitskiy et al., "
+        "ICLR 2021.\n"
     )
     assert [(r.title, r.venue, r.year) for r in parse(text)] == [
         ("Deep Residual Learning", "CVPR", 2016),
