@@ -120,12 +120,17 @@ def built(notes: Path, real: bool) -> tuple[list[dict[str, Any]], float]:
         else:
             cmd = [str(papers_cli), "rebuild", *args]
         start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        _run(cmd, env)
         seconds = time.perf_counter() - start
-        out = subprocess.run(
-            [str(papers_cli), "list", "--json"], env=env, check=True, capture_output=True
-        ).stdout
+        out = _run([str(papers_cli), "list", "--json"], env)
     return json.loads(out), seconds
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> bytes:
+    done = subprocess.run(cmd, env=env, capture_output=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd[-3:])} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return done.stdout
 
 
 # A rebuild with a small hashing encoder registered: what is measured is the reader.
