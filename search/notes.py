@@ -429,7 +429,7 @@ class _Parser:
         if plain:
             n = sum(len(u.entries) for u in plain)
             return "list", f"{n} title-like list item{'s' if n != 1 else ''} (no links anywhere)"
-        if headings and not readme:
+        if headings and not root_readme:
             return "paper", "a heading and text, no list of papers"
         if units and not any(u.kind == "heading" for u in units):
             return "skipped", "no heading, title or paper entries"
@@ -543,6 +543,11 @@ class _Parser:
         if not title:
             return None
         record = Record(title=title, file=self.rel, line=self._line(tok), section=list(label))
+        meta = _META_ITEM.match(raw)
+        if meta and _norm_words(meta.group(1)) in _META_LABELS:
+            # "Authors: ...", "Venue: CVPR 2019", "Code: [github](...)": a field of the
+            # paper this note is about, not an entry of a list.
+            return _Draft(record, chunks=[], evidence=False, title_like=False)
         _apply_links(record, parsed)
         bare = [u for u in _BARE_URL.findall(raw) if not any(u in h for h in parsed.hrefs)]
         if record.url is None and bare:
@@ -613,6 +618,16 @@ class _Parser:
             return []
         header = [_norm_words(_inline_plain(c[1], " ")) for c in rows[0]]
         title_col = next((n for n, h in enumerate(header) if h in _TITLE_COLUMNS), None)
+        if title_col is None:  # "Title & Authors", "Paper (with link)"; not "Paper link"
+            title_col = next(
+                (
+                    n
+                    for n, h in enumerate(header)
+                    if h.split()[:1] in (["title"], ["paper"])
+                    and not set(h.split()[1:]) & {"link", "links", "url", "pdf", "code", "id"}
+                ),
+                None,
+            )
         if title_col is None:
             return []
         drafts = []
@@ -1225,6 +1240,13 @@ _NOTE_COLUMNS = {
     "description", "tldr", "tl dr", "takeaway", "review", "remarks", "thoughts",
 }  # fmt: skip
 _README_STEMS = {"readme", "index", "_index"}
+_META_ITEM = re.compile(r"\s*(?:\*\*|__)?([A-Za-z][A-Za-z ]{0,20}?)(?:\*\*|__)?\s*:")
+_META_LABELS = {
+    "author", "authors", "year", "venue", "conference", "journal", "published", "date",
+    "link", "links", "paper", "pdf", "arxiv", "code", "github", "project", "project page",
+    "url", "doi", "tags", "tag", "status", "rating", "source", "publication", "website",
+    "affiliation", "affiliations", "institution", "keywords", "slides", "video", "blog",
+}  # fmt: skip
 # Words before a '.' that do not end a sentence in a citation: initials are handled apart.
 _ABBREVIATIONS = {"vs", "e.g", "i.e", "etc", "ph.d", "pp", "vol", "no", "jr", "dr", "eds", "ed"}
 

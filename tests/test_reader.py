@@ -574,3 +574,25 @@ def test_headings_linking_papers_at_one_level_are_entries() -> None:
     )
     [r] = parse(text)
     assert (r.title, r.note) == ("Paper A", "text\n\nRelated B")
+
+
+def test_field_bullets_of_a_note_are_not_entries() -> None:
+    text = (
+        "# Deep Residual Learning\n\n- Authors: He, Zhang\n- Venue: CVPR 2016\n"
+        "- Paper: [arXiv](https://arxiv.org/abs/1512.03385)\n\nSome prose here.\n"
+    )
+    result = parse_markdown(text, "x/resnet.md")
+    assert result.reading == "one paper" and titles(result.records) == ["Deep Residual Learning"]
+    # A README in a paper's own folder is that paper's note; the one at the root is not.
+    text = "# ResNet\n\nThis paper adds shortcuts.\n"
+    assert parse_markdown(text, "papers/resnet/README.md").reading == "one paper"
+    assert parse_markdown(text, "README.md").reading == "skipped"
+
+
+def test_table_title_column_by_its_first_word() -> None:
+    text = (
+        "| Title & Authors | Paper link |\n| --- | --- |\n"
+        "| Deep Residual Learning | [pdf](https://x.org/a.pdf) |\n"
+        "| Other Title Here | [pdf](https://x.org/b.pdf) |\n"
+    )
+    assert titles(parse(text, "README.md")) == ["Deep Residual Learning", "Other Title Here"]
