@@ -260,7 +260,7 @@ class _Title:
     note_paths: list[str] = field(default_factory=list)  # local note paths written as text
 
 
-@dataclass
+@dataclass(eq=False)
 class _Draft:
     """A record being built: note chunks are added until the next entry or heading."""
 
@@ -270,7 +270,7 @@ class _Draft:
     title_like: bool = False  # reads like a title, not a sentence or a labelled item
 
 
-@dataclass
+@dataclass(eq=False)
 class _Unit:
     """One top-level block, analysed: a heading, a list, a table or anything else."""
 
@@ -460,6 +460,7 @@ class _Parser:
         units: list[_Unit] = []
         stack: list[tuple[int, bool]] = []  # (level, note heading) of the enclosing headings
         prev_para_colon = False
+        seen_heading = False
         for i, j in _blocks(tokens, 0, len(tokens), 0):
             tok = tokens[i]
             under_note = any(n for _, n in stack)
@@ -469,7 +470,8 @@ class _Parser:
                 while stack and stack[-1][0] >= level:
                     stack.pop()
                 # The file's first heading is its title ("Notes"), not a part of a note.
-                note = _is_note_heading(text) and any(u.kind == "heading" for u in units)
+                note = seen_heading and _is_note_heading(text)
+                seen_heading = True
                 stack.append((level, note))
                 unit = _Unit("heading", i, j, level=level, text=text, note_heading=note)
                 if not note:
@@ -817,12 +819,13 @@ class _Parser:
         tokens = self.tokens
         headings = [u for u in units if u.kind == "heading"]
         heading_entries = _heading_entries(headings, every_list)
+        entry_ids = {id(u) for u in heading_entries}
         entry_levels = {u.level for u in heading_entries}
         skip_h1 = (
             bool(headings)
             and headings[0].level == 1
             and not any(h.level == 1 for h in headings[1:])
-            and headings[0] not in heading_entries
+            and id(headings[0]) not in entry_ids
         )
         has_evidence = any(
             self._evidence_list(u) for u in units if u.kind in ("list", "table")
@@ -853,7 +856,7 @@ class _Parser:
                 current, label, entry_level = None, None, None
                 if skip_h1 and u is headings[0]:
                     continue
-                if u in heading_entries and u.entry is not None:
+                if id(u) in entry_ids and u.entry is not None:
                     while stack and stack[-1][0] >= u.level:
                         stack.pop()
                     u.entry.record.section = section()
@@ -971,9 +974,9 @@ def _title(children: list[Token]) -> _Title:
     tags: list[str] = []
     kbd: list[str] | None = None
     for child in children:
-        if child.type == "html_inline" and re.fullmatch(r"<kbd>", child.content, re.I):
+        if child.type == "html_inline" and child.content.lower() == "<kbd>":
             kbd = []
-        elif child.type == "html_inline" and re.fullmatch(r"</kbd>", child.content, re.I):
+        elif child.type == "html_inline" and child.content.lower() == "</kbd>":
             if kbd is not None and "".join(kbd).strip():
                 tags.append(_norm_space("".join(kbd)))
             kbd = None
@@ -1018,7 +1021,7 @@ def _title(children: list[Token]) -> _Title:
     head = segs[:aux]
     for text, h in segs[aux:]:
         if h is None:
-            tags.extend(t.strip() for t in re.findall(r"\[([^\[\]]+)\]", text) if t.strip())
+            tags.extend(t.strip() for t in _BRACKETED.findall(text) if t.strip())
     alias: str | None = None
     links = [k for k, (_, h) in enumerate(head) if h is not None]
     title_href = None
@@ -1201,6 +1204,7 @@ _SUMMARY_START = re.compile(
     r"(?i)(?:\*\*|__)?(?:tl\s*[;:,]?\s*dr|abstract|summary|in one sentence|one[- ]line summary)"
     r"(?:\*\*|__)?\s*[:;.\-\u2013\u2014]"
 )
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
 _WIKI_LINK = re.compile(r"\[\[([^\[\]|]+)(?:\|([^\[\]]*))?\]\]")
 _DATE_PREFIX = re.compile(r"\s*(?:19|20)\d\d(?:[-/.]\d{1,2}){0,2}\s*[:|\-\u2013\u2014]*\s*")
