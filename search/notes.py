@@ -380,13 +380,14 @@ class _Parser:
         tokens = self.tokens
         meta_title = _meta_str(self.meta.get("title"))
         first = next((u for u in units if u.kind not in ("hr",)), None)
-        title_link = False
+        title_link = paper_link = False
         bare_link = False
         if first is not None and first.kind in ("heading", "para"):
             parsed = _title(tokens[first.i + 1].children or [])
             title_link = _is_url(parsed.title_href) or (
                 first.kind == "heading" and parsed.has_aux and any(map(_is_paper_url, parsed.hrefs))
             )
+            paper_link = any(map(_is_paper_url, parsed.hrefs))
             bare_link = (
                 first.kind == "para"
                 and _BARE_URL_LINE.fullmatch(tokens[first.i + 1].content.strip()) is not None
@@ -406,7 +407,9 @@ class _Parser:
         readme = _is_readme(self.rel)
         root_readme = readme and "/" not in self.rel
         what = _entries_phrase(contributing, heading_entries)
-        if title_link and not heading_entries:
+        if title_link and not heading_entries and (paper_link or n_entries < LIST_MIN_ENTRIES):
+            # A first heading linking a web page ("# [Awesome X](https://github.com/...)") over
+            # many entries names a list, not a paper.
             return "paper", "its first heading or line links the paper"
         if bare_link and not readme:
             return "paper", "it opens with a link to the paper"

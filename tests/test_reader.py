@@ -596,3 +596,16 @@ def test_table_title_column_by_its_first_word() -> None:
         "| Other Title Here | [pdf](https://x.org/b.pdf) |\n"
     )
     assert titles(parse(text, "README.md")) == ["Deep Residual Learning", "Other Title Here"]
+
+
+def test_a_first_heading_linking_a_web_page_over_many_entries_is_a_list() -> None:
+    bullets = "".join(
+        f"- Paper {n} [[arXiv](https://arxiv.org/abs/1709.0000{n})]\n" for n in range(6)
+    )
+    result = parse_markdown(
+        "# [Awesome Papers](https://github.com/me/awesome)\n\n" + bullets, "a.md"
+    )
+    assert result.reading == "list of 6 papers"
+    # ... but a heading linking the paper itself is one paper's note, whatever follows.
+    result = parse_markdown("# [A Paper](https://arxiv.org/abs/1706.03762)\n\n" + bullets, "b.md")
+    assert result.reading == "one paper"
