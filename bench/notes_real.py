@@ -46,7 +46,7 @@ class Score:
     expected: int
     samples_found: int
     samples: int
-    recall: float
+    recall: float | None
     joined: int
     note_files: int
     seconds: float | None = None
@@ -57,10 +57,11 @@ class Score:
 
     def row(self) -> str:
         secs = f"{self.seconds:.1f}" if self.seconds is not None else "-"
+        samples = f"{self.samples_found}/{self.samples}" if self.samples else "-"
+        recall = f"{self.recall:.2f}" if self.recall is not None else "-"
         return (
             f"| {self.name} | {self.found} / {self.expected} ({self.found / self.expected:.2f}x) "
-            f"| {self.samples_found}/{self.samples} | {self.recall:.2f} "
-            f"| {self.joined}/{self.note_files} | {secs} |"
+            f"| {samples} | {recall} | {self.joined}/{self.note_files} | {secs} |"
         )
 
 
@@ -85,7 +86,7 @@ def evaluate(name: str, expected: dict[str, Any], papers: list[dict[str, Any]]) 
         expected=expected["expected_papers"],
         samples_found=sum(map(found, samples)),
         samples=len(samples),
-        recall=sum(map(found, all_papers)) / max(1, len(all_papers)),
+        recall=sum(map(found, all_papers)) / len(all_papers) if all_papers else None,
         joined=sum(holders.get(f) == 1 for f in note_files),
         note_files=len(note_files),
     )

@@ -40,7 +40,7 @@ def test_real_repository_is_read_right(name: str) -> None:
     assert score.count_ok, (score.found, score.expected)
     assert score.samples_found * 10 >= score.samples * 9, score
     assert score.joined == score.note_files, score
-    assert score.recall >= 0.9, score
+    assert score.recall is not None and score.recall >= 0.9, score
 
 
 def test_reading_list_and_seed_counts() -> None:
