@@ -483,8 +483,8 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
     and, when other files made it one paper, the reading on its own (for the next build)."""
     from .notes_folder import result_to_json, summary
 
-    row: dict[str, Any] = {"mode": r.mode, "final": summary(r)}
-    if r.promoted is not None:
+    row: dict[str, Any] = {"mode": r.mode, "final": summary(r), "promoted": r.promoted is not None}
+    if r.final is not r.base:
         row["base"] = result_to_json(r.base)
     else:
         row["reading"], row["reason"] = r.base.reading, r.base.reason
@@ -529,7 +529,7 @@ def _read_with_cache(
 
     def cached_promoted(rel: str, mode: str) -> FileResult | None:
         row = unchanged(rel)
-        if row is None or "base" not in row:
+        if row is None or not row.get("promoted"):
             return None
         final = row.get("final") or {}
         return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})

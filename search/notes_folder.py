@@ -33,6 +33,7 @@ Cache = Callable[[str, str], FileResult | None]
 
 _MARKDOWN = (".md", ".markdown")
 _README_STEMS = {"readme", "index", "_index"}
+LIST_OF_PAPERS = 6  # entries a linked file needs to stay a list
 
 
 @dataclass
@@ -46,10 +47,14 @@ class FileReading:
     promoted: FileResult | None = None
     promoted_why: str = ""
     from_cache: bool = False
+    # A list whose entries that only link other lists were dropped (derived, never parsed).
+    trimmed: FileResult | None = None
 
     @property
     def final(self) -> FileResult:
-        return self.promoted if self.promoted is not None else self.base
+        if self.promoted is not None:
+            return self.promoted
+        return self.trimmed if self.trimmed is not None else self.base
 
 
 def read_notes(
@@ -89,10 +94,11 @@ def read_notes(
             if found and found != r.rel:
                 linked.setdefault(found, f"{r.rel}:{rec.line}")
     promote: dict[str, str] = {}
+    lists = {r.rel for r in readings if _is_list_of_papers(r.base)}
     for r in readings:
         if r.mode != "auto" or not r.rel.lower().endswith(_MARKDOWN):
             continue
-        if r.rel in linked and r.base.reading != "one paper":
+        if r.rel in linked and r.base.reading != "one paper" and r.rel not in lists:
             promote[r.rel] = f"linked as a note from {linked[r.rel]}"
     promote.update(_among_papers(readings, promote))
     for r in readings:
@@ -104,7 +110,35 @@ def read_notes(
             result = read(r.path, r.rel, "paper")
         result.reason = why
         r.promoted, r.promoted_why = result, why
+    # "- [Vision](vision.md)" in a README that links its own reading lists: a link to a list,
+    # not a paper (unless it also links a paper).
+    for r in readings:
+        if not r.base.reading.startswith("list") or r.rel in promote:
+            continue
+        kept = [
+            rec
+            for rec in r.base.records
+            if rec.url
+            or rec.arxiv
+            or rec.doi
+            or resolve(rec.extra.get("note_file") or "") not in lists
+        ]
+        if len(kept) < len(r.base.records):
+            n, dropped = len(kept), len(r.base.records) - len(kept)
+            r.trimmed = dataclasses.replace(
+                r.base,
+                records=kept,
+                reading=f"list of {n} paper{'s' if n != 1 else ''}",
+                reason=f"{r.base.reason}; {dropped} link{'s' if dropped != 1 else ''} to other "
+                "lists left out",
+            )
     return readings
+
+
+def _is_list_of_papers(result: FileResult) -> bool:
+    """A file that is a reading list on its own: linking it as a note does not make it one
+    paper (a README linking `vision.md`, a list of 40 papers, is a table of contents)."""
+    return result.reading.startswith("list") and len(result.records) >= LIST_OF_PAPERS
 
 
 def _among_papers(readings: list[FileReading], promote: dict[str, str]) -> dict[str, str]:

@@ -609,3 +609,29 @@ def test_a_first_heading_linking_a_web_page_over_many_entries_is_a_list() -> Non
     # ... but a heading linking the paper itself is one paper's note, whatever follows.
     result = parse_markdown("# [A Paper](https://arxiv.org/abs/1706.03762)\n\n" + bullets, "b.md")
     assert result.reading == "one paper"
+
+
+def test_links_to_other_reading_lists_are_not_papers(tmp_path: Path) -> None:
+    six = "".join(
+        f"- Vision paper {n} [[arXiv](https://arxiv.org/abs/1709.0000{n})]\n" for n in range(6)
+    )
+    notes = write(
+        tmp_path / "notes",
+        {
+            "README.md": "# Lists\n\n- [Vision](vision.md)\n- [A Real Paper](paper.md) (2020)\n",
+            "vision.md": "# Vision\n\n" + six,
+            "paper.md": "- point one\n- point two\n",
+        },
+    )
+    readings, _ = read_notes_dir(notes)
+    how = {r.rel: (r.final.reading, r.final.reason) for r in readings}
+    assert how["vision.md"][0] == "list of 6 papers"
+    assert how["README.md"] == (
+        "list of 1 paper",
+        "2 list items in 1 list link papers or notes or carry year tags; 1 link to other lists "
+        "left out",
+    )
+    assert how["paper.md"] == ("one paper", "linked as a note from README.md:4")
+    papers = collect_papers(notes)
+    assert len(papers) == 7 and papers[0].title == "A Real Paper"
+    assert papers[0].notes == ["point one\npoint two"]
