@@ -488,6 +488,7 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
         row["base"] = result_to_json(r.base)
     else:
         row["reading"], row["reason"] = r.base.reading, r.base.reason
+        row["entries"] = r.base.entries
     return row
 
 
@@ -517,6 +518,7 @@ def _read_with_cache(
             problems=[Problem(**p) for p in json.loads(probs_json)],
             reading=str(row.get("reading", "")),
             reason=str(row.get("reason", "")),
+            entries=int(row.get("entries", 0)),
         )
 
     def cached(rel: str, mode: str) -> FileResult | None:

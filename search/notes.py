@@ -371,7 +371,14 @@ class _Parser:
             reading = "one paper"
         else:
             reading = "skipped"
-        return FileResult(records=records, problems=self.problems, reading=reading, reason=reason)
+        entries = (
+            sum(d.evidence for u in units if u.kind in ("list", "table") for d in u.entries)
+            if kind == "list"
+            else 0
+        )
+        return FileResult(
+            records=records, problems=self.problems, reading=reading, reason=reason, entries=entries
+        )
 
     # -- what shape is this file?
 
@@ -429,7 +436,16 @@ class _Parser:
             why = "a summary paragraph" if summary else "note headings such as Key ideas"
             return "paper", f"a title and {why}"
         plain = [u for u in units if u.kind in ("list", "table") and self._plain_list(u)]
-        if plain:
+        # Prose before the first list: a note's text (sentences after bullets are their notes).
+        first_list = min((u.i for u in plain), default=0)
+        prose = sum(
+            len(tokens[u.i + 1].content.split())
+            for u in units
+            if u.kind == "para" and u.i < first_list
+        )
+        listed = sum(len(d.record.title.split()) for u in plain for d in u.entries)
+        if plain and prose <= listed:
+            # Titles, not a note's prose with a few bullet points in it.
             n = sum(len(u.entries) for u in plain)
             return "list", f"{n} title-like list item{'s' if n != 1 else ''} (no links anywhere)"
         if headings and not root_readme:

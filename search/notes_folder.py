@@ -138,7 +138,7 @@ def read_notes(
 def _is_list_of_papers(result: FileResult) -> bool:
     """A file that is a reading list on its own: linking it as a note does not make it one
     paper (a README linking `vision.md`, a list of 40 papers, is a table of contents)."""
-    return result.reading.startswith("list") and len(result.records) >= LIST_OF_PAPERS
+    return result.reading.startswith("list") and result.entries >= LIST_OF_PAPERS
 
 
 def _among_papers(readings: list[FileReading], promote: dict[str, str]) -> dict[str, str]:
@@ -236,6 +236,7 @@ def result_to_json(result: FileResult) -> dict[str, Any]:
         "problems": [dataclasses.asdict(p) for p in result.problems],
         "reading": result.reading,
         "reason": result.reason,
+        "entries": result.entries,
     }
 
 
@@ -245,4 +246,5 @@ def result_from_json(data: dict[str, Any]) -> FileResult:
         problems=[Problem(**p) for p in data.get("problems", [])],
         reading=str(data.get("reading", "")),
         reason=str(data.get("reason", "")),
+        entries=int(data.get("entries", 0)),
     )

@@ -72,6 +72,7 @@ class FileResult:
     # How the file was read ("list of 12 papers", "one paper", "skipped", "data") and why.
     reading: str = ""
     reason: str = ""
+    entries: int = 0  # of a list: entries with evidence (links to papers or notes, tags)
 
 
 _ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?", re.I)

@@ -635,3 +635,26 @@ def test_links_to_other_reading_lists_are_not_papers(tmp_path: Path) -> None:
     papers = collect_papers(notes)
     assert len(papers) == 7 and papers[0].title == "A Real Paper"
     assert papers[0].notes == ["point one\npoint two"]
+
+
+def test_a_note_with_prose_then_plain_bullets_is_one_paper() -> None:
+    text = (
+        "# The Measure of Intelligence (2019)\n\nFrancois Chollet\n\n---\n\n"
+        "This paper argues that intelligence should be measured by skill-acquisition "
+        "efficiency, and proposes priors that a test should control for.\n\n"
+        "- objectness and physics\n- agentness and goal-directedness\n- arithmetic\n"
+    )
+    result = parse_markdown(text, "notes/measure.md")
+    assert result.reading == "one paper"
+    assert titles(result.records) == ["The Measure of Intelligence"]
+    assert result.records[0].year == 2019
+
+
+def test_a_linked_note_with_many_plain_bullets_is_still_one_paper(tmp_path: Path) -> None:
+    bullets = "".join(f"- point {n}\n" for n in range(10))
+    notes = write(
+        tmp_path / "notes",
+        {"README.md": "- [Style Analyzer](style.md) (2019)\n", "style.md": bullets},
+    )
+    [paper] = collect_papers(notes)
+    assert paper.title == "Style Analyzer" and len(paper.records) == 2
