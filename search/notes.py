@@ -495,8 +495,6 @@ class _Parser:
                 unit = _Unit("heading", i, j, level=level, text=text, note_heading=note)
                 if not note:
                     unit.entry = self._entry(tokens[i + 1].children or [], tok, [])
-                    if unit.entry is not None and not _heading_entry_title(unit.entry):
-                        unit.entry = None
                 units.append(unit)
                 prev_para_colon = False
                 continue
@@ -838,6 +836,13 @@ class _Parser:
         tokens = self.tokens
         headings = [u for u in units if u.kind == "heading"]
         heading_entries = _heading_entries(headings, every_list)
+        if every_list and not any(u.entries for u in units if u.kind in ("list", "table")):
+            # Told it is a list, with no bullets or table rows: the papers are its headings
+            # (those of the most common level, "## Paper" under "# My notes").
+            named = [u for u in headings if u.entry is not None and not u.note_heading]
+            levels = [u.level for u in named]
+            common = max(set(levels), key=lambda lv: (levels.count(lv), lv), default=0)
+            heading_entries = [u for u in named if u.level == common]
         entry_ids = {id(u) for u in heading_entries}
         entry_levels = {u.level for u in heading_entries}
         skip_h1 = (
@@ -878,7 +883,6 @@ class _Parser:
                 if id(u) in entry_ids and u.entry is not None:
                     while stack and stack[-1][0] >= u.level:
                         stack.pop()
-                    u.entry.record.section = section()
                     u.entry.record.section = [t for _, t in stack]
                     drafts.append(u.entry)
                     current, entry_level = u.entry, u.level
@@ -1331,7 +1335,7 @@ def _is_note_heading(text: str) -> bool:
 def _heading_entries(headings: list[_Unit], every: bool = False) -> list[_Unit]:
     """Headings that are paper entries: two or more at one level with evidence (one alone is
     the title of a one-paper note; `# [Title](url)` over `## [Related](url)` too)."""
-    found = [u for u in headings if u.entry is not None and u.entry.evidence]
+    found = [u for u in headings if u.entry is not None and _heading_entry_title(u.entry)]
     if every:
         return found
     by_level: dict[int, int] = {}

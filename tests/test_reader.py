@@ -658,3 +658,16 @@ def test_a_linked_note_with_many_plain_bullets_is_still_one_paper(tmp_path: Path
     )
     [paper] = collect_papers(notes)
     assert paper.title == "Style Analyzer" and len(paper.records) == 2
+
+
+def test_read_as_list_makes_plain_headings_papers_when_there_are_no_bullets() -> None:
+    text = (
+        "# My paper notes\n\n## Deep Residual Learning\n\n**Summary:** shortcuts help.\n\n"
+        "## Attention Is All You Need\n\n**Summary:** attention only.\n\n### Method\n\nmore\n"
+    )
+    assert parse_markdown(text, "papers.md").reading == "one paper"  # the guess: a summary
+    result = parse_markdown(text, "papers.md", read_as="list")
+    assert [(r.title, r.note) for r in result.records] == [
+        ("Deep Residual Learning", "Summary: shortcuts help."),
+        ("Attention Is All You Need", "Summary: attention only.\n\nMethod\n\nmore"),
+    ]
