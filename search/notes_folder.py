@@ -7,6 +7,9 @@ Some decisions need every file's reading, so they are a second pass over the per
   looks like (key points as bullets, a table of results). A link that is broken only by case,
   or by the wrong folder or file name, still joins when exactly one file fits: the same path
   ignoring case, else the only note file of that name, else the only note in that folder.
+- ... unless that file is a reading list itself (LIST_OF_PAPERS entries with evidence): then
+  the link is a table of contents (`- [Vision](vision.md)`), and the entry linking it, if it
+  links no paper, is left out.
 - A file with no title or entries of its own (prose only, or just a URL) that sits among
   one-paper notes is one paper too, titled by its file name.
 
