@@ -414,16 +414,16 @@ class _Parser:
         readme = _is_readme(self.rel)
         root_readme = readme and "/" not in self.rel
         what = _entries_phrase(contributing, heading_entries)
+        if meta_title:
+            if n_entries >= LIST_MIN_ENTRIES and not weak and not (title_link and paper_link):
+                return "list", f"front matter has a title, but {what}"
+            return "paper", "front matter has a title"
         if title_link and not heading_entries and (paper_link or n_entries < LIST_MIN_ENTRIES):
             # A first heading linking a web page ("# [Awesome X](https://github.com/...)") over
             # many entries names a list, not a paper.
             return "paper", "its first heading or line links the paper"
         if bare_link and not readme:
             return "paper", "it opens with a link to the paper"
-        if meta_title:
-            if n_entries >= LIST_MIN_ENTRIES and not weak:
-                return "list", f"front matter has a title, but {what}"
-            return "paper", "front matter has a title"
         if n_entries:
             if weak and n_entries < LIST_MIN_ENTRIES:
                 why = "a summary paragraph" if summary else "note headings such as Key ideas"
