@@ -289,7 +289,7 @@ class Index:
             rows = self.query("SELECT path, reading FROM files ORDER BY path")
         except sqlite3.OperationalError:
             raise IndexMissing(
-                "this index does not record how files were read: run `papers rebuild --full`"
+                "this index does not record how files were read: run `papers rebuild`"
             ) from None
         out = []
         for path, reading in rows:
