@@ -671,3 +671,14 @@ def test_read_as_list_makes_plain_headings_papers_when_there_are_no_bullets() ->
         ("Deep Residual Learning", "Summary: shortcuts help."),
         ("Attention Is All You Need", "Summary: attention only.\n\nMethod\n\nmore"),
     ]
+
+
+def test_front_matter_title_decides_before_a_badge_link() -> None:
+    text = (
+        '---\ntitle: "Alberty 2006"\ndescription: "Relations between thermodynamics and kinetics"'
+        "\n---\n\n[![badge](https://hackmd.io/x/badge)](https://hackmd.io/x)\n\n## Introduction\n\n"
+        "* one\n* two\n"
+    )
+    result = parse_markdown(text, "posts/alberty-2006.md")
+    assert (result.reading, result.reason) == ("one paper", "front matter has a title")
+    assert titles(result.records) == ["Relations between thermodynamics and kinetics"]
