@@ -20,9 +20,11 @@ import numpy as np
 
 from . import store, vectors
 from .chunking import CHUNKING_VERSION, PaperText, chunk_key, chunk_pages, paper_text
+from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
+from .notes_folder import FileReading
 from .records import (
     SURROGATE,
     SURROGATE_MESSAGE,
@@ -31,7 +33,6 @@ from .records import (
     Record,
     normalise_title,
     scrub_record,
-    scrub_surrogates,
     summarise_problems,
 )
 
@@ -74,9 +75,12 @@ class RebuildReport:
 # -- reading notes -----------------------------------------------------------------------------
 
 
-def read_file(path: Path, rel: str, pdf_cache: Path | None = None) -> FileResult:
+def read_file(
+    path: Path, rel: str, read_as: str = "auto", pdf_cache: Path | None = None
+) -> FileResult:
     """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
-    never raises for bad content. PDF text is cached by content hash in `pdf_cache`."""
+    never raises for bad content. `read_as` ("auto", "list", "paper") is how a Markdown note
+    is read (papers.toml, links). PDF text is cached by content hash in `pdf_cache`."""
     from .zotero import is_zotero_source
 
     if is_zotero_source(rel):
@@ -90,10 +94,13 @@ def read_file(path: Path, rel: str, pdf_cache: Path | None = None) -> FileResult
     if path.suffix.lower() in (".bib", ".jsonl"):
         from .importers import read_note_data
 
-        return read_note_data(path, rel)
+        result = read_note_data(path, rel)
+        n = len(result.records)
+        result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
+        return result
     from .notes import read_markdown_file
 
-    return read_markdown_file(path, rel)
+    return read_markdown_file(path, rel, read_as)
 
 
 def _rel(path: Path, notes: Path) -> str:
@@ -105,22 +112,44 @@ def check_notes_dir(notes: Path) -> None:
         raise NotesError(f"no notes folder at {notes}: create it and put your notes there")
 
 
-def collect_papers(notes_dir: Path) -> list[Paper]:
-    """Every paper in the notes, parsed afresh (no index needed)."""
+def collect_papers(notes_dir: Path, config: Config | None = None) -> list[Paper]:
+    """Every paper in the notes, parsed afresh (no index needed). `config` defaults to the
+    papers.toml beside the notes folder."""
+    from .notes_folder import final_records
+
+    return merge(final_records(read_notes_dir(notes_dir, config)[0]))
+
+
+def read_notes_dir(
+    notes_dir: Path, config: Config | None = None
+) -> tuple[list[FileReading], list[Problem]]:
+    """How every note file reads (no index, no cache), and the problems met listing them."""
     from .notes import list_note_files
+    from .notes_folder import read_notes
     from .zotero import zotero_sources
 
     check_notes_dir(notes_dir)
-    files, _ = list_note_files(notes_dir)
-    records: list[Record] = []
+    if config is None:
+        config = load_config(notes_dir.parent)
+    files, problems = list_note_files(notes_dir)
+    rels = [(f, _rel(f, notes_dir)) for f in files if config.included(_rel(f, notes_dir))]
+    rels += [(d, rel) for d, rel, _size, _mtime in zotero_sources(notes_dir.parent, problems)]
     pdf_cache = notes_dir.parent / "index" / PDF_CACHE
-    for f in files:
-        result = read_file(f, _rel(f, notes_dir), pdf_cache)
-        _scrub_surrogates(result)
-        records.extend(result.records)
-    for data_dir, rel, _size, _mtime in zotero_sources(notes_dir.parent, []):
-        records.extend(read_file(data_dir, rel, pdf_cache).records)
-    return merge(records)
+
+    def read(path: Path, rel: str, read_as: str) -> FileResult:
+        return read_clean(path, rel, read_as, pdf_cache)
+
+    return read_notes(rels, config, read), problems
+
+
+def read_clean(path: Path, rel: str, read_as: str, pdf_cache: Path | None) -> FileResult:
+    """`read_file`, with lone surrogates replaced and long problem lists summarised: what is
+    stored and printed."""
+    result = read_file(path, rel, read_as, pdf_cache)
+    _scrub_surrogates(result)
+    # A file of 700k bad records gives a few lines and a count, in the report and the cache.
+    result.problems = summarise_problems(result.problems)
+    return result
 
 
 def _scrub_surrogates(result: FileResult) -> bool:
@@ -322,8 +351,10 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 # (checksums written), renamed (now index/gen-*, CURRENT not yet replaced), published.
 PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
 
-# The parse cache is valid only for the code that produced it: the readers' source is hashed.
-_PARSER_FILES = ("notes.py", "importers.py", "records.py", "pdfs.py", "zotero.py")
+# The parse cache is valid only for the code that produced it: bump this whenever a reader
+# (notes.py, notes_folder.py, importers.py, records.py, pdfs.py, zotero.py) changes what it
+# returns for a file.
+PARSER_VERSION = "notes-2"
 # Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
 # generations, since a PDF's text does not depend on anything else.
 PDF_CACHE = "pdf-cache"
@@ -337,14 +368,7 @@ def _pause(stage: str) -> None:
 
 
 def parser_version() -> str:
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _PARSER_FILES:
-        try:
-            h.update((here / name).read_bytes())
-        except OSError:
-            h.update(name.encode())
-    return h.hexdigest()[:16]
+    return PARSER_VERSION
 
 
 def _open_previous(index_dir: Path) -> tuple[store.Index | None, str | None]:
@@ -503,6 +527,8 @@ def _rebuild_locked(
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+    config = load_config(paths.root)
+    stats = [s for s in stats if config.included(s[1])]
     stats.extend(zotero)
     parser = parser_version()
     cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
@@ -530,7 +556,7 @@ def _rebuild_locked(
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
             return False
         assert previous is not None
-        result = reread[rel] = read_file(f, rel, pdf_cache)
+        result = reread[rel] = read_clean(f, rel, config.read_as(rel), pdf_cache)
         return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
             previous.file_cache(rel)
         )
@@ -541,6 +567,10 @@ def _rebuild_locked(
         and previous is not None
         and set(old_files) == {rel for _f, rel, _s, _m in stats}
         and all(same_as_before(*st) for st in stats)
+        and all(
+            previous.file_reading(rel).get("mode") == config.read_as(rel)
+            for _f, rel, _s, _m in stats
+        )
         and _encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
@@ -556,39 +586,31 @@ def _rebuild_locked(
     tmp = store.new_generation_dir(paths.index)
     db = store.create_db(tmp / store.DB_NAME)
     try:
-        # 2. parse what changed; the rest comes from the previous generation's cache
-        records: list[Record] = []
-        for f, rel, size, mtime in stats:
-            digest: str | None
-            if cached(rel, size, mtime) and previous is not None:
-                recs_json, probs_json = previous.file_cache(rel)
-                file_records = _records_from_json(recs_json)
-                problems.extend(Problem(**p) for p in json.loads(probs_json))
+        # 2. read what changed; the rest comes from the previous generation's cache
+        readings = _read_with_cache(stats, config, previous, cached, reread, pdf_cache, report)
+        for r, (f, rel, size, mtime) in zip(readings, stats, strict=True):
+            if r.from_cache and rel in old_files:
                 digest = old_files[rel].sha256
             else:
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
-                earlier = reread.pop(rel, None)  # already read again by the fast-path check
-                result = earlier if earlier is not None else read_file(f, rel, pdf_cache)
-                report.files_parsed += 1
-                recs_json = _records_to_json(result.records)
-                # The JSON is made anyway: searching it is the cheap way to find the rare file
-                # that needs scrubbing.
-                if SURROGATE.search(recs_json) and _scrub_surrogates(result):
-                    recs_json = _records_to_json(result.records)
-                # A file of 700k bad records gives a few lines and a count, in the report
-                # and in the cache alike.
-                result.problems = summarise_problems(result.problems)
-                for p in result.problems:
-                    p.message = scrub_surrogates(p.message)
-                probs_json = _problems_to_json(result.problems)
-                file_records = result.records
-                problems.extend(result.problems)
-            records.extend(file_records)
             db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                (rel, size, mtime, recs_json, probs_json, digest),
+                "INSERT INTO files (path, size, mtime_ns, records, problems, sha256, reading) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rel,
+                    size,
+                    mtime,
+                    _records_to_json(r.final.records),
+                    _problems_to_json(r.final.problems),
+                    digest,
+                    json.dumps(_reading_row(r), ensure_ascii=False),
+                ),
             )
-            del recs_json, probs_json
+        from .notes_folder import final_problems, final_records
+
+        problems.extend(final_problems(readings))
+        records = final_records(readings)
+        del readings
         _report_problems(report, problems, log)
         if not records:
             raise NotesError(f"no papers found in the notes under {paths.notes}")
@@ -630,6 +652,79 @@ def _rebuild_locked(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _reading_row(r: FileReading) -> dict[str, Any]:
+    """What the files table keeps of a reading: how it was read (for `papers list --files`),
+    and, when other files made it one paper, the reading on its own (for the next build)."""
+    from .notes_folder import result_to_json, summary
+
+    row: dict[str, Any] = {"mode": r.mode, "final": summary(r), "promoted": r.promoted is not None}
+    if r.final is not r.base:
+        row["base"] = result_to_json(r.base)
+    else:
+        row["reading"], row["reason"] = r.base.reading, r.base.reason
+        row["entries"] = r.base.entries
+    return row
+
+
+def _read_with_cache(
+    stats: list[tuple[Path, str, int, int]],
+    config: Config,
+    previous: store.Index | None,
+    is_cached: Callable[[str, int, int], bool],
+    reread: dict[str, FileResult],
+    pdf_cache: Path,
+    report: RebuildReport,
+) -> list[FileReading]:
+    """Every file's reading: unchanged files (`is_cached`: same size and mtime, read the same
+    way) from the previous generation, the rest parsed again (`reread`: files the up-to-date
+    check already read again)."""
+    from .notes_folder import read_notes, result_from_json
+
+    sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
+
+    def unchanged(rel: str) -> dict[str, Any] | None:
+        if previous is None or not is_cached(rel, *sizes[rel]):
+            return None
+        return previous.file_reading(rel) or None
+
+    def from_columns(rel: str, row: dict[str, Any]) -> FileResult:
+        assert previous is not None
+        recs_json, probs_json = previous.file_cache(rel)
+        return FileResult(
+            records=_records_from_json(recs_json),
+            problems=[Problem(**p) for p in json.loads(probs_json)],
+            reading=str(row.get("reading", "")),
+            reason=str(row.get("reason", "")),
+            entries=int(row.get("entries", 0)),
+        )
+
+    def cached(rel: str, mode: str) -> FileResult | None:
+        row = unchanged(rel)
+        if row is None or row.get("mode") != mode:
+            return None
+        if "base" in row:
+            return result_from_json(row["base"])
+        return from_columns(rel, row)
+
+    def cached_promoted(rel: str, mode: str) -> FileResult | None:
+        row = unchanged(rel)
+        if row is None or not row.get("promoted"):
+            return None
+        final = row.get("final") or {}
+        return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})
+
+    parsed: set[str] = set()
+
+    def read(path: Path, rel: str, read_as: str) -> FileResult:
+        if rel not in parsed:
+            parsed.add(rel)
+            report.files_parsed += 1
+        earlier = reread.pop(rel, None) if read_as == config.read_as(rel) else None
+        return earlier if earlier is not None else read_clean(path, rel, read_as, pdf_cache)
+
+    return read_notes([(f, rel) for f, rel, _s, _m in stats], config, read, cached, cached_promoted)
 
 
 # At most this many problems are printed by a rebuild; --json lists them all.
@@ -893,6 +988,14 @@ def _insert_papers(
                 digest,
             )
             for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
+        ),
+    )
+    db.executemany(
+        "INSERT INTO aliases VALUES (?, ?, ?)",
+        (
+            (pid, alias, normalise_title(alias))
+            for pid, p in enumerate(papers, start=1)
+            for alias in p.aliases
         ),
     )
     db.executemany(

@@ -343,26 +343,39 @@ def _print_hits(hits: list[Any], as_json: bool, explain: bool) -> None:
 
 
 @cli.command(name="list")
+@click.option(
+    "--files", "by_file", is_flag=True, help="How each note file was read, and why (one line each)."
+)
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
+def list_(ctx: click.Context, by_file: bool, as_json: bool) -> None:
     """List what is indexed, per file and per paper.
+
+    With --files, one line per note file: how it was read (a list of N papers, one paper,
+    skipped, data) and why. A file read wrong can be fixed in papers.toml (see the README).
 
     \b
     Examples:
       papers list
       papers list --json | jq length
+      papers list --files
+      papers list --files --json | jq '.[] | select(.reading == "skipped")'
     """
     from .store import Index, place
 
     index = Index.open(paths_of(ctx).index)
+    if by_file:
+        _list_files(index.file_readings(), as_json)
+        return
     papers = index.all_papers()
     if as_json:
+        aliases = index.aliases()
         emit_json(
             [
                 {
                     "id": p.id,
                     "title": p.title,
+                    **({"aliases": [a for a, _ in aliases[p.pid]]} if p.pid in aliases else {}),
                     "section": p.section,
                     "sources": [{"file": place(f), "line": line} for f, line in p.sources],
                 }
@@ -373,6 +386,18 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     from .output import papers_by_file
 
     out(papers_by_file(papers, index.manifest))
+
+
+def _list_files(readings: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json([{**r, "file": f"notes/{r['file']}"} for r in readings])
+        return
+    width = max((len(r["file"]) for r in readings), default=0) + len("notes/")
+    for r in readings:
+        reading, reason = r.get("reading") or "?", r.get("reason") or ""
+        click.echo(
+            f"{'notes/' + r['file']:<{width}}  {reading}" + (f" ({reason})" if reason else "")
+        )
 
 
 @cli.command()

@@ -48,10 +48,14 @@ class Paper:
         return self._first_by_preference().title
 
     def _first_by_preference(self) -> Record:
-        for r in self.records:
-            if not r.file.endswith((".jsonl", ".bib", ".pdf")):
+        # A list entry names the paper in full; a note file's heading is often a short name
+        # ("DCGAN") or a generic one ("Paper Review"). Imported records, and a PDF's guessed
+        # title, come last.
+        hand_written = [r for r in self.records if not r.file.endswith((".jsonl", ".bib", ".pdf"))]
+        for r in hand_written:
+            if r.extra.get("kind") != "paper-file":
                 return r
-        return self.records[0]
+        return hand_written[0] if hand_written else self.records[0]
 
     @property
     def arxiv(self) -> str | None:
@@ -99,6 +103,15 @@ class Paper:
             for f, label, text in r.pages:
                 seen.setdefault(text, (f, label, text))
         return list(seen.values())
+
+    @property
+    def aliases(self) -> list[str]:
+        """Other names the paper goes by, from every mention (no repeats)."""
+        seen: dict[str, None] = {}
+        for r in self.records:
+            for a in r.aliases:
+                seen.setdefault(a, None)
+        return list(seen)
 
     @property
     def tags(self) -> list[str]:

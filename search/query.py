@@ -293,6 +293,11 @@ class Searcher:
         from .records import normalise_title
 
         key = normalise_title(query)
+        # Another name the notes give the paper (`# [Title](url) (ResNeXt)`), said in full.
+        named = {pid for pid, names in self.index.aliases().items() for _, n in names if n == key}
+        if len(named) == 1 and not any(norm == key for *_, norm in titles):
+            pid = named.pop()
+            return self.index.papers([pid])[pid]
         if key:
             starts = [
                 (pid, t) for pid, t, _, _, _, norm in titles if (norm + " ").startswith(key + " ")

@@ -33,6 +33,7 @@ class Record:
         pages: full text with a place to cite, as [file, page label, text] triples: the pages
             of a PDF (label "3"), or Zotero's extracted full text (label ""). Kept apart from
             `note` so each chunk of it can say which page it came from.
+        aliases: other names the paper goes by, e.g. "ResNeXt" from `# [Title](url) (ResNeXt)`.
     """
 
     title: str
@@ -50,6 +51,7 @@ class Record:
     tags: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
     pages: list[list[str]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +73,10 @@ class FileResult:
 
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # How the file was read ("list of 12 papers", "one paper", "skipped", "data") and why.
+    reading: str = ""
+    reason: str = ""
+    entries: int = 0  # of a list: entries with evidence (links to papers or notes, tags)
 
 
 # How many problems of one file are listed; the rest are counted in one more line, so a file

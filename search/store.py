@@ -51,7 +51,7 @@ SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT,
-    sha256 TEXT
+    sha256 TEXT, reading TEXT
 );
 CREATE TABLE papers (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
@@ -65,6 +65,7 @@ CREATE TABLE sources (
     note TEXT, PRIMARY KEY (pid, ord)
 );
 CREATE INDEX sources_file ON sources(file);
+CREATE TABLE aliases (pid INTEGER NOT NULL, alias TEXT NOT NULL, norm TEXT NOT NULL);
 CREATE TABLE chunks (
     vid INTEGER PRIMARY KEY, key TEXT NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
     text TEXT NOT NULL, file TEXT, page TEXT
@@ -298,12 +299,45 @@ class Index:
             )
         }
 
+    def aliases(self) -> dict[int, list[tuple[str, str]]]:
+        """pid -> [(alias, normalised alias)]: other names papers go by ("ResNeXt")."""
+        try:
+            rows = self.query("SELECT pid, alias, norm FROM aliases")
+        except sqlite3.OperationalError:  # an index built before aliases were kept
+            return {}
+        out: dict[int, list[tuple[str, str]]] = {}
+        for pid, alias, norm in rows:
+            out.setdefault(pid, []).append((alias, norm))
+        return out
+
     def file_cache(self, path: str) -> tuple[str, str]:
         """The cached parse of one note file: (records json, problems json)."""
         rows = self.query("SELECT records, problems FROM files WHERE path = ?", (path,))
         if not rows:
             raise damaged(f"{self.gen.name}/{DB_NAME}: no cached parse of {path}")
         return rows[0][0], rows[0][1]
+
+    def file_reading(self, path: str) -> dict[str, Any]:
+        """How one note file was read (see notes_folder.FileReading), or {} if not stored."""
+        rows = self.query("SELECT reading FROM files WHERE path = ?", (path,))
+        return json.loads(rows[0][0] or "{}") if rows else {}
+
+    def file_readings(self) -> list[dict[str, Any]]:
+        """How every note file was read: file, reading, reason, papers (path order).
+
+        Raises:
+            IndexDamaged: the index predates stored readings (a rebuild adds them)."""
+        try:
+            rows = self.query("SELECT path, reading FROM files ORDER BY path")
+        except sqlite3.OperationalError:
+            raise IndexMissing(
+                "this index does not record how files were read: run `papers rebuild`"
+            ) from None
+        out = []
+        for path, reading in rows:
+            final = json.loads(reading or "{}").get("final") or {}
+            out.append({"file": path, **{k: v for k, v in final.items() if k != "file"}})
+        return out
 
     def cached_problems(self) -> list[str]:
         """Problems json of every file that had some."""

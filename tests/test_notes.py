@@ -397,11 +397,12 @@ def test_heading_and_prose_without_list_is_one_paper() -> None:
     assert (r.title, r.note, r.extra) == ("Some Paper", "Short prose.", {"kind": "paper-file"})
 
 
-def test_untitled_prose_is_a_problem_and_empty_file_is_nothing() -> None:
+def test_untitled_prose_is_skipped_with_a_reason_and_empty_file_is_nothing() -> None:
     result = parse("just some words\n")
-    assert result.records == [] and "no title" in result.problems[0].message
-    assert parse("") == notes.FileResult()
-    assert parse("\n\n  \n") == notes.FileResult()
+    assert result.records == [] and result.reading == "skipped"
+    assert "no heading" in result.reason
+    assert parse("").records == [] and parse("").problems == []
+    assert parse("\n\n  \n").records == []
 
 
 # ---------------------------------------------------------------------------- real data
@@ -631,12 +632,25 @@ def _line_count(text: str) -> int:
 
 
 def _check(text: str) -> None:
-    result = parse_markdown(text, "fuzz.md")
-    for r in result.records:
-        assert r.title.strip(), r
-        assert 1 <= r.line <= _line_count(text), (r.line, text)
-        assert r.file == "fuzz.md"
-    assert all("internal error" not in p.message for p in result.problems), result.problems
+    for read_as in ("auto", "list", "paper"):
+        result = parse_markdown(text, "fuzz.md", read_as)
+        for r in result.records:
+            assert r.title.strip() and r.title == r.title.strip(), r
+            assert 1 <= r.line <= _line_count(text), (r.line, text)
+            assert r.file == "fuzz.md"
+            assert r.year is None or 1900 <= r.year <= 2099
+        assert all("internal error" not in p.message for p in result.problems), result.problems
+        # The reading says what was returned: a list of N papers, one paper, or nothing.
+        n = len(result.records)
+        if result.reading == "one paper":
+            assert n == 1 and result.records[0].extra["kind"] == "paper-file"
+        elif result.reading.startswith("list of"):
+            assert result.reading.split()[2] == str(n)
+        else:
+            assert result.reading == "skipped" and n == 0, result
+        assert result.reason
+        if read_as == "paper":
+            assert n <= 1
 
 
 _PIECES = st.sampled_from(
