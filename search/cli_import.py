@@ -78,11 +78,12 @@ def import_command(files: tuple[Path, ...], zotero_dir: Path | None, as_json: bo
 
     paths = _paths()
     if zotero_dir is not None:
-        from .zotero import check_data_dir, write_zotero_config
+        from .config import set_zotero_dir
+        from .zotero import check_data_dir
 
         try:
             data_dir = check_data_dir(zotero_dir)
-            config = write_zotero_config(paths.root, data_dir)
+            config = set_zotero_dir(paths.root, data_dir)
         except PapersError as e:
             raise click.ClickException(str(e)) from None
         if as_json and not files:

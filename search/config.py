@@ -9,6 +9,9 @@ When the reader guesses a file's shape wrong, the user says so here, without edi
     glob = "drafts/*.md"
     read_as = "paper"                   # or "list"; "auto" is the default guess
 
+    [zotero]
+    data_dir = "~/Zotero"               # read this Zotero library too (papers import --zotero)
+
 Globs are matched against the path under notes/ with '/' separators; `*` matches any
 characters, '/' included, so `drafts/*` covers the whole folder. For `read_as`, the last
 [[files]] entry that matches wins. A bad file is one clear error (ConfigError).
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sys
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -53,6 +58,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     files: tuple[FileRule, ...] = ()
     path: Path | None = None
+    zotero_dir: Path | None = None  # the Zotero data directory to read, from [zotero] data_dir
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def included(self, rel: str) -> bool:
@@ -107,7 +113,7 @@ def load_config(root: Path) -> Config:
 
 
 def _config_from(raw: dict[str, Any], path: Path) -> Config:
-    known = {"include", "exclude", "files"}
+    known = {"include", "exclude", "files", "zotero"}
 
     def globs(key: str) -> tuple[str, ...]:
         value = raw.get(key, [])
@@ -136,8 +142,57 @@ def _config_from(raw: dict[str, Any], path: Path) -> Config:
         if unknown:
             raise ConfigError(f"{path}: [[files]] entry {n}: unknown key {sorted(unknown)[0]!r}")
         rules.append(FileRule(glob, read_as))
-    # Other tables (such as a future [zotero]) belong to other readers: left alone here.
+    # Other tables belong to other tools or later versions: left alone here.
     for key, value in raw.items():
         if key not in known and not isinstance(value, dict):
             raise ConfigError(f"{path}: unknown setting {key!r}")
-    return Config(globs("include"), globs("exclude"), tuple(rules), path, raw)
+    return Config(
+        globs("include"), globs("exclude"), tuple(rules), path, _zotero_dir(raw, path), raw
+    )
+
+
+def _zotero_dir(raw: dict[str, Any], path: Path) -> Path | None:
+    table = raw.get("zotero")
+    if table is None:
+        return None
+    data_dir = table.get("data_dir") if isinstance(table, dict) else None
+    if not isinstance(data_dir, str) or not data_dir.strip():
+        raise ConfigError(f'{path}: [zotero] needs data_dir = "/path/to/Zotero"')
+    p = Path(data_dir).expanduser()
+    return p if p.is_absolute() else (path.parent / p)
+
+
+_TABLE = re.compile(r"^\s*\[([^\]]*)\]\s*(#.*)?$")
+
+
+def set_zotero_dir(root: Path, data_dir: Path) -> Path:
+    """Record `data_dir` as the library's Zotero directory in `root/papers.toml`, keeping
+    every other line of the file as it is. Returns the config file's path.
+
+    Raises:
+        ConfigError: the existing file is not valid (it is then left untouched).
+    """
+    load_config(root)  # refuse to edit a file that is not valid
+    path = Path(root) / CONFIG_NAME
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    entry = f"data_dir = {json.dumps(str(data_dir), ensure_ascii=False)}"
+    tables = [(i, m.group(1).strip()) for i, ln in enumerate(lines) if (m := _TABLE.match(ln))]
+    start = next((i for i, name in tables if name == "zotero"), None)
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines += ["[zotero]", entry]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
+        keyed = [i for i in range(start + 1, end) if re.match(r"\s*data_dir\s*=", lines[i])]
+        if keyed:
+            lines[keyed[0]] = entry
+        else:
+            lines.insert(start + 1, entry)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import sqlite3
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,15 +39,10 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .config import load_config
 from .errors import ZoteroError
 from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-CONFIG_FILE = "papers.toml"
 # A record's `file` for a Zotero item: "zotero:<item key>" (not a path under notes/).
 PREFIX = "zotero:"
 DB_FILE = "zotero.sqlite"
@@ -73,67 +67,6 @@ VENUE_FIELDS = (
 def is_zotero_source(file: str) -> bool:
     """Whether a source file name stands for the Zotero library rather than a note file."""
     return file.startswith(PREFIX)
-
-
-# -- the config: `[zotero] data_dir = "..."` in papers.toml ------------------------------------
-
-
-def read_zotero_config(root: Path) -> Path | None:
-    """The Zotero data directory named in `root/papers.toml`, or None when none is.
-
-    Raises:
-        ZoteroError: the file is not valid TOML, or `data_dir` is not a string.
-    """
-    path = root / CONFIG_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ZoteroError(f"cannot read {path}: {e}") from None
-    try:
-        table = tomllib.loads(text).get("zotero")
-    except tomllib.TOMLDecodeError as e:
-        raise ZoteroError(f"{path} is not valid TOML: {e}") from None
-    if table is None:
-        return None
-    data_dir = table.get("data_dir") if isinstance(table, dict) else None
-    if not isinstance(data_dir, str) or not data_dir.strip():
-        raise ZoteroError(f'{path}: [zotero] needs data_dir = "/path/to/Zotero"')
-    p = Path(data_dir).expanduser()
-    return p if p.is_absolute() else (root / p)
-
-
-_TABLE = re.compile(r"^\s*\[([^\]]*)\]\s*(#.*)?$")
-
-
-def write_zotero_config(root: Path, data_dir: Path) -> Path:
-    """Record `data_dir` as the library's Zotero directory in `root/papers.toml`, keeping
-    every other line of the file as it is. Returns the config file's path."""
-    path = root / CONFIG_FILE
-    read_zotero_config(root)  # refuse to edit a file that is not valid TOML
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    entry = f"data_dir = {json.dumps(str(data_dir), ensure_ascii=False)}"
-    tables = [(i, m.group(1).strip()) for i, ln in enumerate(lines) if (m := _TABLE.match(ln))]
-    start = next((i for i, name in tables if name == "zotero"), None)
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("")
-        lines += ["[zotero]", entry]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
-        keyed = [i for i in range(start + 1, end) if re.match(r"\s*data_dir\s*=", lines[i])]
-        if keyed:
-            lines[keyed[0]] = entry
-        else:
-            lines.insert(start + 1, entry)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def check_data_dir(data_dir: Path) -> Path:
@@ -197,7 +130,7 @@ def zotero_sources(root: Path, problems: list[Problem]) -> list[tuple[Path, str,
     Raises:
         ZoteroError: papers.toml is not valid.
     """
-    data_dir = read_zotero_config(root)
+    data_dir = load_config(root).zotero_dir
     if data_dir is None:
         return []
     if not (data_dir / DB_FILE).is_file():

@@ -11,6 +11,7 @@ import pytest
 
 from search import pdfs, zotero
 from search.build import rebuild
+from search.config import load_config
 from search.library import library_paths
 from search.query import Searcher
 
@@ -162,11 +163,11 @@ def test_import_zotero_records_the_directory(library: Path, tmp_path: Path) -> N
     assert "papers.toml" in out
     text = (library / "papers.toml").read_text()
     assert text.startswith('# mine\n[notes]\nexclude = ["drafts/**"]\n')
-    assert zotero.read_zotero_config(library) == (tmp_path / "Z").resolve()
+    assert load_config(library).zotero_dir == (tmp_path / "Z").resolve()
     # naming another directory replaces the entry
     make_zotero(tmp_path / "Y").close()
     run("import", "--zotero", str(tmp_path / "Y"))
-    assert zotero.read_zotero_config(library) == (tmp_path / "Y").resolve()
+    assert load_config(library).zotero_dir == (tmp_path / "Y").resolve()
     assert (library / "papers.toml").read_text().count("data_dir") == 1
 
 
