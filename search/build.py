@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,16 @@ from .records import FileResult, Problem, Record, normalise_title
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
 Progress = Callable[[int], Callable[[int], None]]
+# pause(stage) is called as a rebuild reaches each stage; tests pass one that stops there so
+# they can SIGKILL the process at a known point. Stages, in order: locked, parsed, embedded
+# (after the first batch), written (new generation complete in index/tmp-*), synced (checksums
+# written), renamed (now index/gen-*, CURRENT not yet replaced), published.
+Pause = Callable[[str], None]
+
+
+def _no_pause(stage: str) -> None:
+    """The default: a rebuild runs straight through."""
+
 
 EMBED_BATCH = 256
 
@@ -256,21 +265,8 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 
 # -- the rebuild -----------------------------------------------------------------------------------
 
-# Test hook: with PAPERS_TEST_PAUSE_AT=<stage>, a rebuild prints "PAUSED AT <stage>" on stderr
-# and sleeps there, so tests can SIGKILL it at a known point. Stages, in order: locked, parsed,
-# embedded (after the first batch), written (new generation complete in index/tmp-*), synced
-# (checksums written), renamed (now index/gen-*, CURRENT not yet replaced), published.
-PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
-
 # The parse cache is valid only for the code that produced it: the readers' source is hashed.
 _PARSER_FILES = ("notes.py", "importers.py", "records.py")
-
-
-def _pause(stage: str) -> None:
-    if os.environ.get(PAUSE_ENV) == stage:
-        sys.stderr.write(f"PAUSED AT {stage}\n")
-        sys.stderr.flush()
-        time.sleep(3600)
 
 
 def parser_version() -> str:
@@ -302,6 +298,7 @@ def rebuild(
     wait: bool = False,
     log: Log = lambda s: None,
     progress: Progress | None = None,
+    pause: Pause | None = None,
 ) -> RebuildReport:
     """Bring index/ in line with notes/, embedding only what changed.
 
@@ -311,20 +308,21 @@ def rebuild(
         LockBusy: another rebuild is running (unless `wait`).
     """
     start = time.perf_counter()
+    pause = pause or _no_pause
     check_notes_dir(paths.notes)
     spec = resolve_model(model)
     with rebuild_lock(paths.index, wait):
-        _pause("locked")
+        pause("locked")
         store.prune(paths.index)
         previous, damage = _open_previous(paths.index)
         if damage:
             log(f"previous index is unusable ({damage}); building a new one")
         try:
-            report = _rebuild_locked(paths, spec, previous, damage, full, log, progress)
+            report = _rebuild_locked(paths, spec, previous, damage, full, log, progress, pause)
         finally:
             if previous is not None:
                 previous.close()
-        _pause("published")
+        pause("published")
         store.prune(paths.index)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -338,6 +336,7 @@ def _rebuild_locked(
     full: bool,
     log: Log,
     progress: Progress | None,
+    pause: Pause,
 ) -> RebuildReport:
     from .notes import list_note_files
 
@@ -424,9 +423,9 @@ def _rebuild_locked(
             raise NotesError(f"no papers found in the notes under {paths.notes}")
         papers = merge(records)
         del records
-        _pause("parsed")
+        pause("parsed")
         index, trained_on, next_vid = _build_generation(
-            db, paths, spec, info, previous, reuse, papers, report, log, progress
+            db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
         )
         vectors.write(index, tmp / store.FAISS_NAME)
         store.write_manifest(
@@ -451,10 +450,10 @@ def _rebuild_locked(
         db.commit()
         db.close()
         del index
-        _pause("written")
+        pause("written")
         if not _encoder_exported(paths.index, info, spec):
             _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
-        store.publish(paths.index, tmp, _pause)
+        store.publish(paths.index, tmp, pause)
     except BaseException:
         db.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -523,6 +522,7 @@ def _build_generation(
     report: RebuildReport,
     log: Log,
     progress: Progress | None,
+    pause: Pause,
 ) -> tuple[Any, int | None, int]:
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
     grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
@@ -613,7 +613,7 @@ def _build_generation(
             tick(len(pending))
         pending.clear()
         if first:
-            _pause("embedded")
+            pause("embedded")
 
     for pid, ords in fresh.items():
         pieces = _chunks_of(paper_text(papers[pid - 1]), info)

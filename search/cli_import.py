@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import output
+from .cli_common import CONTEXT, emit_json, err, library_of, shown_path
 from .errors import PapersError
-from .library import Paths
 
-ABSTRACTS_FILE = "abstracts.jsonl"
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _paths() -> Paths:
-    ctx = click.get_current_context()
-    paths: Paths = ctx.find_root().obj["paths"]
-    return paths
-
-
-def _err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _show(path: Path | None, root: Path) -> str:
-    if path is None:
-        return "-"
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts.")
 def import_command(files: tuple[Path, ...], as_json: bool) -> None:
@@ -58,20 +38,18 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
       papers import ~/Zotero/library.bib
       papers import cvpr2021/papers.jsonl arxiv-metadata.jsonl --json
     """
-    from .importers import import_files
-
-    paths = _paths()
+    lib = library_of()
     try:
-        report = import_files(list(files), paths.notes)
+        report = lib.import_files(files)
     except PapersError as e:
         raise click.ClickException(str(e)) from None
     for item in report.files:
         for problem in item.problems[:MAX_PROBLEMS_SHOWN]:
-            _err(f"warning: {problem}")
+            err(f"warning: {problem}")
         if len(item.problems) > MAX_PROBLEMS_SHOWN:
-            _err(f"warning: ... and {len(item.problems) - MAX_PROBLEMS_SHOWN} more in {item.name}")
+            err(f"warning: ... and {len(item.problems) - MAX_PROBLEMS_SHOWN} more in {item.name}")
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        emit_json(output.import_json(report))
         return
     for item in report.files:
         if item.written is None:
@@ -82,13 +60,13 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
         bad = f", {len(item.problems)} skipped (see warnings)" if item.problems else ""
         click.echo(
             f"{item.name}: {item.written_records} papers → "
-            f"{_show(item.written, paths.root)}{extra}{bad}"
+            f"{shown_path(item.written, lib.root)}{extra}{bad}"
         )
     if any(item.written is not None for item in report.files):
-        _err("run `papers rebuild` to index the imported papers")
+        err("run `papers rebuild` to index the imported papers")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.option(
     "--source",
     type=click.Choice(["arxiv", "openalex", "semanticscholar"]),
@@ -135,16 +113,8 @@ def fetch_command(
       papers fetch-abstracts --source openalex --contact me@example.org
       papers fetch-abstracts --source semanticscholar --json
     """
-    from .fetch import fetch_abstracts
-
-    paths = _paths()
-    out_path = paths.notes / ABSTRACTS_FILE
-    try:
-        from .build import collect_papers
-
-        papers = collect_papers(paths.notes)
-    except PapersError as e:
-        raise click.ClickException(str(e)) from None
+    lib = library_of()
+    out_path = lib.abstracts_file
 
     bar_state: dict[str, Any] = {}
 
@@ -164,9 +134,7 @@ def fetch_command(
             bar_state.setdefault("misses", []).append(f"{status.replace('_', ' ')}: {title}")
 
     try:
-        report = fetch_abstracts(
-            papers,
-            out_path,
+        report = lib.fetch_abstracts(
             source=source,
             limit=limit,
             base_url=base_url,
@@ -177,18 +145,18 @@ def fetch_command(
     except KeyboardInterrupt:
         _close_bar(bar_state)
         raise click.ClickException(
-            f"interrupted; abstracts fetched so far are kept in {_show(out_path, paths.root)}"
+            f"interrupted; abstracts fetched so far are kept in {shown_path(out_path, lib.root)}"
         ) from None
     except PapersError as e:
         _close_bar(bar_state)
         raise click.ClickException(str(e)) from None
     _close_bar(bar_state)
     for line in bar_state.get("misses", [])[:MAX_PROBLEMS_SHOWN]:
-        _err(line)
+        err(line)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        emit_json(output.fetch_json(report))
         return
-    where = _show(out_path, paths.root)
+    where = shown_path(out_path, lib.root)
     if report.without_abstract == 0:
         click.echo("every paper already has an abstract")
         return
@@ -199,7 +167,7 @@ def fetch_command(
         f"{report.without_abstract - report.already_done - report.looked_up} left for later"
     )
     if report.found:
-        _err("run `papers rebuild` to index the new abstracts")
+        err("run `papers rebuild` to index the new abstracts")
 
 
 def _close_bar(state: dict[str, Any]) -> None:

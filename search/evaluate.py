@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .build import rebuild
 from .errors import PapersError
+from .library import library_paths
 from .query import MODES, Searcher
 
 Log = Callable[[str], None]
@@ -242,9 +244,6 @@ def evaluate_folder(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Index `folder`'s corpus into a library under `workdir`, then score each mode."""
-    from .build import rebuild
-    from .library import library_paths
-
     for m in modes:
         if m not in MODES:
             raise PapersError(f"unknown mode {m!r}: use one of {', '.join(MODES)}")
@@ -253,15 +252,12 @@ def evaluate_folder(
     line_ids = write_notes(beir, paths.notes)
     log(f"indexing {len(line_ids)} documents of {folder.name}…")
     report = rebuild(paths, model=model, log=log, progress=progress)
-    searcher = Searcher(paths.index, warn=log)
-    try:
+    with Searcher(paths.index, warn=log) as searcher:
         doc_ids = doc_ids_of(searcher, line_ids)
         results = {}
         for m in modes:
             log(f"running {len(beir.queries)} queries ({m})…")
             results[m] = run_mode(searcher, beir, doc_ids, m)
-    finally:
-        searcher.index.close()
     return {
         "dataset": folder.name,
         "split": beir.split,

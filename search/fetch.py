@@ -16,11 +16,11 @@ from typing import Any, TextIO
 import httpx
 from rapidfuzz import fuzz
 
-from . import __version__
 from .errors import FetchError
 from .importers import unwrap
 from .library import Paper
 from .records import normalise_doi, normalise_title, parse_arxiv_id
+from .version import __version__
 
 SOURCES = ("arxiv", "openalex", "semanticscholar")
 DEFAULT_BASE_URLS = {

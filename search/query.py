@@ -11,8 +11,12 @@ from typing import Any
 import numpy as np
 
 from . import vectors
-from .encoder import DEFAULT_MODEL, MODEL_ENV, Encoder
+from .chunking import PaperText, chunk
+from .encoder import MODEL_ENV, Encoder, is_default_model
 from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
+from .keywords import keyword_search, matched_terms
+from .query_encoder import for_query
+from .records import looks_like_arxiv_id, normalise_doi, normalise_title, parse_arxiv_id
 from .store import Index, PaperRow
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -30,32 +34,13 @@ Warn = Callable[[str], None]
 
 @dataclass
 class Hit:
-    """One paper in an answer."""
+    """One paper in an answer, as ranked against one index generation (see `search.api.Hit`
+    for the public, generation-independent form)."""
 
     rank: int
     score: float
     paper: PaperRow
     explain: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        p = self.paper
-        out = {
-            "rank": self.rank,
-            "score": round(self.score, 4),
-            "id": p.id,
-            "title": p.title,
-            "section": p.section,
-            "note": " ".join(p.notes),
-            "abstract": p.abstract,
-            "arxiv": p.arxiv,
-            "doi": p.doi,
-            "url": p.url,
-            "sources": [{"file": f"notes/{f}", "line": line} for f, line in p.sources],
-            "where": p.where,
-        }
-        if self.explain:
-            out["explain"] = self.explain
-        return out
 
 
 @dataclass(frozen=True)
@@ -132,15 +117,43 @@ def fuse(
 
 
 class Searcher:
-    """An opened index plus, loaded only when needed, its query encoder."""
+    """An opened index generation plus, loaded only when needed, its query encoder.
 
-    def __init__(self, index_dir: Path, model: str | None = None, warn: Warn = lambda s: None):
+    A context manager: `with Searcher(index_dir) as s: ...` closes the index at the end.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        model: str | None = None,
+        warn: Warn = lambda s: None,
+        previous: Searcher | None = None,
+    ):
+        """Open the live generation of `index_dir`. `previous`, a searcher over an earlier
+        generation, hands on its loaded encoder when both were built with the same one (a
+        model load costs seconds); the caller still closes it."""
         self.index_dir = index_dir
         self.index = Index.open(index_dir)
         self.warn = warn
         self.model = model or os.environ.get(MODEL_ENV)
         self._encoder: Encoder | None = None
+        if previous is not None and _same_encoder(previous.index.manifest, self.index.manifest):
+            self._encoder = previous._encoder
         self.fusion = DEFAULT_FUSION
+
+    @property
+    def generation(self) -> Path:
+        """The generation folder this searcher reads."""
+        return self.index.gen
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def encoder(self) -> Encoder:
@@ -148,8 +161,6 @@ class Searcher:
             # Only encoding text needs the index's own model: `show`, keyword search and
             # `similar` to an indexed paper (its stored vectors) work whatever is asked for.
             check_model(self.index.manifest, self.model)
-            from .query_encoder import for_query
-
             self._encoder = for_query(self.index_dir, self.index.manifest, self.warn)
         return self._encoder
 
@@ -168,8 +179,6 @@ class Searcher:
         return sorted(best.items(), key=lambda x: -x[1])[:n]
 
     def keyword(self, text: str, n: int) -> list[tuple[int, float]]:
-        from .keywords import keyword_search
-
         return keyword_search(self.index, text, n)
 
     def rank(
@@ -203,8 +212,6 @@ class Searcher:
             if len(out) == k:
                 break
         if text and out:
-            from .keywords import matched_terms
-
             terms = matched_terms(self.index, text, [h.paper.pid for h in out])
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
@@ -230,19 +237,15 @@ class Searcher:
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
-        from .records import normalise_doi, parse_arxiv_id
-
         query = title_or_id.strip()
         titles = self.index.titles()
-        arxiv = parse_arxiv_id(query) if _looks_like_id(query) else None
+        arxiv = parse_arxiv_id(query) if looks_like_arxiv_id(query) else None
         doi = normalise_doi(query)
         for pid, _title, pid_str, a, d, _norm in titles:
             if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
                 return self.index.papers([pid])[pid]
         # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
         # scores punish the missing rest, so whole-word prefixes are matched first.
-        from .records import normalise_title
-
         key = normalise_title(query)
         if key:
             starts = [
@@ -253,7 +256,7 @@ class Searcher:
             if len(starts) > 1 and not any(normalise_title(t) == key for _, t in starts):
                 names = "; ".join(f'"{t}"' for _, t in starts[:5])
                 raise Ambiguous(f'"{query}" starts several titles: {names}; give more of it')
-        from rapidfuzz import fuzz, process, utils
+        from rapidfuzz import fuzz, process, utils  # lazy: only a fuzzy title lookup needs it
 
         choices = {pid: title for pid, title, _, _, _, _ in titles}
         found = process.extract(
@@ -284,8 +287,6 @@ class Searcher:
         text = text.strip()
         if not text:
             raise PapersError("the text is empty")
-        from .chunking import PaperText, chunk
-
         enc = self.encoder
         pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
         qvec = _mean(enc.encode([p.strip() for p in pieces]))
@@ -298,17 +299,9 @@ def _mean(vecs: np.ndarray) -> np.ndarray:
     return v / norm if norm > 0 else v
 
 
-def _looks_like_id(text: str) -> bool:
-    import re
-
-    return (
-        bool(
-            re.fullmatch(
-                r"(arxiv:)?\s*(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?", text, re.I
-            )
-        )
-        or "arxiv.org/" in text
-    )
+def _same_encoder(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("model", "fingerprint", "query_prompt", "document_prompt", "max_tokens")
+    return all(old.get(k) == new.get(k) for k in keys)
 
 
 def in_section(row: PaperRow, section: str) -> bool:
@@ -322,8 +315,7 @@ def check_model(manifest: dict[str, Any], requested: str | None) -> None:
     if not requested:
         return
     built = manifest.get("model")
-    aliases = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
-    if requested == built or (requested in aliases and built in aliases):
+    if requested == built or (is_default_model(requested) and is_default_model(built)):
         return
     p = Path(requested).expanduser()
     if p.exists() and str(p.resolve()) == manifest.get("model_path"):

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from .encoder import Encoder, ModelSpec, token_spans_with
+from .encoder import (
+    Encoder,
+    ModelSpec,
+    STEncoder,
+    is_registered,
+    registered_encoder,
+    token_spans_with,
+)
+from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_onnx
 
 ENCODERS = "encoders"
 
@@ -77,8 +85,6 @@ def load_onnx(
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
-    from .onnx_encoder import EncoderUnavailable, OnnxEncoder
-
     try:
         inner = OnnxEncoder.load(folder, optimize=optimize)
     except EncoderUnavailable:
@@ -98,12 +104,8 @@ def export_for_queries(
     index_dir: Path, fingerprint: str, encoder: Encoder, log: Callable[[str], None]
 ) -> None:
     """Export a sentence-transformers encoder to ONNX under index/encoders/<fingerprint>/."""
-    from .encoder import STEncoder
-
     if not isinstance(encoder, STEncoder):
         return
-    from .onnx_encoder import export_onnx
-
     folder = encoder_dir(index_dir, fingerprint)
     folder.parent.mkdir(parents=True, exist_ok=True)
     log("exporting the encoder to ONNX for fast queries…")
@@ -116,15 +118,11 @@ def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], N
     fast = load_onnx(index_dir, manifest["fingerprint"], prompts, optimize=False)
     if fast is not None:
         return fast
-    from .encoder import _REGISTERED, registered_encoder
-
     spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
-    if spec.name in _REGISTERED:
+    if is_registered(spec.name):
         return registered_encoder(ModelSpec(spec.name, spec.path, registered=True))
     warn(
         "warning: the fast (ONNX) encoder is missing or broken; using sentence-transformers "
         "(slow). `papers rebuild` re-creates it."
     )
-    from .encoder import STEncoder
-
     return STEncoder.load(spec)

@@ -69,8 +69,13 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-_ARXIV_NEW = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?", re.I)
-_ARXIV_OLD = re.compile(r"([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
+# arXiv identifiers: new style (2007 on) "1707.01495", old style "hep-th/9901001" or
+# "math.AG/0601001"; either may carry a version ("v2"). The one definition in the package.
+ARXIV_NEW_ID = r"\d{4}\.\d{4,5}"
+ARXIV_OLD_ID = r"[a-z\-]+(?:\.[A-Z]{2})?/\d{7}"
+_ARXIV_NEW = re.compile(rf"({ARXIV_NEW_ID})(v\d+)?", re.I)
+_ARXIV_OLD = re.compile(rf"({ARXIV_OLD_ID})(v\d+)?", re.I)
+_ARXIV_WHOLE = re.compile(rf"(arxiv:)?\s*({ARXIV_NEW_ID}|{ARXIV_OLD_ID})(v\d+)?", re.I)
 
 
 def _fix(text: str) -> str:
@@ -118,6 +123,12 @@ def parse_arxiv_id(text: str) -> str | None:
     if m:
         return m.group(1).lower()
     return None
+
+
+def looks_like_arxiv_id(text: str) -> bool:
+    """True if the whole of `text` is an arXiv id ("1707.01495v2", "arXiv:hep-th/9901001") or
+    it is an arxiv.org link."""
+    return bool(_ARXIV_WHOLE.fullmatch(text)) or "arxiv.org/" in text
 
 
 def normalise_doi(text: str | None) -> str | None:
