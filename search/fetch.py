@@ -88,19 +88,6 @@ class FetchReport:
     errors: int = 0
     items: list[FetchItem] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "out_path": str(self.out_path),
-            "without_abstract": self.without_abstract,
-            "already_done": self.already_done,
-            "looked_up": self.looked_up,
-            "found": self.found,
-            "not_found": self.not_found,
-            "errors": self.errors,
-            "items": [vars(i) for i in self.items],
-        }
-
 
 class _Unreachable(Exception):
     """The service cannot be reached at all (no route, DNS, refused)."""

@@ -514,25 +514,12 @@ class ImportedFile:
     problems: list[Problem] = field(default_factory=list)
     message: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "written": str(self.written) if self.written else None,
-            "read": self.read,
-            "written_records": self.written_records,
-            "problems": [str(p) for p in self.problems],
-            "message": self.message,
-        }
-
 
 @dataclass
 class ImportReport:
     """What `import_files` did, one entry per input file."""
 
     files: list[ImportedFile] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"files": [f.to_json() for f in self.files]}
 
 
 def _sniff_format(path: Path, text: str) -> str | None:
