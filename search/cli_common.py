@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .api import MODES, Library
+from .encoder import DEFAULT_MODEL
 from .errors import PapersError
 from .library import Paths
 from .output import dumps
@@ -86,7 +87,7 @@ model_option = click.option(
     envvar="PAPERS_MODEL",
     default=None,
     metavar="NAME_OR_PATH",
-    help="sentence-transformers model (default: the packaged all-MiniLM-L6-v2). Env: PAPERS_MODEL.",
+    help=f"sentence-transformers model (default: the packaged {DEFAULT_MODEL}). Env: PAPERS_MODEL.",
 )
 
 

@@ -17,7 +17,7 @@ import httpx
 from rapidfuzz import fuzz
 
 from .errors import FetchError
-from .importers import unwrap
+from .importers import SKIP_STATUSES, unwrap
 from .library import Paper
 from .records import normalise_doi, normalise_title, parse_arxiv_id
 from .version import __version__
@@ -41,7 +41,6 @@ MAX_RETRIES = 5
 RETRY_BASE = 1.0  # seconds; doubled on each retry when the server gives no Retry-After
 MAX_WAIT = 300.0  # a longer Retry-After stops the run instead of hanging it
 TIMEOUT = 30.0
-SKIP_STATUSES = ("not_found", "no_abstract")
 
 # Indirections so tests can observe waits without sleeping.
 _sleep = time.sleep
