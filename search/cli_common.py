@@ -104,7 +104,7 @@ class progress_bar:
     def start(self, total: int) -> Callable[[int], None]:
         if total < 64:
             return lambda n: None
-        # lazy: rich's progress machinery costs ~40 ms to import, and most runs embed little
+        # lazy: rich's progress machinery costs ~25 ms to import, and most runs embed little
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ImportFailed
+
+# bibtexparser (~70 ms) and pylatexenc are imported inside the BibTeX reader, for start-up
+# time: most commands, and most notes folders, read no BibTeX.
 from .records import (
     FileResult,
     Problem,
