@@ -378,10 +378,20 @@ def test_readers_never_raise(tmp_path: Path, text: str) -> None:
     ).map("".join)
 )
 def test_readers_never_raise_on_near_miss_syntax(tmp_path: Path, text: str) -> None:
+    lines = text.count("\n") + 1
     for name, reader in (("y.jsonl", read_jsonl), ("y.bib", read_bibtex)):
         path = tmp_path / name
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        reader(path, name)
+        result = reader(path, name)
+        # What comes back is usable: titled records and problems that point into the file.
+        for r in result.records:
+            assert r.title and r.title == r.title.strip(), r
+            assert r.file == name and 1 <= r.line <= lines, r
+        for p in result.problems:
+            assert p.file == name and p.message, p
+            assert p.line is None or 1 <= p.line <= lines, p
+        if not text.strip():
+            assert not result.records
 
 
 def test_hundred_thousand_lines(tmp_path: Path) -> None:
