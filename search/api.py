@@ -294,14 +294,11 @@ class Library:
             old = self._searcher
             if old is not None and live == old.generation:
                 return old
-            self._searcher = None
-            try:
-                self._searcher = query.Searcher(
-                    self.paths.index, model=self.model, warn=self.log, previous=old
-                )
-            finally:
-                if old is not None:
-                    old.close()
+            # The old searcher is not closed here: another thread may be answering with it right
+            # now. It closes its SQLite connection when the last call using it lets it go.
+            self._searcher = query.Searcher(
+                self.paths.index, model=self.model, warn=self.log, previous=old
+            )
             return self._searcher
 
     def info(self) -> IndexInfo:
