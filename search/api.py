@@ -304,7 +304,7 @@ class Library:
     def info(self) -> IndexInfo:
         """The live generation's model, build time and size."""
         s = self._current()
-        m = s.index.manifest
+        m = s.manifest
         return IndexInfo(
             generation=s.generation.name,
             model=str(m.get("model", "")),
@@ -360,7 +360,7 @@ class Library:
 
     def papers(self) -> list[Paper]:
         """Every indexed paper, in the order of its first mention in the notes."""
-        return [Paper.from_row(r) for r in self._current().index.all_papers()]
+        return [Paper.from_row(r) for r in self._current().all_papers()]
 
     # -- notes ----------------------------------------------------------------------------
     def import_files(self, files: Sequence[str | os.PathLike[str]]) -> ImportReport:

@@ -146,6 +146,15 @@ class Searcher:
         """The generation folder this searcher reads."""
         return self.index.gen
 
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What the generation was built from (model, settings, sizes, build time)."""
+        return self.index.manifest
+
+    def all_papers(self) -> list[PaperRow]:
+        """Every paper of the generation, in the order of first mention."""
+        return self.index.all_papers()
+
     def close(self) -> None:
         self.index.close()
 
