@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +38,16 @@ from .records import (
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
 Progress = Callable[[int], Callable[[int], None]]
+# pause(stage) is called as a rebuild reaches each stage; tests pass one that stops there so
+# they can SIGKILL the process at a known point. Stages, in order: locked, parsed, embedded
+# (after the first batch), written (new generation complete in index/tmp-*), synced (checksums
+# written), renamed (now index/gen-*, CURRENT not yet replaced), published.
+Pause = Callable[[str], None]
+
+
+def _no_pause(stage: str) -> None:
+    """The default: a rebuild runs straight through."""
+
 
 EMBED_BATCH = 256
 
@@ -67,9 +76,6 @@ class RebuildReport:
     nothing_changed: bool = False
     model: str = ""
     seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # -- reading notes -----------------------------------------------------------------------------
@@ -345,12 +351,6 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 
 # -- the rebuild -----------------------------------------------------------------------------------
 
-# Test hook: with PAPERS_TEST_PAUSE_AT=<stage>, a rebuild prints "PAUSED AT <stage>" on stderr
-# and sleeps there, so tests can SIGKILL it at a known point. Stages, in order: locked, parsed,
-# embedded (after the first batch), written (new generation complete in index/tmp-*), synced
-# (checksums written), renamed (now index/gen-*, CURRENT not yet replaced), published.
-PAUSE_ENV = "PAPERS_TEST_PAUSE_AT"
-
 # The parse cache is valid only for the code that produced it: bump this whenever a reader
 # (notes.py, notes_folder.py, importers.py, records.py, pdfs.py, zotero.py) changes what it
 # returns for a file.
@@ -358,13 +358,6 @@ PARSER_VERSION = "notes-2"
 # Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
 # generations, since a PDF's text does not depend on anything else.
 PDF_CACHE = "pdf-cache"
-
-
-def _pause(stage: str) -> None:
-    if os.environ.get(PAUSE_ENV) == stage:
-        sys.stderr.write(f"PAUSED AT {stage}\n")
-        sys.stderr.flush()
-        time.sleep(3600)
 
 
 def parser_version() -> str:
@@ -391,6 +384,7 @@ def rebuild(
     follow_links: bool = False,
     log: Log = lambda s: None,
     progress: Progress | None = None,
+    pause: Pause | None = None,
 ) -> RebuildReport:
     """Bring index/ in line with notes/, embedding only what changed.
 
@@ -405,23 +399,24 @@ def rebuild(
         DiskFull: the disk filled up (the previous index is left as it was).
     """
     start = time.perf_counter()
+    pause = pause or _no_pause
     check_notes_dir(paths.notes)
     spec = resolve_model(model)
     try:
         with rebuild_lock(paths.index, wait):
-            _pause("locked")
+            pause("locked")
             store.prune(paths.index)
             previous, damage = _open_previous(paths.index)
             if damage:
                 log(f"previous index is unusable ({damage}); building a new one")
             try:
                 report = _rebuild_locked(
-                    paths, spec, previous, damage, full, verify, follow_links, log, progress
+                    paths, spec, previous, damage, full, verify, follow_links, log, progress, pause
                 )
             finally:
                 if previous is not None:
                     previous.close()
-            _pause("published")
+            pause("published")
             store.prune(paths.index)
     except (OSError, sqlite3.Error, RuntimeError) as e:
         if not disk_full_error(e):
@@ -486,6 +481,7 @@ def _rebuild_locked(
     follow_links: bool,
     log: Log,
     progress: Progress | None,
+    pause: Pause,
 ) -> RebuildReport:
     from .notes import list_note_files
     from .zotero import zotero_sources
@@ -616,9 +612,9 @@ def _rebuild_locked(
             raise NotesError(f"no papers found in the notes under {paths.notes}")
         papers = merge(records)
         del records
-        _pause("parsed")
+        pause("parsed")
         index, trained_on, next_vid = _build_generation(
-            db, paths, spec, info, previous, reuse, papers, report, log, progress
+            db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
         )
         vectors.write(index, tmp / store.FAISS_NAME)
         store.write_manifest(
@@ -643,10 +639,10 @@ def _rebuild_locked(
         db.commit()
         db.close()
         del index
-        _pause("written")
+        pause("written")
         if not _encoder_exported(paths.index, info, spec, log):
             _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
-        store.publish(paths.index, tmp, _pause)
+        store.publish(paths.index, tmp, pause)
     except BaseException:
         db.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -815,6 +811,7 @@ def _build_generation(
     report: RebuildReport,
     log: Log,
     progress: Progress | None,
+    pause: Pause,
 ) -> tuple[Any, int | None, int]:
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
     grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
@@ -906,7 +903,7 @@ def _build_generation(
             tick(len(pending))
         pending.clear()
         if first:
-            _pause("embedded")
+            pause("embedded")
 
     for pid, ords in fresh.items():
         pieces = _chunks_of(paper_text(papers[pid - 1]), info)

@@ -2,88 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from . import __version__
+from . import output
+from .api import Hit
+from .cli_common import (
+    CONTEXT,
+    PapersGroup,
+    emit_json,
+    err,
+    json_option,
+    k_option,
+    library_of,
+    mode_option,
+    model_option,
+    out,
+    paths_of,
+    progress_bar,
+)
+from .cli_eval import eval_command
+from .cli_import import fetch_command, import_command
 from .errors import PapersError
-from .library import LIBRARY_ENV, Paths, library_paths
-
-# Errors a user can cause end as one line on stderr (click prints "Error: …", exit 1).
-
-
-class PapersGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PapersError as e:
-            raise click.ClickException(_safe(str(e))) from None
-        except OSError as e:
-            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise click.ClickException(_safe(f"{e.strerror or e}{where}")) from None
+from .library import LIBRARY_ENV, library_paths
+from .version import __version__
 
 
-def _safe(text: str) -> str:
-    from .output import terminal_safe
-
-    return terminal_safe(text)
-
-
-def out(text: str) -> None:
-    """Print text for people on stdout: notes can hold terminal escapes, which are dropped."""
-    click.echo(_safe(text))
-
-
-def err(message: str) -> None:
-    """Print a message on stderr, without terminal escapes (it may quote notes or file names)."""
-    click.echo(_safe(message), err=True)
-
-
-def paths_of(ctx: click.Context) -> Paths:
-    return ctx.find_root().obj["paths"]
-
-
-def emit_json(data: Any) -> None:
-    # json escapes C0 controls; DEL and C1 (U+009B is a one-character CSI) are escaped too.
-    text = json.dumps(data, ensure_ascii=False, indent=2)
-    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-
-
-_C1 = re.compile("[\x7f-\x9f]")
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-k_option = click.option(
-    "-k",
-    "k",
-    type=click.IntRange(1, 1000),
-    default=10,
-    show_default=True,
-    help="How many papers to return.",
-)
-mode_option = click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "semantic", "keyword"]),
-    default="hybrid",
-    show_default=True,
-    help="Rank by meaning, by keywords, or both fused.",
-)
-model_option = click.option(
-    "--model",
-    envvar="PAPERS_MODEL",
-    default=None,
-    metavar="NAME_OR_PATH",
-    help="sentence-transformers model (default: the packaged all-MiniLM-L6-v2). Env: PAPERS_MODEL.",
-)
-
-
-@click.group(cls=PapersGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PapersGroup, context_settings=CONTEXT)
 @click.option(
     "--library",
     type=click.Path(file_okay=False, path_type=Path),
@@ -155,22 +102,12 @@ def rebuild(
       papers rebuild --follow-links
       papers rebuild --model /path/to/a/sentence-transformers/model
     """
-    from .build import rebuild as do_rebuild
-
-    paths = paths_of(ctx)
-    with _progress_bar() as progress:
-        report = do_rebuild(
-            paths,
-            model=model,
-            full=full,
-            wait=wait,
-            verify=verify,
-            follow_links=follow_links,
-            log=err,
-            progress=progress,
+    with progress_bar() as progress:
+        report = library_of(ctx, model).rebuild(
+            full=full, wait=wait, verify=verify, follow_links=follow_links, progress=progress
         )
     if as_json:
-        emit_json(report.to_json())
+        emit_json(output.rebuild_json(report))
     if report.nothing_changed:
         err(
             f"index is up to date: {report.files} files, {report.papers} papers, "
@@ -192,43 +129,7 @@ def rebuild(
         err(f"{len(report.problems)} problem(s) in the notes were skipped (listed above)")
 
 
-class _progress_bar:
-    """A progress bar on stderr while embedding (only when there is much to embed)."""
-
-    def __enter__(self) -> Callable[[int], Callable[[int], None]]:
-        self._progress: Any = None
-        return self.start
-
-    def start(self, total: int) -> Callable[[int], None]:
-        if total < 64:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._progress = Progress(
-            "embedding",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task("embed", total=total)
-        return lambda n: self._progress.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
 # -- ask / similar ------------------------------------------------------------------------------
-
-
-def _searcher(ctx: click.Context, model: str | None = None) -> Any:
-    from .query import Searcher
-
-    return Searcher(paths_of(ctx).index, model=model, warn=err)
 
 
 @cli.command()
@@ -258,8 +159,7 @@ def ask(
       papers ask "losses for metric learning" --section Embedding -k 5
       papers ask "RLHF" --mode keyword --json | jq '.[].title'
     """
-    searcher = _searcher(ctx, model)
-    hits = searcher.ask(" ".join(question), k=k, section=section, mode=mode)
+    hits = library_of(ctx, model).ask(" ".join(question), k=k, section=section, mode=mode)
     _print_hits(hits, as_json, explain)
 
 
@@ -303,16 +203,14 @@ def similar(
     given = sum(bool(x) for x in (query, text, file_))
     if given != 1:
         raise click.UsageError("give exactly one of: a TITLE or id, --text, --file")
-    searcher = _searcher(ctx)
+    lib = library_of(ctx)
     if query:
-        paper = searcher.find(" ".join(query))
+        paper = lib.show(" ".join(query))
         err(f"papers similar to: {paper.title}")
-        hits = searcher.similar_to_paper(paper, k=k, mode=mode)
-    elif text is not None:
-        hits = searcher.similar_to_text(text, k=k, mode=mode)
+        hits = lib.similar(paper, k=k, mode=mode)
     else:
-        assert file_ is not None
-        hits = searcher.similar_to_text(_file_text(file_), k=k, mode=mode)
+        given_text = text if text is not None else _file_text(file_) if file_ else ""
+        hits = lib.similar(text=given_text, k=k, mode=mode)
     _print_hits(hits, as_json, explain)
 
 
@@ -327,16 +225,14 @@ def _file_text(path: Path) -> str:
         raise PapersError(f"{path} is not UTF-8 text") from None
 
 
-def _print_hits(hits: list[Any], as_json: bool, explain: bool) -> None:
+def _print_hits(hits: list[Hit], as_json: bool, explain: bool) -> None:
     if as_json:
-        emit_json([h.to_json() for h in hits])
+        emit_json(output.hits_json(hits))
         return
     if not hits:
         err("no papers found")
         return
-    from .output import hits_table
-
-    out(hits_table(hits, explain=explain))
+    out(output.hits_table(hits, explain=explain))
 
 
 # -- list / show / where ---------------------------------------------------------------------
@@ -361,43 +257,19 @@ def list_(ctx: click.Context, by_file: bool, as_json: bool) -> None:
       papers list --files
       papers list --files --json | jq '.[] | select(.reading == "skipped")'
     """
-    from .store import Index, place
-
-    index = Index.open(paths_of(ctx).index)
+    lib = library_of(ctx)
     if by_file:
-        _list_files(index.file_readings(), as_json)
+        readings = lib.file_readings()
+        if as_json:
+            emit_json(output.file_readings_json(readings))
+        else:
+            out(output.file_readings_table(readings))
         return
-    papers = index.all_papers()
+    papers = lib.papers()
     if as_json:
-        aliases = index.aliases()
-        emit_json(
-            [
-                {
-                    "id": p.id,
-                    "title": p.title,
-                    **({"aliases": [a for a, _ in aliases[p.pid]]} if p.pid in aliases else {}),
-                    "section": p.section,
-                    "sources": [{"file": place(f), "line": line} for f, line in p.sources],
-                }
-                for p in papers
-            ]
-        )
+        emit_json(output.paper_list_json(papers))
         return
-    from .output import papers_by_file
-
-    out(papers_by_file(papers, index.manifest))
-
-
-def _list_files(readings: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        emit_json([{**r, "file": f"notes/{r['file']}"} for r in readings])
-        return
-    width = max((len(r["file"]) for r in readings), default=0) + len("notes/")
-    for r in readings:
-        reading, reason = r.get("reading") or "?", r.get("reason") or ""
-        click.echo(
-            f"{'notes/' + r['file']:<{width}}  {reading}" + (f" ({reason})" if reason else "")
-        )
+    out(output.papers_by_file(papers, lib.info()))
 
 
 @cli.command()
@@ -412,17 +284,11 @@ def show(ctx: click.Context, title_or_id: tuple[str, ...], as_json: bool) -> Non
       papers show "Circle Loss"
       papers show arxiv:1707.01495
     """
-    from .query import Searcher
-
-    paper = Searcher(paths_of(ctx).index).find(" ".join(title_or_id))
+    paper = library_of(ctx).show(" ".join(title_or_id))
     if as_json:
-        from .query import Hit
-
-        emit_json(Hit(rank=1, score=1.0, paper=paper).to_json())
+        emit_json(output.paper_json(paper))
         return
-    from .output import paper_details
-
-    out(paper_details(paper))
+    out(output.paper_details(paper))
 
 
 @cli.command()
@@ -430,8 +296,7 @@ def show(ctx: click.Context, title_or_id: tuple[str, ...], as_json: bool) -> Non
 @click.pass_context
 def where(ctx: click.Context, as_json: bool) -> None:
     """Print where the library, its notes and its index are."""
-    paths = paths_of(ctx)
-    data = {"library": str(paths.root), "notes": str(paths.notes), "index": str(paths.index)}
+    data = output.paths_json(paths_of(ctx))
     if as_json:
         emit_json(data)
     else:
@@ -439,22 +304,9 @@ def where(ctx: click.Context, as_json: bool) -> None:
             out(f"{k}: {v}")
 
 
-def _add_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    try:
-        from .cli_import import fetch_command, import_command
-    except ImportError:  # pragma: no cover - during development
-        return
-    cli.add_command(import_command, "import")
-    cli.add_command(fetch_command, "fetch-abstracts")
-    try:
-        from .cli_eval import eval_command
-    except ImportError:  # pragma: no cover - during development
-        return
-    cli.add_command(eval_command, "eval")
-
-
-_add_optional_commands()
+cli.add_command(import_command, "import")
+cli.add_command(fetch_command, "fetch-abstracts")
+cli.add_command(eval_command, "eval")
 
 
 def main() -> None:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .cli_common import CONTEXT, emit_json, err, model_option, progress_bar
 from .errors import PapersError
+from .evaluate import evaluate_folder
 
 MODE_ORDER = ("keyword", "semantic", "hybrid")
-
-
-def _err(message: str) -> None:
-    from .cli import err
-
-    err(message)
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -46,13 +41,7 @@ def _table(result: dict[str, Any]) -> str:
 @click.option(
     "--split", default=None, help="Which qrels/SPLIT.tsv (default: the only one, or test)."
 )
-@click.option(
-    "--model",
-    envvar="PAPERS_MODEL",
-    default=None,
-    metavar="NAME_OR_PATH",
-    help="sentence-transformers model (default: the packaged all-MiniLM-L6-v2). Env: PAPERS_MODEL.",
-)
+@model_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def _eval(
     folder: Path, modes: tuple[str, ...], split: str | None, model: str | None, as_json: bool
@@ -71,31 +60,25 @@ def _eval(
       papers eval ./scifact --split test --json | jq '.modes.hybrid'
       papers eval ./scifact --mode keyword --mode hybrid
     """
-    from .evaluate import evaluate_folder
-
     chosen = [m for m in MODE_ORDER if m in modes] if modes else list(MODE_ORDER)
     try:
         with tempfile.TemporaryDirectory(prefix="papers-eval-") as tmp:
-            from .cli import _progress_bar
-
-            with _progress_bar() as progress:
+            with progress_bar() as progress:
                 result = evaluate_folder(
                     folder,
                     model=model,
                     modes=chosen,
                     split=split,
                     workdir=Path(tmp),
-                    log=_err,
+                    log=err,
                     progress=progress,
                 )
     except PapersError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        emit_json(result)
     else:
         click.echo(_table(result))
 
 
-eval_command = click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})(
-    _eval
-)
+eval_command = click.command("eval", context_settings=CONTEXT)(_eval)

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import output
+from .cli_common import CONTEXT, emit_json, err, library_of, shown_path
 from .errors import PapersError
-from .library import Paths
 
-ABSTRACTS_FILE = "abstracts.jsonl"
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _paths() -> Paths:
-    ctx = click.get_current_context()
-    paths: Paths = ctx.find_root().obj["paths"]
-    return paths
-
-
-def _err(message: str) -> None:
-    from .cli import err
-
-    err(message)
-
-
-def _show(path: Path | None, root: Path) -> str:
-    if path is None:
-        return "-"
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--zotero",
@@ -74,38 +52,32 @@ def import_command(files: tuple[Path, ...], zotero_dir: Path | None, as_json: bo
       papers import cvpr2021/papers.jsonl arxiv-metadata.jsonl --json
       papers import --zotero ~/Zotero
     """
-    from .importers import import_files
-
-    paths = _paths()
+    lib = library_of()
     if zotero_dir is not None:
-        from .config import set_zotero_dir
-        from .zotero import check_data_dir
-
         try:
-            data_dir = check_data_dir(zotero_dir)
-            config = set_zotero_dir(paths.root, data_dir)
+            data_dir, config = lib.add_zotero(zotero_dir)
         except PapersError as e:
             raise click.ClickException(str(e)) from None
         if as_json and not files:
-            click.echo(json.dumps({"zotero": str(data_dir), "config": str(config)}))
+            emit_json(output.zotero_json(data_dir, config))
         else:
-            click.echo(f"Zotero library {data_dir} → {_show(config, paths.root)} [zotero]")
-        _err("run `papers rebuild` to index it")
+            click.echo(f"Zotero library {data_dir} → {shown_path(config, lib.root)} [zotero]")
+        err("run `papers rebuild` to index it")
         if not files:
             return
     elif not files:
         raise click.UsageError("name FILES to import, or --zotero DIR")
     try:
-        report = import_files(list(files), paths.notes, log=_err)
+        report = lib.import_files(files)
     except PapersError as e:
         raise click.ClickException(str(e)) from None
     for item in report.files:
         for problem in item.problems[:MAX_PROBLEMS_SHOWN]:
-            _err(f"warning: {problem}")
+            err(f"warning: {problem}")
         if len(item.problems) > MAX_PROBLEMS_SHOWN:
-            _err(f"warning: ... and {len(item.problems) - MAX_PROBLEMS_SHOWN} more in {item.name}")
+            err(f"warning: ... and {len(item.problems) - MAX_PROBLEMS_SHOWN} more in {item.name}")
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        emit_json(output.import_json(report))
         return
     for item in report.files:
         if item.written is None:
@@ -122,13 +94,13 @@ def import_command(files: tuple[Path, ...], zotero_dir: Path | None, as_json: bo
             )
         click.echo(
             f"{item.name}: {item.written_records} papers → "
-            f"{_show(item.written, paths.root)}{extra}{bad}{merged}"
+            f"{shown_path(item.written, lib.root)}{extra}{bad}{merged}"
         )
     if any(item.written is not None for item in report.files):
-        _err("run `papers rebuild` to index the imported papers")
+        err("run `papers rebuild` to index the imported papers")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.option(
     "--source",
     type=click.Choice(["arxiv", "openalex", "semanticscholar"]),
@@ -175,16 +147,8 @@ def fetch_command(
       papers fetch-abstracts --source openalex --contact me@example.org
       papers fetch-abstracts --source semanticscholar --json
     """
-    from .fetch import fetch_abstracts
-
-    paths = _paths()
-    out_path = paths.notes / ABSTRACTS_FILE
-    try:
-        from .build import collect_papers
-
-        papers = collect_papers(paths.notes)
-    except PapersError as e:
-        raise click.ClickException(str(e)) from None
+    lib = library_of()
+    out_path = lib.abstracts_file
 
     bar_state: dict[str, Any] = {}
 
@@ -204,9 +168,7 @@ def fetch_command(
             bar_state.setdefault("misses", []).append(f"{status.replace('_', ' ')}: {title}")
 
     try:
-        report = fetch_abstracts(
-            papers,
-            out_path,
+        report = lib.fetch_abstracts(
             source=source,
             limit=limit,
             base_url=base_url,
@@ -217,18 +179,18 @@ def fetch_command(
     except KeyboardInterrupt:
         _close_bar(bar_state)
         raise click.ClickException(
-            f"interrupted; abstracts fetched so far are kept in {_show(out_path, paths.root)}"
+            f"interrupted; abstracts fetched so far are kept in {shown_path(out_path, lib.root)}"
         ) from None
     except PapersError as e:
         _close_bar(bar_state)
         raise click.ClickException(str(e)) from None
     _close_bar(bar_state)
     for line in bar_state.get("misses", [])[:MAX_PROBLEMS_SHOWN]:
-        _err(line)
+        err(line)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        emit_json(output.fetch_json(report))
         return
-    where = _show(out_path, paths.root)
+    where = shown_path(out_path, lib.root)
     if report.without_abstract == 0:
         click.echo("every paper already has an abstract")
         return
@@ -239,7 +201,7 @@ def fetch_command(
         f"{report.without_abstract - report.already_done - report.looked_up} left for later"
     )
     if report.found:
-        _err("run `papers rebuild` to index the new abstracts")
+        err("run `papers rebuild` to index the new abstracts")
 
 
 def _close_bar(state: dict[str, Any]) -> None:

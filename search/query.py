@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +13,18 @@ from typing import Any
 import numpy as np
 
 from . import vectors
-from .encoder import DEFAULT_MODEL, MODEL_ENV, Encoder
+from .chunking import PaperText, chunk
+from .encoder import MODEL_ENV, Encoder, is_default_model
 from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
+from .keywords import keyword_search, matched_terms, query_terms, split_cjk
+from .query_encoder import for_query
+from .records import (
+    looks_like_arxiv_id,
+    normalise_doi,
+    normalise_title,
+    parse_arxiv_id,
+    scrub_surrogates,
+)
 from .store import Index, PaperRow, place
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -30,7 +42,8 @@ Warn = Callable[[str], None]
 
 @dataclass
 class Hit:
-    """One paper in an answer."""
+    """One paper in an answer, as ranked against one index generation (see `search.api.Hit`
+    for the public, generation-independent form)."""
 
     rank: int
     score: float
@@ -46,29 +59,6 @@ class Hit:
         if self.page_file is None:
             return self.paper.where
         return f"{place(self.page_file)}:p.{self.page}" if self.page else place(self.page_file)
-
-    def to_json(self) -> dict[str, Any]:
-        p = self.paper
-        out = {
-            "rank": self.rank,
-            "score": round(self.score, 4),
-            "id": p.id,
-            "title": p.title,
-            "section": p.section,
-            "note": " ".join(p.notes),
-            "abstract": p.abstract,
-            "arxiv": p.arxiv,
-            "doi": p.doi,
-            "url": p.url,
-            "sources": [{"file": place(f), "line": line} for f, line in p.sources],
-            "where": p.where,
-            "page": self.page,
-            "page_file": place(self.page_file) if self.page_file else None,
-            "cite": self.where,
-        }
-        if self.explain:
-            out["explain"] = self.explain
-        return out
 
 
 @dataclass(frozen=True)
@@ -145,17 +135,58 @@ def fuse(
 
 
 class Searcher:
-    """An opened index plus, loaded only when needed, its query encoder."""
+    """An opened index generation plus, loaded only when needed, its query encoder.
 
-    def __init__(self, index_dir: Path, model: str | None = None, warn: Warn = lambda s: None):
+    A context manager: `with Searcher(index_dir) as s: ...` closes the index at the end.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        model: str | None = None,
+        warn: Warn = lambda s: None,
+        previous: Searcher | None = None,
+    ):
+        """Open the live generation of `index_dir`. `previous`, a searcher over an earlier
+        generation, hands on its loaded encoder when both were built with the same one (a
+        model load costs seconds); the caller still closes it."""
         self.index_dir = index_dir
         self.index = Index.open(index_dir)
         self.warn = warn
         self.model = model or os.environ.get(MODEL_ENV)
         self._encoder: Encoder | None = None
+        if previous is not None and _same_encoder(previous.index.manifest, self.index.manifest):
+            self._encoder = previous._encoder
         self.fusion = DEFAULT_FUSION
         # pid -> vid of its best chunk in the last semantic ranking (to show its page)
         self.best_chunk: dict[int, int] = {}
+
+    @property
+    def generation(self) -> Path:
+        """The generation folder this searcher reads."""
+        return self.index.gen
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What the generation was built from (model, settings, sizes, build time)."""
+        return self.index.manifest
+
+    def all_papers(self) -> list[PaperRow]:
+        """Every paper of the generation, in the order of first mention."""
+        return self.index.all_papers()
+
+    def file_readings(self) -> list[dict[str, Any]]:
+        """How each note file was read by the build of this generation."""
+        return self.index.file_readings()
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def encoder(self) -> Encoder:
@@ -163,8 +194,6 @@ class Searcher:
             # Only encoding text needs the index's own model: `show`, keyword search and
             # `similar` to an indexed paper (its stored vectors) work whatever is asked for.
             check_model(self.index.manifest, self.model)
-            from .query_encoder import for_query
-
             self._encoder = for_query(self.index_dir, self.index.manifest, self.warn)
         return self._encoder
 
@@ -184,8 +213,6 @@ class Searcher:
         return sorted(best.items(), key=lambda x: -x[1])[:n]
 
     def keyword(self, text: str, n: int) -> list[tuple[int, float]]:
-        from .keywords import keyword_search
-
         return keyword_search(self.index, text, n)
 
     def rank(
@@ -222,8 +249,6 @@ class Searcher:
         if out:
             self._pages(out, text)
         if text and out:
-            from .keywords import matched_terms
-
             terms = matched_terms(self.index, text, [h.paper.pid for h in out])
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
@@ -233,8 +258,6 @@ class Searcher:
         """Give each hit found on a page that page: the page of its best chunk in the semantic
         ranking (none if that chunk is not from a page: the answer is in the notes), else,
         for a paper found by keywords alone, the page chunk holding most words of `text`."""
-        from .keywords import query_terms, split_cjk
-
         chunks = self.index.page_chunks([h.paper.pid for h in hits])
         terms = query_terms(text) if text else []
         for h in hits:
@@ -271,11 +294,9 @@ class Searcher:
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
-        from .records import normalise_doi, parse_arxiv_id
-
         query = _valid_text(title_or_id).strip()
         titles = self.index.titles()
-        is_arxiv, is_doi = _looks_like_id(query), _looks_like_doi(query)
+        is_arxiv, is_doi = looks_like_arxiv_id(query), _looks_like_doi(query)
         arxiv = parse_arxiv_id(query) if is_arxiv else None
         doi = normalise_doi(query)
         for pid, _title, pid_str, a, d, _norm in titles:
@@ -290,8 +311,6 @@ class Searcher:
             raise NotFound(f"DOI {doi or query} is not in the library")
         # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
         # scores punish the missing rest, so whole-word prefixes are matched first.
-        from .records import normalise_title
-
         key = normalise_title(query)
         # Another name the notes give the paper (`# [Title](url) (ResNeXt)`), said in full.
         named = {pid for pid, names in self.index.aliases().items() for _, n in names if n == key}
@@ -307,7 +326,7 @@ class Searcher:
             if len(starts) > 1 and not any(normalise_title(t) == key for _, t in starts):
                 names = "; ".join(f'"{t}"' for _, t in starts[:5])
                 raise Ambiguous(f'"{query}" starts several titles: {names}; give more of it')
-        from rapidfuzz import fuzz, process, utils
+        from rapidfuzz import fuzz, process, utils  # lazy: only a fuzzy title lookup needs it
 
         choices = {pid: title for pid, title, _, _, _, _ in titles}
         found = process.extract(
@@ -338,8 +357,6 @@ class Searcher:
         text = _valid_text(text).strip()
         if not text:
             raise PapersError("the text is empty")
-        from .chunking import PaperText, chunk
-
         enc = self.encoder
         pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
         qvec = _mean(enc.encode([p.strip() for p in pieces]))
@@ -349,8 +366,6 @@ class Searcher:
 def _valid_text(text: str) -> str:
     # Undecodable bytes in a command-line argument arrive as lone surrogates, which the
     # tokenizer, SQLite and the terminal all refuse: read them as U+FFFD.
-    from .records import scrub_surrogates
-
     return scrub_surrogates(text)
 
 
@@ -360,22 +375,12 @@ def _mean(vecs: np.ndarray) -> np.ndarray:
     return v / norm if norm > 0 else v
 
 
-def _looks_like_id(text: str) -> bool:
-    import re
-
-    return (
-        bool(
-            re.fullmatch(
-                r"(arxiv:)?\s*(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?", text, re.I
-            )
-        )
-        or "arxiv.org/" in text
-    )
+def _same_encoder(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("model", "fingerprint", "query_prompt", "document_prompt", "max_tokens")
+    return all(old.get(k) == new.get(k) for k in keys)
 
 
 def _looks_like_doi(text: str) -> bool:
-    import re
-
     return bool(re.fullmatch(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", text, re.I))
 
 
@@ -390,14 +395,12 @@ def check_model(manifest: dict[str, Any], requested: str | None) -> None:
     if not requested:
         return
     built = manifest.get("model")
-    aliases = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
-    if requested == built or (requested in aliases and built in aliases):
+    if requested == built or (is_default_model(requested) and is_default_model(built)):
         return
     p = Path(requested).expanduser()
     if p.exists() and str(p.resolve()) == manifest.get("model_path"):
         return
-    import shlex  # the suggested command is pasted into a shell: quote what the user gave
-
+    # The suggested command is pasted into a shell: quote what the user gave.
     raise ModelMismatch(
         f"the index was built with {built}, not {requested}: "
         f"run `papers rebuild --model {shlex.quote(requested)}` first"

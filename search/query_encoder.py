@@ -9,7 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from .encoder import Encoder, ModelSpec, token_spans_with
+from . import store
+from .encoder import (
+    Encoder,
+    ModelSpec,
+    STEncoder,
+    is_registered,
+    registered_encoder,
+    token_spans_with,
+)
+from .errors import damaged
+from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes, export_onnx
 
 ENCODERS = "encoders"
 
@@ -58,8 +68,6 @@ class OnnxQueryEncoder:
         return vecs / np.maximum(norms, 1e-12)
 
     def _damaged(self, why: str) -> Exception:
-        from .store import damaged
-
         return damaged(
             f"the exported encoder in {self.folder.parent.name}/{self.folder.name}: {why}"
         )
@@ -97,9 +105,6 @@ def load_onnx(
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
-    from . import store
-    from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes
-
     if verify is None:
         verify = export_bytes(folder) <= store.VERIFY_ON_OPEN_BYTES
     try:
@@ -123,12 +128,8 @@ def export_for_queries(
     index_dir: Path, fingerprint: str, encoder: Encoder, log: Callable[[str], None]
 ) -> None:
     """Export a sentence-transformers encoder to ONNX under index/encoders/<fingerprint>/."""
-    from .encoder import STEncoder
-
     if not isinstance(encoder, STEncoder):
         return
-    from .onnx_encoder import export_onnx
-
     folder = encoder_dir(index_dir, fingerprint)
     folder.parent.mkdir(parents=True, exist_ok=True)
     log("exporting the encoder to ONNX for fast queries…")
@@ -154,18 +155,12 @@ def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], N
     if problems:
         # An export that is there but damaged is an error, like a damaged index file: falling
         # back could hide it (and searching with a broken encoder answers nothing).
-        from .store import damaged
-
         raise damaged(f"the exported encoder: {problems[0]}")
-    from .encoder import _REGISTERED, registered_encoder
-
     spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
-    if spec.name in _REGISTERED:
+    if is_registered(spec.name):
         return registered_encoder(ModelSpec(spec.name, spec.path, registered=True))
     warn(
         "warning: the fast (ONNX) encoder is missing or broken; using sentence-transformers "
         "(slow). `papers rebuild` re-creates it."
     )
-    from .encoder import STEncoder
-
     return STEncoder.load(spec)

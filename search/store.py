@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from . import vectors
-from .errors import IndexDamaged, IndexMissing
+from .errors import IndexDamaged, IndexMissing, damaged
+from .zotero import is_zotero_source
 
 # 2: chunks.file and chunks.page (the PDF page a chunk comes from).
 SCHEMA_VERSION = 2
@@ -93,6 +94,7 @@ class PaperRow:
     abstract: str
     notes: list[str]
     sources: list[tuple[str, int | None]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # other names: "ResNeXt"
 
     @property
     def where(self) -> str:
@@ -107,8 +109,6 @@ class PaperRow:
 
 def place(file: str) -> str:
     """Where a source file is, for the user: notes/<file>, or a Zotero item as it is."""
-    from .zotero import is_zotero_source
-
     return file if is_zotero_source(file) else f"notes/{file}"
 
 
@@ -145,11 +145,6 @@ def _paper_row(row: tuple[Any, ...]) -> PaperRow:
         abstract=row[11] or "",
         notes=json.loads(row[12] or "[]"),
     )
-
-
-def damaged(what: str) -> IndexDamaged:
-    """The error for a damaged index: what is wrong, and what to do about it."""
-    return IndexDamaged(f"the index is damaged ({what}): run `papers rebuild` to rebuild it")
 
 
 def file_checksum(path: Path) -> int:
@@ -251,7 +246,17 @@ class Index:
             ):
                 if pid in out:
                     out[pid].sources.append((f, line))
+            if self._has_aliases():
+                for pid, alias in self.query(
+                    f"SELECT pid, alias FROM aliases WHERE pid IN ({marks})", part
+                ):
+                    if pid in out:
+                        out[pid].aliases.append(alias)
         return out
+
+    def _has_aliases(self) -> bool:
+        """Indexes built before aliases were kept have no such table."""
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE name = 'aliases'"))
 
     def all_papers(self) -> list[PaperRow]:
         pids = [r[0] for r in self.query("SELECT pid FROM papers ORDER BY pid")]

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from .config import load_config
 from .errors import ZoteroError
+from .pdfs import drop_references, extract_pages, guess_title
 from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
 
 # A record's `file` for a Zotero item: "zotero:<item key>" (not a path under notes/).
@@ -455,8 +456,6 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         pdf_title = pdf_title or meta_title
     if any(a == item.item_id for a, _, _ in atts):
         # A standalone PDF's own title is usually its file name: its text says more.
-        from .pdfs import guess_title
-
         first = pages[0][2] if pages else ""
         title = guess_title(pdf_title, first, "") or title
     if not title:
@@ -542,8 +541,6 @@ def _attachment_text(
     folder = data_dir / "storage" / key
     cite = f"{PREFIX}{key}/{name}" if name else f"{PREFIX}{key}"
     if name.lower().endswith(".pdf") and "/" not in name and (folder / name).is_file():
-        from .pdfs import drop_references, extract_pages
-
         text = extract_pages(folder / name, pdf_cache)
         if text.problem:
             problems.append(Problem(cite, None, text.problem))
@@ -557,8 +554,6 @@ def _attachment_text(
         except OSError as e:
             problems.append(Problem(cite, None, f"cannot read {FT_CACHE}: {e.strerror or e}"))
             return [], ""
-        from .pdfs import drop_references
-
         kept = drop_references([("", full)])
         if kept and kept[0][1].strip():
             return [[cite, "", kept[0][1]]], ""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from search.encoder import register_encoder
+from search.encoder import Encoder, register_encoder, unregister_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -51,7 +51,24 @@ class FakeEncoder:
         return [m.span() for m in _WORD.finditer(text)]
 
 
-register_encoder("fake", FakeEncoder)
+@pytest.fixture
+def encoders() -> Iterator[Callable[[str, Callable[[], Encoder]], None]]:
+    """`encoders(name, factory)` registers an in-process encoder for this test only."""
+    names: list[str] = []
+
+    def register(name: str, factory: Callable[[], Encoder]) -> None:
+        register_encoder(name, factory)
+        names.append(name)
+
+    yield register
+    for name in names:
+        unregister_encoder(name)
+
+
+@pytest.fixture(autouse=True)
+def fake_encoder(encoders: Callable[[str, Callable[[], Encoder]], None]) -> None:
+    """The "fake" model, for every test."""
+    encoders("fake", FakeEncoder)
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from search import fetch
+from search import build, fetch
 from search.cli_import import fetch_command, import_command
 from search.errors import FetchError
 from search.fetch import abstract_from_inverted_index, fetch_abstracts, similarity
@@ -536,9 +534,7 @@ def make_cli(root: Path) -> click.Group:
 @pytest.fixture
 def fake_notes(monkeypatch: pytest.MonkeyPatch) -> list[Paper]:
     papers: list[Paper] = []
-    module = types.ModuleType("search.build")
-    module.collect_papers = lambda notes_dir: papers  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "search.build", module)
+    monkeypatch.setattr(build, "collect_papers", lambda notes_dir: papers)
     return papers
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from search.build import rebuild
 from search.cli import cli
-from search.encoder import register_encoder
+from search.encoder import Encoder
 from search.keywords import query_terms
 from search.library import library_paths
 from search.query import PLAIN_RRF, Fusion, Searcher, fuse
@@ -73,9 +73,6 @@ class BlindEncoder:
         return [m.span() for m in re.finditer(r"\w+", text)]
 
 
-register_encoder("blind", BlindEncoder)
-
-
 def write_library(library: Path) -> None:
     shutil.copy(SEED, library / "notes" / "cvpr2020.md")
     lines = [json.dumps(p) for p in EXTRA]
@@ -89,8 +86,9 @@ def run(*args: str) -> str:
 
 
 @pytest.fixture
-def blind(library: Path) -> Path:
+def blind(library: Path, encoders: Callable[[str, Callable[[], Encoder]], None]) -> Path:
     write_library(library)
+    encoders("blind", BlindEncoder)
     run("rebuild", "--model", "blind")
     return library
 

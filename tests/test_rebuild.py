@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ import pytest
 
 from search import build, vectors
 from search.build import RebuildReport, rebuild
+from search.encoder import Encoder
 from search.library import library_paths
 from search.store import Index
 
+from .conftest import FakeEncoder
 from .test_cli import rebuild_fake
 
 
@@ -148,12 +151,10 @@ def test_settings_change_reembeds_with_reason(
     assert r2.chunks_embedded == r1.chunks
 
 
-def test_model_change_reembeds_with_reason(two_files: Path) -> None:
-    from search.encoder import register_encoder
-
-    from .conftest import FakeEncoder
-
-    register_encoder("fake2", FakeEncoder)
+def test_model_change_reembeds_with_reason(
+    two_files: Path, encoders: Callable[[str, Callable[[], Encoder]], None]
+) -> None:
+    encoders("fake2", FakeEncoder)
     r1 = build_fake()
     r2 = rebuild(library_paths(), model="fake2")
     assert r2.reembed_reason == "the model changed (fake → fake2)"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from search import store
-from search.build import PAUSE_ENV, rebuild
+from search.build import rebuild
 from search.library import library_paths
 from search.query import Searcher
 
@@ -26,9 +26,8 @@ HELPER = ROOT / "tests" / "rebuild_helper.py"
 
 def start_rebuild(library: Path, pause: str | None = None, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PAPERS_LIBRARY": str(library)}
-    env.pop(PAUSE_ENV, None)
     if pause:
-        env[PAUSE_ENV] = pause
+        args = (*args, "--pause-at", pause)
     return subprocess.Popen(
         [sys.executable, str(HELPER), str(library), *args],
         env=env,
@@ -51,12 +50,9 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 
 def answers(library: Path) -> list[tuple[str, float]]:
-    s = Searcher(library / "index")
-    try:
+    with Searcher(library / "index") as s:
         hits = s.ask("dropout single image denoising", k=5)
         return [(h.paper.title, round(h.score, 5)) for h in hits]
-    finally:
-        s.index.close()
 
 
 def edit_notes(library: Path) -> None:

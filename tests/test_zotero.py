@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from search import pdfs, zotero
+from search import api, pdfs, zotero
 from search.build import rebuild
 from search.config import load_config
 from search.library import library_paths
+from search.output import hit_json
 from search.query import Searcher
 
 from .test_cli import one_error_line, run
@@ -219,7 +220,9 @@ def test_zotero_and_pdf_are_indexed_and_cited(library: Path, zot: Path) -> None:
     hits = _ask("honeybees waggle dance hive flowers nectar")
     assert hits[0].paper.title == "Deep Residual Learning for Image Recognition"
     assert hits[0].where == "zotero:BBBB2222A0/paper.pdf:p.3"
-    assert hits[0].to_json()["page"] == "3"
+    shown = hit_json(api.Hit.from_query(hits[0]))
+    assert (shown["page"], shown["page_file"]) == ("3", "zotero:BBBB2222A0/paper.pdf")
+    assert shown["cite"] == "zotero:BBBB2222A0/paper.pdf:p.3"
     assert sorted(hits[0].paper.places) == ["notes/reading.md:3", "zotero:BBBB2222"]
     assert _ask("penguins huddle antarctic winter")[0].paper.title.startswith("Deep Residual")
     # found in the annotation (the note), not on a page: no page is claimed
