@@ -42,9 +42,7 @@ class OnnxQueryEncoder:
         prompt = self.query_prompt if query else self.document_prompt
         if prompt:
             texts = [prompt + t for t in texts]
-        vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
-        if progress:
-            progress(len(texts))
+        vecs = np.asarray(self.inner.encode(texts, progress=progress), dtype=np.float32)
         # The index holds unit vectors (inner product = cosine) whatever the model's own
         # modules say, as sentence-transformers' normalize_embeddings=True gives at build.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -72,15 +70,18 @@ def load_onnx(
     prompts: tuple[str, str] | None = None,
     *,
     optimize: bool = True,
+    threads: int | None = None,
 ) -> OnnxQueryEncoder | None:
-    """The exported encoder for `fingerprint`, or None if it is missing or broken."""
+    """The exported encoder for `fingerprint`, or None if it is missing or broken.
+
+    `threads`: onnxruntime's intra-op threads (None: its default for questions)."""
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
     from .onnx_encoder import EncoderUnavailable, OnnxEncoder
 
     try:
-        inner = OnnxEncoder.load(folder, optimize=optimize)
+        inner = OnnxEncoder.load(folder, optimize=optimize, threads=threads)
     except EncoderUnavailable:
         return None
     query_prompt, document_prompt = prompts or ("", "")
