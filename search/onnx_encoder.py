@@ -273,7 +273,7 @@ def _export_graph(transformer: Any, features: Any, feed_names: list[str], path: 
     hf_model.eval()
     # Plain matmul-softmax attention: the SDPA graph adds NaN guards over every (batch, head,
     # query, key) score, and onnxruntime ran the eager graph 13 % faster per core-second
-    # (bench/encoders.py). Restored after, as is every other setting touched here.
+    # (docs/benchmarks.md). Restored after, as is every other setting touched here.
     attention = getattr(hf_model.config, "_attn_implementation", None)
     _set_attention(hf_model, "eager")
     try:
