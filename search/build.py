@@ -49,7 +49,10 @@ def _no_pause(stage: str) -> None:
     """The default: a rebuild runs straight through."""
 
 
-EMBED_BATCH = 256
+# Chunks handed to the encoder at once. It sorts them by token length so that its batches carry
+# little padding: the bigger the window the less padding (a few thousand chunks of text and ids
+# are a few MB; memory grows with the window, not with the library).
+EMBED_BATCH = 2048
 
 
 @dataclass
@@ -214,15 +217,23 @@ class ModelInfo:
     loaded: Encoder | None = field(default=None, repr=False)
 
     def encoder(self, index_dir: Path, log: Log) -> Encoder:
-        """The encoder for this rebuild, loaded once (a model load costs seconds)."""
+        """The encoder for this rebuild, loaded once (a model load costs seconds).
+
+        Without an export yet (a first build), the model is exported to ONNX before anything
+        is embedded and the chunks go through the export: faster than torch on the same
+        cores. If the export fails, sentence-transformers embeds them (with a warning).
+        """
         if self.loaded is None:
-            self.loaded = load_encoder(
-                self.spec,
-                self.fingerprint,
-                index_dir,
-                log,
-                (self.query_prompt, self.document_prompt),
-            )
+            prompts = (self.query_prompt, self.document_prompt)
+            enc = load_encoder(self.spec, self.fingerprint, index_dir, log, prompts)
+            if _export_encoder(index_dir, self, self.spec, enc, log):
+                from .query_encoder import load_onnx
+
+                fast = load_onnx(index_dir, self.fingerprint, prompts, threads=build_threads())
+                if fast is None:
+                    log("warning: the ONNX export does not load; embedding with torch (slower)")
+                enc = fast or enc
+            self.loaded = enc
         return self.loaded
 
     def settings(self) -> dict[str, Any]:
@@ -305,13 +316,21 @@ def load_encoder(
     if index_dir is not None:
         from .query_encoder import load_onnx
 
-        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True)
+        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True, threads=build_threads())
         if onnx is not None:
             return onnx
     from .encoder import STEncoder
 
     log(f"loading {spec.name} with sentence-transformers…")
     return STEncoder.load(spec)
+
+
+def build_threads() -> int:
+    """Every core this process may run on: a rebuild is a batch job (a question uses fewer)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 # -- locking -------------------------------------------------------------------------------------
@@ -641,7 +660,7 @@ def _rebuild_locked(
         del index
         pause("written")
         if not _encoder_exported(paths.index, info, spec, log):
-            _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
+            info.encoder(paths.index, log)  # loading the model exports it (or warns once)
         store.publish(paths.index, tmp, pause)
     except BaseException:
         db.close()
@@ -889,7 +908,15 @@ def _build_generation(
             encoder = info.encoder(paths.index, log)
         if index is None:
             index = vectors.new_index(encoder.dim)
-        vecs = encoder.encode([p[4] for p in pending])
+        reported = 0
+
+        def advance(n: int) -> None:
+            nonlocal reported
+            reported += n
+            if tick:
+                tick(n)
+
+        vecs = encoder.encode([p[4] for p in pending], progress=advance)
         vectors.update(
             index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
@@ -899,8 +926,8 @@ def _build_generation(
         )
         first = embedded == 0
         embedded += len(pending)
-        if tick:
-            tick(len(pending))
+        if tick and reported < len(pending):
+            tick(len(pending) - reported)  # an encoder that does not report progress
         pending.clear()
         if first:
             pause("embedded")
@@ -1014,13 +1041,19 @@ def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, 
 
 def _export_encoder(
     index_dir: Path, info: ModelInfo, spec: ModelSpec, encoder: Encoder, log: Log
-) -> None:
-    """Keep an ONNX copy of the encoder beside the index so queries need no torch."""
-    if spec.registered:
-        return
+) -> bool:
+    """Keep an ONNX copy of a sentence-transformers encoder beside the index, for rebuilds and
+    queries without torch. True if it was exported now."""
+    from .encoder import STEncoder
+
+    if spec.registered or not isinstance(encoder, STEncoder):
+        return False
     from .query_encoder import export_for_queries
 
     try:
         export_for_queries(index_dir, info.fingerprint, encoder, log)
-    except Exception as e:  # a query can still fall back to sentence-transformers
-        log(f"warning: could not export the encoder for fast queries: {e}")
+    except Exception as e:  # sentence-transformers embeds, and a query can fall back to it
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        log(f"warning: could not export the encoder to ONNX ({first}); using torch (slower)")
+        return False
+    return True

@@ -53,12 +53,10 @@ class OnnxQueryEncoder:
         if prompt:
             texts = [prompt + t for t in texts]
         try:
-            vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
+            vecs = np.asarray(self.inner.encode(texts, progress=progress), dtype=np.float32)
         except Exception as e:  # onnxruntime's own errors: the graph or its weights are bad
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise self._damaged(f"it fails: {first}") from None
-        if progress:
-            progress(len(texts))
         # The index holds unit vectors (inner product = cosine) whatever the model's own
         # modules say, as sentence-transformers' normalize_embeddings=True gives at build.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -96,19 +94,21 @@ def load_onnx(
     optimize: bool = True,
     verify: bool | None = False,
     broken: Callable[[str], None] | None = None,
+    threads: int | None = None,
 ) -> OnnxQueryEncoder | None:
     """The exported encoder for `fingerprint`, or None if it is missing or broken (`broken`,
     if given, is told why).
 
     `verify`: check the CRC-32 of its files (None: only when they are at most
-    store.VERIFY_ON_OPEN_BYTES, the budget an open of the index files has)."""
+    store.VERIFY_ON_OPEN_BYTES, the budget an open of the index files has).
+    `threads`: onnxruntime's intra-op threads (None: its default for questions)."""
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
     if verify is None:
         verify = export_bytes(folder) <= store.VERIFY_ON_OPEN_BYTES
     try:
-        inner = OnnxEncoder.load(folder, optimize=optimize, verify=verify)
+        inner = OnnxEncoder.load(folder, optimize=optimize, verify=verify, threads=threads)
     except EncoderUnavailable as e:
         if broken is not None:
             broken(str(e))

@@ -53,7 +53,7 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], progress: object = None) -> np.ndarray:
         self.seen.extend(texts)
         return np.ones((len(texts), 2), dtype=np.float32)
 

@@ -1,0 +1,117 @@
+"""Time the first `papers rebuild` of a real notes folder, this checkout against another.
+
+Each run copies the notes into a fresh temporary library and runs `papers --library LIB
+rebuild --json` in a fresh process (the real packaged model, nothing cached), taking turns
+between the two source trees so that load from other jobs hits them alike. The baseline is
+another checkout's `search/` package, e.g. the commit before a change:
+
+    mkdir -p /tmp/base && git archive COMMIT search | tar -x -C /tmp/base
+    .venv/bin/python bench/first_build.py --baseline /tmp/base --runs 1
+
+Without --notes it picks the folder of ../shared/data/notes-real with the most chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTES_REAL = REPO.parent / "shared" / "data" / "notes-real"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--notes", type=Path, default=None, help="notes folder to index")
+    ap.add_argument("--baseline", type=Path, default=None, help="folder holding another search/")
+    ap.add_argument("--runs", type=int, default=1, help="runs per source tree")
+    args = ap.parse_args()
+
+    notes = args.notes or largest_by_chunks(NOTES_REAL)
+    trees = {"this checkout": REPO}
+    if args.baseline is not None:
+        if not (args.baseline / "search" / "cli.py").is_file():
+            sys.exit(f"error: no search/cli.py under {args.baseline}")
+        trees = {"baseline": args.baseline.resolve(), **trees}
+    times: dict[str, list[float]] = {label: [] for label in trees}
+    cpu: dict[str, list[float]] = {label: [] for label in trees}
+    chunks: dict[str, int] = {}
+    for _ in range(args.runs):
+        for label, tree in trees.items():
+            seconds, cpu_seconds, report = first_build(notes, tree)
+            times[label].append(seconds)
+            cpu[label].append(cpu_seconds)
+            chunks[label] = int(report["chunks"])
+            print(
+                f"{label}: {seconds:.1f} s, {cpu_seconds:.1f} CPU s, {report['chunks']} chunks",
+                file=sys.stderr,
+            )
+
+    print(
+        f"\nFirst build of {notes} ({os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}; median of {args.runs} fresh processes each)\n"
+    )
+    # CPU seconds (user + system, every thread) say what the build costs when other jobs
+    # take the cores; wall seconds are what the user waits.
+    print("| code | chunks | first build, wall s | CPU s (user + sys) | chunks/s overall |")
+    print("|---|---:|---:|---:|---:|")
+    for label, runs in times.items():
+        median = statistics.median(runs)
+        used = statistics.median(cpu[label])
+        print(
+            f"| {label} | {chunks[label]} | {median:.1f} | {used:.1f} "
+            f"| {chunks[label] / median:.1f} |"
+        )
+    if "baseline" in times:
+        ratio = statistics.median(times["baseline"]) / statistics.median(times["this checkout"])
+        print(f"\nbaseline / this checkout: {ratio:.2f}x")
+    return 0
+
+
+def first_build(notes: Path, tree: Path) -> tuple[float, float, dict]:
+    with tempfile.TemporaryDirectory(prefix="bench-first-build-") as tmp:
+        lib = Path(tmp) / "library"
+        shutil.copytree(notes, lib / "notes")
+        env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+        cmd = [sys.executable, "-c", "from search.cli import main; main()"]
+        cmd += ["--library", str(lib), "rebuild", "--json"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != 0:
+        sys.exit(f"error: rebuild failed under {tree}:\n{done.stderr}")
+    return seconds, cpu, json.loads(done.stdout)
+
+
+def largest_by_chunks(folder: Path) -> Path:
+    """The notes folder that gives the most chunks, as this checkout reads and chunks it."""
+    sys.path.insert(0, str(REPO))
+    from search.build import collect_papers, model_info
+    from search.chunking import chunk, paper_text
+    from search.encoder import resolve_model
+
+    info = model_info(resolve_model(None), None, lambda s: None)
+    counts = {}
+    for notes in sorted(p for p in folder.iterdir() if p.is_dir()):
+        papers = collect_papers(notes)
+        counts[notes] = sum(
+            len(chunk(paper_text(p), info.spans, info.max_tokens, info.document_prompt))
+            for p in papers
+        )
+    return max(counts, key=lambda p: counts[p])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
