@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from search import importers
+from search import importers, notes
+from search.notes import parse_markdown
 
 from .test_cli import rebuild_fake, run
 
@@ -94,3 +95,70 @@ def test_import_refuses_binary_input(library: Path, tmp_path: Path) -> None:
     result = run("import", str(src), ok=False)
     assert "binary" in result.stderr
     assert not (library / "notes" / "imported").exists()
+
+
+# -- D5: markdown that makes the parser work per character ---------------------------------------
+
+
+class CountCalls:
+    """Counts calls of markdown-it's inline skipToken: the unit of work a '[' costs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from markdown_it.parser_inline import ParserInline
+
+        self.calls = 0
+        original = ParserInline.skipToken
+
+        def counted(parser: ParserInline, state: object) -> None:
+            self.calls += 1
+            original(parser, state)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(ParserInline, "skipToken", counted)
+
+
+@pytest.mark.parametrize("bomb", ["[", "[a", "![", "*["])
+def test_bracket_bomb_costs_linear_work_and_is_reported(
+    monkeypatch: pytest.MonkeyPatch, bomb: str
+) -> None:
+    text = "# Notes\n\n* A normal paper [[arXiv](https://arxiv.org/abs/1707.01495)]\n" + (
+        "* " + bomb * 20_000 + "\n"
+    )
+    counter = CountCalls(monkeypatch)
+    result = parse_markdown(text, "bomb.md")
+    # Before the fix each '[' cost about maxNesting (256) skipToken calls: 5 million here.
+    assert counter.calls < 10 * len(text), counter.calls
+    assert any(
+        p.line == 4 and "nested" in p.message and "plain text" in p.message for p in result.problems
+    ), result.problems
+    titles = [r.title for r in result.records]
+    assert titles[0] == "A normal paper"
+    assert result.records[0].arxiv == "1707.01495"
+    assert len(titles) == 2 and titles[1].startswith(bomb)
+
+
+def test_links_nested_a_few_levels_still_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "* **[_Deep [nested] title_](https://example.org/paper)** [[code](https://c.org)]\n"
+    [record] = parse_markdown(text, "x.md").records
+    assert record.title == "Deep [nested] title"
+    assert record.url == "https://example.org/paper"
+
+
+def test_inline_parser_checks_the_deadline_too() -> None:
+    # One long paragraph is a single inline parse: it must stop there as well.
+    env = {notes._DEADLINE_KEY: 0.0}
+    with pytest.raises(notes._OutOfTime):
+        notes._MD_INLINE.inline.parse("[a](" * 100, notes._MD_INLINE, env, [])
+
+
+def test_parse_time_budget_skips_the_file_with_a_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "* First [paper](https://a.org)\n* Second *paper*\n"
+    # No input known to this test is slow enough for the real 30 s: a budget already spent
+    # shows what happens when one is.
+    monkeypatch.setattr(notes, "PARSE_SECONDS", -1.0)
+    result = parse_markdown(text, "slow.md")
+    assert result.records == []
+    [problem] = result.problems
+    assert problem.file == "slow.md" and "to parse" in problem.message
+    assert "skipped" in problem.message
