@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from . import store, vectors
-from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
+from .chunking import (
+    CHUNKING_VERSION,
+    MAX_EMBED_CHARS,
+    PaperText,
+    chunk,
+    chunk_key,
+    full_length,
+    paper_text,
+)
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
@@ -626,6 +634,7 @@ def _build_generation(
         if vids is not None:
             kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
+        _report_cut(paper, report, log)
         ords: list[int] = []
         for ord_, piece in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
@@ -715,6 +724,22 @@ def _build_generation(
     trained_on = previous.manifest.get("ivf_trained_on") if previous and reuse else None
     index, trained_on = vectors.finish(index, trained_on, log)
     return index, trained_on, next_vid
+
+
+def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
+    """Say so when a paper's text is longer than what is embedded (said when it is chunked)."""
+    length = full_length(paper)
+    if length <= MAX_EMBED_CHARS:
+        return
+    first = paper.records[0]
+    problem = Problem(
+        first.file,
+        first.line,
+        f'"{paper.title}": its text is {length:,} characters; only the first '
+        f"{MAX_EMBED_CHARS:,} are embedded and keyword-indexed",
+    )
+    report.problems.append(str(problem))
+    log(f"cut {problem}")
 
 
 def _insert_papers(

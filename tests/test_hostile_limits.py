@@ -162,3 +162,56 @@ def test_parse_time_budget_skips_the_file_with_a_problem(
     [problem] = result.problems
     assert problem.file == "slow.md" and "to parse" in problem.message
     assert "skipped" in problem.message
+
+
+# -- D16: the text embedded per paper and per query is capped ------------------------------------
+
+
+def _long_text(chars: int) -> str:
+    words = [f"word{i % 997}" for i in range(chars // 8 + 1)]
+    return " ".join(words)[:chars]
+
+
+def test_a_huge_abstract_is_cut_to_the_cap_and_reported(library: Path) -> None:
+    from search.chunking import MAX_EMBED_CHARS
+
+    big = _long_text(3 * MAX_EMBED_CHARS)
+    lines = [
+        json.dumps({"title": "Small paper", "abstract": "short"}),
+        json.dumps({"title": "Huge paper", "abstract": big}),
+    ]
+    (library / "notes" / "big.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = json.loads(rebuild_fake("--json").stdout)
+    [cut] = [p for p in report["problems"] if "Huge paper" in p]
+    assert cut.startswith("big.jsonl:2:")
+    assert f"only the first {MAX_EMBED_CHARS:,} are embedded" in cut
+    # The fake encoder's window is 48 words: the whole text would make about 40,000 chunks.
+    capped = MAX_EMBED_CHARS // 8 // (48 - 2 - 4 - 1 - 32) + 2
+    assert report["chunks"] <= capped + 1
+    shown = json.loads(run("show", "Huge paper", "--json").stdout)
+    assert shown["abstract"] == big  # the stored abstract is whole
+
+
+def test_similar_to_a_huge_text_is_cut_and_says_so(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search.query import MAX_QUERY_CHARS
+
+    (library / "notes" / "a.md").write_text("* Paper about word1 and word2\n", encoding="utf-8")
+    rebuild_fake()
+    from .conftest import FakeEncoder
+
+    seen: list[int] = []
+    encode = FakeEncoder.encode
+
+    def counting(self: FakeEncoder, texts: list[str], **kw: object) -> object:
+        seen.append(sum(len(t) for t in texts))
+        return encode(self, texts, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FakeEncoder, "encode", counting)
+    result = run("similar", "--text", _long_text(1_000_000), "--json")
+    assert f"only the first {MAX_QUERY_CHARS:,} characters are used" in result.stderr
+    assert json.loads(result.stdout)[0]["title"] == "Paper about word1 and word2"
+    # Overlapping chunks repeat text (3.5 times over with the fake encoder's 48-word window),
+    # but nothing near the 1 MB given (3.5 MB encoded before the cap).
+    assert sum(seen) < 5 * MAX_QUERY_CHARS
