@@ -133,8 +133,14 @@ def _scrub_surrogates(result: FileResult) -> bool:
     return found
 
 
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+
+
 def _records_to_json(records: list[Record]) -> str:
-    return json.dumps([dataclasses.asdict(r) for r in records], ensure_ascii=False)
+    # dataclasses.asdict deep-copies every list and dict: a fifth of a 1M-bullet rebuild.
+    return json.dumps(
+        [{k: getattr(r, k) for k in _RECORD_FIELDS} for r in records], ensure_ascii=False
+    )
 
 
 def _records_from_json(text: str) -> list[Record]:

@@ -64,10 +64,13 @@ _MD_SHALLOW = MarkdownIt("commonmark", {"maxNesting": 20})
 _MAX_INLINE_NESTING = 20
 _MD_INLINE = MarkdownIt("commonmark", {"maxNesting": _MAX_INLINE_NESTING})
 # The last bound on the work per file, whatever the input (a 20 MB note of some markup costs
-# markdown-it minutes: nested lists or quotes on every line, 20 MB of links): a parse that
-# takes longer than this stops and the file is reported and skipped. Real notes parse at
-# about 1 MB/s on a laptop, far inside it.
+# markdown-it minutes: lists or quotes nested on every line, 20 MB of links): a parse that
+# uses more CPU time than PARSE_SECONDS + PARSE_SECONDS_PER_MB per MB of text stops, and the
+# file is reported and skipped. CPU time, not wall time, so a busy machine does not skip
+# notes; plain reading lists cost about 2.5 s per MB (a 20 MB one, ~45 s, is well inside the
+# 130 s it gets), markup bombs 5-10 s per MB.
 PARSE_SECONDS = 30.0
+PARSE_SECONDS_PER_MB = 5.0
 _DEADLINE_KEY = "papers_deadline"  # in markdown-it's env: when the parse must stop
 _PLAIN_KEY = "papers_plain_text"  # in env: paragraphs _inline_rule read as plain text
 _BRACKET = re.compile(r"(?<!\\)[\[\]]")
@@ -80,7 +83,7 @@ class _OutOfTime(Exception):
 def _check_deadline(state: Any, *_args: Any) -> bool:
     # A block and an inline rule that never match, placed first: markdown-it calls them at
     # every block and every markup character, so a parse stops soon after its deadline.
-    if time.monotonic() > state.env.get(_DEADLINE_KEY, float("inf")):
+    if time.process_time() > state.env.get(_DEADLINE_KEY, float("inf")):
         raise _OutOfTime
     return False
 
@@ -352,7 +355,8 @@ class _Parser:
         return meta, body, end + 1
 
     def _parse(self, body: str) -> list[Token]:
-        deadline = time.monotonic() + PARSE_SECONDS
+        budget = PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(body) / 1e6
+        deadline = time.process_time() + budget
         env: dict[str, Any] = {_DEADLINE_KEY: deadline}
         # A long note makes millions of tokens and none of them cycles: the cyclic garbage
         # collector only slows the parse down (a third of the time on a 1M-bullet list).
@@ -370,8 +374,8 @@ class _Parser:
                 Problem(
                     self.rel,
                     None,
-                    f"took over {PARSE_SECONDS:g} s to parse (markup nested or repeated "
-                    "beyond what notes hold); skipped",
+                    f"took over {budget:.0f} s of CPU time to parse (markup nested or "
+                    "repeated beyond what notes hold); skipped",
                 )
             )
             return []

@@ -145,7 +145,7 @@ def test_links_nested_a_few_levels_still_parse(monkeypatch: pytest.MonkeyPatch) 
 
 def test_inline_parser_checks_the_deadline_too() -> None:
     # One long paragraph is a single inline parse: it must stop there as well.
-    env = {notes._DEADLINE_KEY: 0.0}
+    env = {notes._DEADLINE_KEY: -1.0}
     with pytest.raises(notes._OutOfTime):
         notes._MD_INLINE.inline.parse("[a](" * 100, notes._MD_INLINE, env, [])
 
@@ -154,8 +154,8 @@ def test_parse_time_budget_skips_the_file_with_a_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     text = "* First [paper](https://a.org)\n* Second *paper*\n"
-    # No input known to this test is slow enough for the real 30 s: a budget already spent
-    # shows what happens when one is.
+    # No input known to this test is slow enough for the real budget: one already spent
+    # shows what happens when it is.
     monkeypatch.setattr(notes, "PARSE_SECONDS", -1.0)
     result = parse_markdown(text, "slow.md")
     assert result.records == []
