@@ -15,6 +15,13 @@ OVERLAP = 32
 # Room for [CLS]/[SEP] and similar special tokens.
 SPECIAL_TOKENS = 2
 
+# At most this many characters of a paper's text (notes, then abstract) are embedded and
+# keyword-indexed: about 25k tokens, ~110 chunks of a 256-token window, a second or two of
+# embedding on a laptop CPU. The paper's stored abstract and notes stay whole (`papers show`);
+# a rebuild reports each paper it cut. Without it, one record with a 10 MB abstract made ~21k
+# chunks and a rebuild of more than 15 minutes.
+MAX_EMBED_CHARS = 100_000
+
 Spans = Callable[[str], list[tuple[int, int]]]
 
 
@@ -41,7 +48,7 @@ def paper_text(paper: Paper) -> PaperText:
     if paper.section:
         head = f"{head} ({' / '.join(paper.section)})"
     body = "\n".join([*paper.notes, paper.abstract]).strip()
-    return PaperText(head=head, body=body, pages=tuple(paper.pages))
+    return PaperText(head=head, body=body[:MAX_EMBED_CHARS], pages=tuple(paper.pages))
 
 
 def chunk_pages(
@@ -58,6 +65,11 @@ def chunk_pages(
                 (c, f, label) for c in chunk(PaperText(text.head, page), spans, max_tokens, prompt)
             ]
     return out
+
+
+def full_length(paper: Paper) -> int:
+    """Characters of the paper's whole text, before the MAX_EMBED_CHARS cut."""
+    return len("\n".join([*paper.notes, paper.abstract]).strip())
 
 
 def chunk(text: PaperText, spans: Spans, max_tokens: int, prompt: str = "") -> list[str]:

@@ -39,10 +39,12 @@ bullet in CommonMark) is reported as a Problem rather than guessed at.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import posixpath
 import re
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 from markdown_it import MarkdownIt
+from markdown_it.rules_core.state_core import StateCore
 from markdown_it.token import Token
 
 from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
@@ -69,10 +72,79 @@ _MAX_NESTING = 256
 _MD = MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING}).enable("table")
 # Fallback if the deep parser still overflows the Python stack (e.g. when called deep already).
 _MD_SHALLOW = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
-for _md in (_MD, _MD_SHALLOW):
+# Inline markup (links in emphasis in brackets) nests a few levels in real notes, but
+# markdown-it's work per unmatched '[' grows with the nesting limit (it rescans up to that
+# many levels): `* ` + 500,000 '[' took 88 s under the block limit of 256. Inline parsing
+# gets its own parser with a low limit, and a paragraph whose '[' brackets nest deeper than
+# that (no link anyone wrote) is read as plain text and reported, at a linear cost.
+_MAX_INLINE_NESTING = 20
+_MD_INLINE = MarkdownIt("commonmark", {"maxNesting": _MAX_INLINE_NESTING})
+# The last bound on the work per file, whatever the input (a 20 MB note of some markup costs
+# markdown-it minutes: lists or quotes nested on every line, 20 MB of links): a parse that
+# uses more CPU time than PARSE_SECONDS + PARSE_SECONDS_PER_MB per MB of text stops, and the
+# file is reported and skipped. CPU time, not wall time, so a busy machine does not skip
+# notes; plain reading lists cost about 2.5 s per MB (a 20 MB one, ~45 s, is well inside the
+# 130 s it gets), markup bombs 5-10 s per MB.
+PARSE_SECONDS = 30.0
+PARSE_SECONDS_PER_MB = 5.0
+_DEADLINE_KEY = "papers_deadline"  # in markdown-it's env: when the parse must stop
+_PLAIN_KEY = "papers_plain_text"  # in env: paragraphs _inline_rule read as plain text
+_BRACKET = re.compile(r"(?<!\\)[\[\]]")
+
+
+class _OutOfTime(Exception):
+    """Raised inside markdown-it when a parse passes its deadline."""
+
+
+def _check_deadline(state: Any, *_args: Any) -> bool:
+    # A block and an inline rule that never match, placed first: markdown-it calls them at
+    # every block and every markup character, so a parse stops soon after its deadline.
+    if time.process_time() > state.env.get(_DEADLINE_KEY, float("inf")):
+        raise _OutOfTime
+    return False
+
+
+for _md in (_MD, _MD_SHALLOW, _MD_INLINE):
     # Keep hrefs as written: nothing is rendered to HTML, and percent-encoding every link
     # (markdown-it's default) is a third of the parse time on a long reading list.
     _md.normalizeLink = lambda url: url  # type: ignore[method-assign]
+
+
+def _brackets_too_deep(text: str) -> bool:
+    """True if '[' brackets in `text` nest deeper than the inline parser's limit."""
+    if text.count("[") <= _MAX_INLINE_NESTING:
+        return False
+    depth = 0
+    for m in _BRACKET.finditer(text):
+        if m.group() == "[":
+            depth += 1
+            if depth > _MAX_INLINE_NESTING:
+                return True  # stops early: the scan is linear in what it reads
+        elif depth:
+            depth -= 1
+    return False
+
+
+def _inline_rule(state: StateCore) -> None:
+    """markdown-it's core "inline" step with a low nesting limit (see _MAX_INLINE_NESTING)."""
+    plain: list[int | None] = state.env.setdefault(_PLAIN_KEY, [])
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        token.children = []
+        if _brackets_too_deep(token.content):
+            plain.append(token.map[0] if token.map else None)
+            text = Token("text", "", 0)
+            text.content = token.content
+            token.children.append(text)
+            continue
+        _MD_INLINE.inline.parse(token.content, _MD_INLINE, state.env, token.children)
+
+
+for _md in (_MD, _MD_SHALLOW):
+    _md.core.ruler.at("inline", _inline_rule)
+    _md.block.ruler.before("table", "papers_deadline", _check_deadline)
+_MD_INLINE.inline.ruler.before("text", "papers_deadline", _check_deadline)
 
 _BINARY_SNIFF = 8192
 _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/", re.I)
@@ -389,12 +461,41 @@ class _Parser:
         return meta, body, end + 1
 
     def _parse(self, body: str) -> list[Token]:
+        budget = PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(body) / 1e6
+        deadline = time.process_time() + budget
+        env: dict[str, Any] = {_DEADLINE_KEY: deadline}
+        # A long note makes millions of tokens and none of them cycles: the cyclic garbage
+        # collector only slows the parse down (a third of the time on a 1M-bullet list).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            tokens = _MD.parse(body)
+            tokens = _MD.parse(body, env)
             limit = _MAX_NESTING
         except RecursionError:
-            tokens = _MD_SHALLOW.parse(body)
+            env = {_DEADLINE_KEY: deadline}
+            tokens = _MD_SHALLOW.parse(body, env)
             limit = 20
+        except _OutOfTime:
+            self.problems.append(
+                Problem(
+                    self.rel,
+                    None,
+                    f"took over {budget:.0f} s of CPU time to parse (markup nested or "
+                    "repeated beyond what notes hold); skipped",
+                )
+            )
+            return []
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        for line in env.get(_PLAIN_KEY, []):
+            self.problems.append(
+                Problem(
+                    self.rel,
+                    line + 1 + self.offset if line is not None else None,
+                    f"'[' nested more than {_MAX_INLINE_NESTING} deep; read as plain text",
+                )
+            )
         # markdown-it silently drops everything below its nesting limit, to the end of the
         # file: say so instead of losing the text without a word.
         for t in tokens:

@@ -32,6 +32,10 @@ MODES = ("hybrid", "semantic", "keyword")
 POOL = 100
 # At most this many matched words are listed per result.
 MAX_TERMS_SHOWN = 20
+# At most this many characters of a question or of the text given to `similar` are used
+# (--text, --file, or a paper's own text): ~5k tokens, about 20 chunks to embed, well under a
+# second. A megabyte of text took minutes. Longer text is cut, with a warning.
+MAX_QUERY_CHARS = 20_000
 # A title lookup must be at least this close (rapidfuzz WRatio, 0-100) to count.
 TITLE_CUTOFF = 85.0
 # Two candidates closer than this are a tie: the user must say which.
@@ -274,6 +278,15 @@ class Searcher:
             if chosen is not None:
                 h.page_file, h.page = chosen[1], chosen[2]
 
+    def _capped(self, text: str, what: str) -> str:
+        if len(text) <= MAX_QUERY_CHARS:
+            return text
+        self.warn(
+            f"warning: the {what} is {len(text):,} characters; only the first "
+            f"{MAX_QUERY_CHARS:,} characters are used"
+        )
+        return text[:MAX_QUERY_CHARS]
+
     def _pool(self, k: int, section: str | None) -> int:
         # A section filter drops papers after ranking, so rank everything to still find k.
         # Otherwise a fixed depth per retriever, so that `-k 10` shows the top 10 of `-k 100`.
@@ -283,7 +296,7 @@ class Searcher:
     def ask(
         self, question: str, k: int = 10, section: str | None = None, mode: str = "hybrid"
     ) -> list[Hit]:
-        question = _valid_text(question).strip()
+        question = self._capped(_valid_text(question).strip(), "question")
         if not question:
             raise PapersError("the question is empty")
         qvec = None
@@ -349,12 +362,13 @@ class Searcher:
         # Keyword mode needs no vector: don't load the FAISS file for nothing.
         vids = self.index.paper_vids(paper.pid) if mode != "keyword" else []
         qvec = _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
-        text = " ".join([paper.title, *paper.notes, paper.abstract])
+        # The paper's own text only picks keywords: cut quietly (its vectors are stored).
+        text = " ".join([paper.title, *paper.notes, paper.abstract])[:MAX_QUERY_CHARS]
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
         return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
-        text = _valid_text(text).strip()
+        text = self._capped(_valid_text(text).strip(), "text")
         if not text:
             raise PapersError("the text is empty")
         enc = self.encoder

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from search import importers
+from search import importers, notes
+from search.notes import parse_markdown
 
 from .test_cli import rebuild_fake, run
 
@@ -94,3 +95,127 @@ def test_import_refuses_binary_input(library: Path, tmp_path: Path) -> None:
     result = run("import", str(src), ok=False)
     assert "binary" in result.stderr
     assert not (library / "notes" / "imported").exists()
+
+
+# -- D5: markdown that makes the parser work per character ---------------------------------------
+
+
+class CountCalls:
+    """Counts calls of markdown-it's inline skipToken: the unit of work a '[' costs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from markdown_it.parser_inline import ParserInline
+
+        self.calls = 0
+        original = ParserInline.skipToken
+
+        def counted(parser: ParserInline, state: object) -> None:
+            self.calls += 1
+            original(parser, state)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(ParserInline, "skipToken", counted)
+
+
+@pytest.mark.parametrize("bomb", ["[", "[a", "![", "*["])
+def test_bracket_bomb_costs_linear_work_and_is_reported(
+    monkeypatch: pytest.MonkeyPatch, bomb: str
+) -> None:
+    text = "# Notes\n\n* A normal paper [[arXiv](https://arxiv.org/abs/1707.01495)]\n" + (
+        "* " + bomb * 20_000 + "\n"
+    )
+    counter = CountCalls(monkeypatch)
+    result = parse_markdown(text, "bomb.md")
+    # Before the fix each '[' cost about maxNesting (256) skipToken calls: 5 million here.
+    assert counter.calls < 10 * len(text), counter.calls
+    assert any(
+        p.line == 4 and "nested" in p.message and "plain text" in p.message for p in result.problems
+    ), result.problems
+    titles = [r.title for r in result.records]
+    assert titles[0] == "A normal paper"
+    assert result.records[0].arxiv == "1707.01495"
+    # The bomb's bullet is a paper titled by its text, or (when nothing of it is title text once
+    # brackets are stripped) a bullet without a title, reported; never anything else.
+    assert titles[1:] == [] or (len(titles) == 2 and titles[1].startswith(bomb))
+    if len(titles) == 1:
+        assert any(p.line == 4 and "without title" in p.message for p in result.problems)
+
+
+def test_links_nested_a_few_levels_still_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "* **[_Deep [nested] title_](https://example.org/paper)** [[code](https://c.org)]\n"
+    [record] = parse_markdown(text, "x.md").records
+    assert record.title == "Deep [nested] title"
+    assert record.url == "https://example.org/paper"
+
+
+def test_inline_parser_checks_the_deadline_too() -> None:
+    # One long paragraph is a single inline parse: it must stop there as well.
+    env = {notes._DEADLINE_KEY: -1.0}
+    with pytest.raises(notes._OutOfTime):
+        notes._MD_INLINE.inline.parse("[a](" * 100, notes._MD_INLINE, env, [])
+
+
+def test_parse_time_budget_skips_the_file_with_a_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "* First [paper](https://a.org)\n* Second *paper*\n"
+    # No input known to this test is slow enough for the real budget: one already spent
+    # shows what happens when it is.
+    monkeypatch.setattr(notes, "PARSE_SECONDS", -1.0)
+    result = parse_markdown(text, "slow.md")
+    assert result.records == []
+    [problem] = result.problems
+    assert problem.file == "slow.md" and "to parse" in problem.message
+    assert "skipped" in problem.message
+
+
+# -- D16: the text embedded per paper and per query is capped ------------------------------------
+
+
+def _long_text(chars: int) -> str:
+    words = [f"word{i % 997}" for i in range(chars // 8 + 1)]
+    return " ".join(words)[:chars]
+
+
+def test_a_huge_abstract_is_cut_to_the_cap_and_reported(library: Path) -> None:
+    from search.chunking import MAX_EMBED_CHARS
+
+    big = _long_text(3 * MAX_EMBED_CHARS)
+    lines = [
+        json.dumps({"title": "Small paper", "abstract": "short"}),
+        json.dumps({"title": "Huge paper", "abstract": big}),
+    ]
+    (library / "notes" / "big.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = json.loads(rebuild_fake("--json").stdout)
+    [cut] = [p for p in report["problems"] if "Huge paper" in p]
+    assert cut.startswith("big.jsonl:2:")
+    assert f"only the first {MAX_EMBED_CHARS:,} are embedded" in cut
+    # The fake encoder's window is 48 words: the whole text would make about 40,000 chunks.
+    capped = MAX_EMBED_CHARS // 8 // (48 - 2 - 4 - 1 - 32) + 2
+    assert report["chunks"] <= capped + 1
+    shown = json.loads(run("show", "Huge paper", "--json").stdout)
+    assert shown["abstract"] == big  # the stored abstract is whole
+
+
+def test_similar_to_a_huge_text_is_cut_and_says_so(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search.query import MAX_QUERY_CHARS
+
+    (library / "notes" / "a.md").write_text("* Paper about word1 and word2\n", encoding="utf-8")
+    rebuild_fake()
+    from .conftest import FakeEncoder
+
+    seen: list[int] = []
+    encode = FakeEncoder.encode
+
+    def counting(self: FakeEncoder, texts: list[str], **kw: object) -> object:
+        seen.append(sum(len(t) for t in texts))
+        return encode(self, texts, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FakeEncoder, "encode", counting)
+    result = run("similar", "--text", _long_text(1_000_000), "--json")
+    assert f"only the first {MAX_QUERY_CHARS:,} characters are used" in result.stderr
+    assert json.loads(result.stdout)[0]["title"] == "Paper about word1 and word2"
+    # Overlapping chunks repeat text (3.5 times over with the fake encoder's 48-word window),
+    # but nothing near the 1 MB given (3.5 MB encoded before the cap).
+    assert sum(seen) < 5 * MAX_QUERY_CHARS
