@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_catalog import register_catalog
 from .errors import PapersError
 from .library import LIBRARY_ENV, Paths, library_paths
 
@@ -188,6 +189,7 @@ def _searcher(ctx: click.Context, model: str | None = None) -> Any:
 @mode_option
 @click.option("--explain", is_flag=True, help="Show how each retriever ranked each result.")
 @model_option
+@click.option("--catalog", "in_catalog", is_flag=True, help="Search the catalog, not your notes.")
 @json_option
 @click.pass_context
 def ask(
@@ -198,17 +200,23 @@ def ask(
     mode: str,
     explain: bool,
     model: str | None,
+    in_catalog: bool,
     as_json: bool,
 ) -> None:
-    """Find the papers that answer QUESTION.
+    """Find the papers that answer QUESTION (in your notes, or --catalog).
 
     \b
     Examples:
       papers ask "how can I train a denoiser when I only have one noisy image?"
       papers ask "losses for metric learning" --section Embedding -k 5
       papers ask "RLHF" --mode keyword --json | jq '.[].title'
+      papers ask "diffusion models for video" --catalog
     """
     searcher = _searcher(ctx, model)
+    if in_catalog:
+        from .cli_catalog import ask_catalog, print_catalog_hits
+
+        return print_catalog_hits(ask_catalog(searcher, " ".join(question), k), as_json)
     hits = searcher.ask(" ".join(question), k=k, section=section, mode=mode)
     _print_hits(hits, as_json, explain)
 
@@ -226,6 +234,7 @@ def ask(
 @k_option
 @mode_option
 @click.option("--explain", is_flag=True, help="Show how each retriever ranked each result.")
+@click.option("--catalog", "in_catalog", is_flag=True, help="Find them in the catalog instead.")
 @json_option
 @click.pass_context
 def similar(
@@ -236,6 +245,7 @@ def similar(
     k: int,
     mode: str,
     explain: bool,
+    in_catalog: bool,
     as_json: bool,
 ) -> None:
     """Find papers similar to a paper (by title or id), to --text, or to a --file.
@@ -249,11 +259,18 @@ def similar(
       papers similar 1707.01495
       papers similar --text "We propose a self-supervised denoising method..."
       papers similar --file notes/my-paper.md
+      papers similar "Proxy Anchor Loss" --catalog
     """
     given = sum(bool(x) for x in (query, text, file_))
     if given != 1:
         raise click.UsageError("give exactly one of: a TITLE or id, --text, --file")
     searcher = _searcher(ctx)
+    if in_catalog:
+        from .cli_catalog import print_catalog_hits, similar_catalog
+
+        paper = searcher.find(" ".join(query)) if query else None
+        body = text if text is not None else _file_text(file_) if file_ else None
+        return print_catalog_hits(similar_catalog(searcher, paper, body, k), as_json)
     if query:
         paper = searcher.find(" ".join(query))
         err(f"papers similar to: {paper.title}")
@@ -380,6 +397,7 @@ def _add_optional_commands() -> None:
 
 
 _add_optional_commands()
+register_catalog(cli)
 
 
 def main() -> None:
