@@ -823,6 +823,7 @@ class CatalogEncoder:
     fingerprint: str
     onnx_folder: Path | None
     document_prompt: str = ""
+    model_path: Path | None = None
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.encoder.encode(texts), dtype=np.float32)
@@ -872,8 +873,9 @@ def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) 
             log(f"warning: could not export the encoder to ONNX ({e}); using sentence-transformers")
         fast = load_onnx(paths.index, fingerprint, prompts, optimize=True)
         if fast is None:
-            return CatalogEncoder(st, fingerprint, None, prompts[1])
-    return CatalogEncoder(fast, fingerprint, encoder_dir(paths.index, fingerprint), prompts[1])
+            return CatalogEncoder(st, fingerprint, None, prompts[1], spec.path)
+    folder = encoder_dir(paths.index, fingerprint)
+    return CatalogEncoder(fast, fingerprint, folder, prompts[1], spec.path)
 
 
 @dataclass
