@@ -19,7 +19,7 @@ arXiv id, DOI or title) are never recommended.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,19 +204,34 @@ def build_keywords(catalog: Catalog, merged: Merged, log: Log = lambda s: None) 
     if n > KEYWORD_MAX:
         return False
     log(f"keyword features for {n} papers…")
-    hasher = _hasher()
-    parts = []
     step = 20_000
-    for s in range(0, n, step):
-        texts = [t for _, t in catalog.texts(merged.cids[s : s + step])]
-        parts.append(hasher.transform(texts))
-    counts = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, KEYWORD_FEATURES))
-    df = np.bincount(counts.indices, minlength=KEYWORD_FEATURES).astype(np.float32)
-    idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
-    matrix = _tfidf(counts, idf)
+    texts = (
+        t for s in range(0, n, step) for _, t in catalog.texts(merged.cids[s : s + step])
+    )
+    matrix, idf = keyword_matrix(texts, step)
     sp.save_npz(merged.folder / KEYWORDS_FILE, matrix, compressed=False)
     np.save(merged.folder / IDF_FILE, idf)
     return True
+
+
+def keyword_matrix(texts: Iterable[str], step: int = 20_000) -> tuple[Any, np.ndarray]:
+    """Hashed TF-IDF rows (unit length) of `texts`, and the idf weights they were built with."""
+    import scipy.sparse as sp
+
+    hasher = _hasher()
+    parts, batch = [], []
+    for t in texts:
+        batch.append(t)
+        if len(batch) == step:
+            parts.append(hasher.transform(batch))
+            batch = []
+    if batch:
+        parts.append(hasher.transform(batch))
+    counts = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, KEYWORD_FEATURES))
+    n = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=KEYWORD_FEATURES).astype(np.float32)
+    idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+    return _tfidf(counts, idf), idf
 
 
 def _load_keywords(merged: Merged) -> tuple[Any, np.ndarray] | None:
