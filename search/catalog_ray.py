@@ -41,18 +41,22 @@ class EncodeBatch:
         threads: int,
         model_path: str | None = None,
         device: str = "cpu",
+        files: list[Any] | None = None,
     ) -> None:
         self.prompt = prompt
         self.st: Any = None
         self.onnx: Any = None
-        if device == "cuda" and model_path:
+        if device == "cuda" and model_path and Path(model_path).is_dir():
             from sentence_transformers import SentenceTransformer  # lazy: GPU actors only
 
             self.st = SentenceTransformer(model_path, device="cuda")
-        else:
-            from .onnx_encoder import OnnxEncoder
+            return
+        from .onnx_encoder import OnnxEncoder
 
-            self.onnx = OnnxEncoder.load(Path(onnx_folder), threads=threads)
+        folder = Path(onnx_folder)
+        if not (folder / "encoder.json").is_file() and files:
+            folder = _unpack(files[0])  # a node that does not share the library's disk
+        self.onnx = OnnxEncoder.load(folder, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [self.prompt + str(t) for t in batch["text"]]
@@ -64,6 +68,23 @@ class EncodeBatch:
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         hashes = np.asarray(batch["hash"], dtype=np.int64)
         return {"hash": hashes, "vector": vecs.astype(np.float16)}
+
+
+def _pack(folder: Path) -> dict[str, bytes]:
+    """The export's files, to ship through Ray's object store (~90 MB, sent once per node)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def _unpack(ref: Any) -> Path:
+    import tempfile
+
+    import ray
+
+    files: dict[str, bytes] = ray.get(ref)
+    folder = Path(tempfile.mkdtemp(prefix="papers-encoder-"))
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
 
 
 def _ray() -> Any:
@@ -133,6 +154,8 @@ def embed_with_ray(
         + (f" and {gpus} GPUs (sentence-transformers on cuda)" if use_gpu else "")
     )
     model_path = str(enc.model_path) if use_gpu and enc.model_path else None
+    # Nested in a list so Ray hands the actor the reference, fetched only where needed.
+    files = [ray.put(_pack(enc.onnx_folder))]
     done = shards = 0
     for start in range(0, len(cids), WINDOW):
         part_c, part_h = cids[start : start + WINDOW], hashes[start : start + WINDOW]
@@ -149,6 +172,7 @@ def embed_with_ray(
                 "threads": threads,
                 "model_path": model_path,
                 "device": "cuda" if use_gpu else "cpu",
+                "files": files,
             },
             batch_size=shard_size,
             batch_format="numpy",

@@ -205,9 +205,7 @@ def build_keywords(catalog: Catalog, merged: Merged, log: Log = lambda s: None) 
         return False
     log(f"keyword features for {n} papers…")
     step = 20_000
-    texts = (
-        t for s in range(0, n, step) for _, t in catalog.texts(merged.cids[s : s + step])
-    )
+    texts = (t for s in range(0, n, step) for _, t in catalog.texts(merged.cids[s : s + step]))
     matrix, idf = keyword_matrix(texts, step)
     sp.save_npz(merged.folder / KEYWORDS_FILE, matrix, compressed=False)
     np.save(merged.folder / IDF_FILE, idf)

@@ -82,3 +82,19 @@ def test_ray_refuses_an_encoder_it_cannot_ship(library: Path) -> None:
     enc = catalog_encoder(paths, "fake")
     with pytest.raises(CatalogError, match="ONNX export"):
         embed_with_ray(cat, Embeddings.of(paths, enc.fingerprint), enc, address="local")
+
+
+def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
+    library: Path, ray_local
+) -> None:
+    from search.catalog_ray import EncodeBatch, _pack
+
+    paths = library_paths()
+    enc = catalog_encoder(paths, None)
+    assert enc.onnx_folder is not None
+    files = [ray_local.put(_pack(enc.onnx_folder))]
+    actor = EncodeBatch(str(library / "not-here"), "", threads=1, files=files)
+    texts = np.asarray(["metric learning with proxies", "protein folding"], dtype=object)
+    out = actor({"hash": np.asarray([1, 2]), "text": texts})
+    expect = enc.encode(list(texts))
+    assert np.allclose(out["vector"].astype(np.float32), expect, atol=2e-3)
