@@ -723,6 +723,7 @@ class Embeddings:
                 "count": n,
                 "dim": dim,
                 "missing": int((~have).sum()),
+                "shards": len(files),
             }
             from . import ann
 
@@ -742,6 +743,16 @@ class Embeddings:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return self.load()
+
+    def is_current(self, catalog: Catalog) -> bool:
+        """True if merged/ holds every shard and the catalog as it is now."""
+        try:
+            meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return meta.get("version") == catalog.version and meta.get("shards") == len(
+            self.shard_files()
+        )
 
     def load(self, catalog: Catalog | None = None) -> Merged:
         """The merged matrix; with `catalog`, refuse one merged before the last `add`."""

@@ -250,10 +250,13 @@ def embed_command(
                     report.embedded = embed_pending(
                         cat, store, enc.encode, progress=bar.update, limit=limit
                     )
-        merged = store.merge(cat, log=_err)
-        from .recommend import build_keywords
+        if store.is_current(cat):
+            merged = store.load(cat)
+        else:
+            merged = store.merge(cat, log=_err)
+            from .recommend import build_keywords
 
-        build_keywords(cat, merged, log=_err)
+            build_keywords(cat, merged, log=_err)
         report.shards = len(store.shard_files())
         report.missing = int(merged.meta.get("missing", 0))
     finally:

@@ -318,3 +318,11 @@ def test_catalog_is_kept_apart_from_notes_and_index(notes_and_catalog: Path) -> 
     assert not any("catalog" in p.name for p in (root / "notes").iterdir())
     before = run("rebuild", "--model", "fake", "--json").stdout
     assert json.loads(before)["papers"] == 3
+
+
+def test_embed_with_nothing_new_keeps_the_merged_vectors(notes_and_catalog: Path) -> None:
+    merged = next((notes_and_catalog / "catalog" / "embeddings").glob("*/merged"))
+    before = (merged / "vectors.npy").stat().st_mtime_ns
+    out = json.loads(run("catalog", "embed", "--json").stdout)
+    assert out["embedded"] == 0 and out["papers"] == 6
+    assert (merged / "vectors.npy").stat().st_mtime_ns == before

@@ -4,6 +4,7 @@ and a killed run resumes from its finished shards. Uses the real model's ONNX ex
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,20 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model exported to ONNX once for the module (it takes tens of seconds)."""
+    root = tmp_path_factory.mktemp("export")
+    catalog_encoder(library_paths(root), None)
+    return root / "index" / "encoders"
+
+
+@pytest.fixture
+def with_export(library: Path, exported: Path) -> Path:
+    shutil.copytree(exported, library / "index" / "encoders")
+    return library
+
+
 def _catalog(library: Path, n: int) -> Catalog:
     rows = [
         {
@@ -44,8 +59,9 @@ def _catalog(library: Path, n: int) -> Catalog:
 
 
 def test_ray_vectors_equal_the_local_path_and_a_killed_run_resumes(
-    library: Path, ray_local
+    with_export: Path, ray_local
 ) -> None:
+    library = with_export
     from search.catalog_ray import embed_with_ray
 
     paths = library_paths()
@@ -85,8 +101,9 @@ def test_ray_refuses_an_encoder_it_cannot_ship(library: Path) -> None:
 
 
 def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
-    library: Path, ray_local
+    with_export: Path, ray_local
 ) -> None:
+    library = with_export
     from search.catalog_ray import EncodeBatch, _pack
 
     paths = library_paths()
