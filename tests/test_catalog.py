@@ -326,3 +326,31 @@ def test_embed_with_nothing_new_keeps_the_merged_vectors(notes_and_catalog: Path
     out = json.loads(run("catalog", "embed", "--json").stdout)
     assert out["embedded"] == 0 and out["papers"] == 6
     assert (merged / "vectors.npy").stat().st_mtime_ns == before
+
+
+def test_catalog_commands_have_help_with_examples() -> None:
+    for args in (["catalog"], ["catalog", "add"], ["catalog", "embed"], ["recommend"]):
+        out = run(*args, "--help").stdout
+        assert "Usage:" in out and "Examples:" in out, args
+
+
+def test_help_and_summary_do_not_import_heavy_modules(notes_and_catalog: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from search.cli import cli\n"
+        "for args in (['catalog', '--help'], ['recommend', '--help'], ['catalog']):\n"
+        "    try:\n"
+        "        cli(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'sklearn', 'ray', 'faiss') "
+        "if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "HEAVY []" in out
