@@ -872,7 +872,7 @@ def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) 
         return CatalogEncoder(registered_encoder(spec), fingerprint, None)
     from .query_encoder import encoder_dir, export_for_queries, load_onnx
 
-    fast = load_onnx(paths.index, fingerprint, prompts, optimize=True)
+    fast = _all_cores(load_onnx(paths.index, fingerprint, prompts, optimize=True))
     if fast is None:
         from .encoder import STEncoder
 
@@ -882,11 +882,29 @@ def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) 
             export_for_queries(paths.index, fingerprint, st, log)
         except Exception as e:  # the export is an optimisation: embed with torch instead
             log(f"warning: could not export the encoder to ONNX ({e}); using sentence-transformers")
-        fast = load_onnx(paths.index, fingerprint, prompts, optimize=True)
+        fast = _all_cores(load_onnx(paths.index, fingerprint, prompts, optimize=True))
         if fast is None:
             return CatalogEncoder(st, fingerprint, None, prompts[1], spec.path)
     folder = encoder_dir(paths.index, fingerprint)
     return CatalogEncoder(fast, fingerprint, folder, prompts[1], spec.path)
+
+
+def _all_cores(fast: Any) -> Any:
+    """The query encoder reloaded with one ONNX thread per core: a query caps its threads
+    (a few short texts gain nothing from more), a catalog of millions uses them all."""
+    if fast is None:
+        return None
+    from .onnx_encoder import EncoderUnavailable, OnnxEncoder
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        fast.inner = OnnxEncoder.load(fast.folder, threads=cores, optimize=True)
+    except EncoderUnavailable:
+        pass
+    return fast
 
 
 @dataclass
