@@ -1,6 +1,7 @@
 """Recommendation quality per method, on a real reading list, and speed at 100k catalog papers.
 
     .venv/bin/python bench/recommend_quality.py [--work /tmp/recommend-bench] [--seeds 3]
+    .venv/bin/python bench/recommend_quality.py --only-speed
 
 Quality: the reading list in ../shared/data/notes-dennybritz (README.md: papers under month
 headings, plus 99 long-form notes) is indexed as notes with the packaged model (a real
@@ -211,8 +212,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/recommend-bench"))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--only-speed", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.only_speed:
+        print(json.dumps({"seconds_at_100k_600_positives": speed(args.work)}, indent=2))
+        return
     lib = build_notes(args.work)
     result: dict[str, object] = {"quality": quality(lib, args.seeds)}
     print(json.dumps(result, indent=2), file=sys.stderr, flush=True)

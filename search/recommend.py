@@ -272,7 +272,7 @@ def scores_for(
         best = np.full(len(candidates), -np.inf, dtype=np.float32)
         worst = np.full(len(candidates), -np.inf, dtype=np.float32)
         for s in range(0, len(candidates), ann.CHUNK):
-            part = np.asarray(vecs[candidates[s : s + ann.CHUNK]], dtype=np.float32)
+            part = _block(vecs, candidates, s, s + ann.CHUNK)
             best[s : s + len(part)] = (part @ pos.T).max(axis=1)
             if has_neg:
                 worst[s : s + len(part)] = (part @ neg.T).max(axis=1)
@@ -288,13 +288,21 @@ def scores_for(
     raise PapersError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
 
 
+def _block(vecs: np.ndarray, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows rows[start:stop] of `vecs` as float32: a slice when `rows` is every row in order
+    (3x faster than gathering from the memory-mapped file), else a gather."""
+    if len(rows) == len(vecs) and (not len(rows) or (rows[0] == 0 and rows[-1] == len(rows) - 1)):
+        return np.asarray(vecs[start:stop], dtype=np.float32)
+    return np.asarray(vecs[rows[start:stop]], dtype=np.float32)
+
+
 def _dot(vecs: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
     from . import ann
 
     w = np.asarray(w, dtype=np.float32)
     out = np.empty(len(rows), dtype=np.float32)
     for s in range(0, len(rows), ann.CHUNK):
-        part = np.asarray(vecs[rows[s : s + ann.CHUNK]], dtype=np.float32)
+        part = _block(vecs, rows, s, s + ann.CHUNK)
         out[s : s + len(part)] = part @ w
     return out
 
