@@ -285,7 +285,8 @@ def embed_command(
     "--method",
     type=click.Choice(["centroid", "maxsim", "svm", "svm-kw"]),
     default=None,
-    help="How to rank (default: svm, the best measured; see docs/benchmarks.md).",
+    help="How to rank (default: svm-kw when the catalog has keyword features, else svm: "
+    "the best measured, see docs/benchmarks.md).",
 )
 @click.option(
     "--markdown",

@@ -31,8 +31,9 @@ from .errors import NotFound, PapersError
 from .library import Paths, shorten
 
 METHODS = ("centroid", "maxsim", "svm", "svm-kw")
-# Chosen on the benchmark in docs/benchmarks.md ("Recommendations").
-DEFAULT_METHOD = "svm"
+# "auto": svm-kw when the catalog has keyword features (up to KEYWORD_MAX papers), else svm:
+# the two best on the benchmark in docs/benchmarks.md ("Recommendations").
+DEFAULT_METHOD = "auto"
 # Catalog papers sampled as unlabelled negatives for the SVM: training time grows with it
 # (LinearSVC on 600 positives: ~0.06 s with 2,000, ~0.6 s with 10,000 on an idle 2-core
 # machine), and 2,000 random papers already cover a catalog's topics.
@@ -380,7 +381,7 @@ def recommend(
     method: str = DEFAULT_METHOD,
 ) -> RecommendResult:
     """The `k` catalog papers most like your papers (see the module docstring)."""
-    if method not in METHODS:
+    if method not in (*METHODS, "auto"):
         raise PapersError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     examples, index, manifest = notes_examples(paths.index, like or [], unlike or [])
     catalog = Catalog.open(catalog_dir(paths))
@@ -397,7 +398,9 @@ def recommend(
             candidates = candidates[~np.isin(merged.cids[candidates], list(excluded))]
         if not len(candidates):
             return RecommendResult([], len(examples.positives), 0, 0, method, since)
-        keywords = _load_keywords(merged) if method == "svm-kw" else None
+        keywords = _load_keywords(merged) if method in ("svm-kw", "auto") else None
+        if method == "auto":
+            method = "svm-kw" if keywords is not None else "svm"
         scores = scores_for(method, merged.vectors, candidates, examples, keywords=keywords)
         k = min(k, len(candidates))
         top = np.argpartition(-scores, k - 1)[:k]

@@ -354,3 +354,13 @@ def test_help_and_summary_do_not_import_heavy_modules(notes_and_catalog: Path) -
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "HEAVY []" in out
+
+
+def test_default_method_uses_keywords_when_the_catalog_has_them(notes_and_catalog: Path) -> None:
+    from search.recommend import recommend
+
+    result = recommend(library_paths(), k=3)
+    assert result.method == "svm-kw"
+    merged = next((notes_and_catalog / "catalog" / "embeddings").glob("*/merged"))
+    (merged / "keywords.npz").unlink()
+    assert recommend(library_paths(), k=3).method == "svm"
