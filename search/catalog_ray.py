@@ -102,7 +102,11 @@ def connect(address: str, workers: int | None) -> Any:
     ray = _ray()
     if ray.is_initialized():
         return ray
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "WARNING",
+    }
     try:
         if address == "local":
             ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
@@ -141,6 +145,8 @@ def embed_with_ray(
     if not len(cids):
         return 0
     ray = connect(address, workers)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # our own progress line is on stderr
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
@@ -163,7 +169,9 @@ def embed_with_ray(
             {"hash": int(h), "text": t}
             for h, (_, t) in zip(part_h, catalog.texts(part_c), strict=True)
         ]
-        ds = ray.data.from_items(items, override_num_blocks=max(1, len(items) // shard_size))
+        # At least one batch per actor, or a small window leaves actors idle.
+        batch = max(1, min(shard_size, -(-len(items) // pool)))
+        ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
         ds = ds.map_batches(
             EncodeBatch,
             fn_constructor_kwargs={
@@ -174,7 +182,7 @@ def embed_with_ray(
                 "device": "cuda" if use_gpu else "cpu",
                 "files": files,
             },
-            batch_size=shard_size,
+            batch_size=batch,
             batch_format="numpy",
             concurrency=pool,
             num_cpus=0 if use_gpu else 1,
