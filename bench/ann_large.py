@@ -98,7 +98,7 @@ def child_build(work: Path) -> None:
 def child_query(work: Path, k: int) -> None:
     t = time.perf_counter()
     index = ann.load(work / ann.ANN_FILE)
-    vecs = np.load(work / "vectors.npy", mmap_mode="r")
+    vecs = ann.Rows(work / "vectors.npy")
     load_s = time.perf_counter() - t
     qs = np.load(work / "queries.npy")
     truth = np.load(work / "truth.npy")

@@ -18,6 +18,7 @@ built.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,58 @@ def load(path: Path) -> Any:
     return _faiss().read_index(str(path))
 
 
+class Rows:
+    """Rows of a float16 .npy file read with pread, not mapped: the pages a query touches go
+    to the OS cache instead of into the query process (a memory map would count every row
+    ever re-ranked in the process's RSS, up to the whole 2.3 GB file at 3M vectors)."""
+
+    def __init__(self, path: Path):
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        self.shape: tuple[int, int] = (int(mapped.shape[0]), int(mapped.shape[1]))
+        self.dtype = mapped.dtype
+        self.offset = int(mapped.offset)
+        del mapped
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The given rows as float32, in the order given."""
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        for i, r in enumerate(rows):
+            data = os.pread(self.fd, self.row_bytes, self.offset + int(r) * self.row_bytes)
+            out[i] = np.frombuffer(data, dtype=self.dtype)
+        return out.astype(np.float32)
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop as float32, in one read."""
+        stop = min(stop, self.shape[0])
+        data = os.pread(
+            self.fd, (stop - start) * self.row_bytes, self.offset + start * self.row_bytes
+        )
+        return np.frombuffer(data, dtype=self.dtype).reshape(-1, self.shape[1]).astype(np.float32)
+
+
+def _take(vecs: Any, rows: np.ndarray) -> np.ndarray:
+    return vecs.take(rows) if isinstance(vecs, Rows) else np.asarray(vecs[rows], np.float32)
+
+
+def _block(vecs: Any, start: int, stop: int) -> np.ndarray:
+    if isinstance(vecs, Rows):
+        return vecs.block(start, stop)
+    return np.asarray(vecs[start:stop], dtype=np.float32)
+
+
 def search(
-    index: Any | None, vecs: np.ndarray, queries: np.ndarray, k: int, rerank: int = RERANK
+    index: Any | None, vecs: Any, queries: np.ndarray, k: int, rerank: int = RERANK
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, rows) per query: IVF-PQ candidates re-scored exactly when `index` is
-    given, else an exact scan of `vecs` (float16, memory-mapped)."""
+    given, else an exact scan of `vecs` (float16 rows: an array, a memory map or Rows)."""
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     n = int(vecs.shape[0])
     k = max(1, min(k, n))
@@ -110,20 +158,20 @@ def search(
         found = np.unique(found[found >= 0])  # sorted rows read the mapped file in order
         if not len(found):
             continue
-        exact = np.asarray(vecs[found], dtype=np.float32) @ queries[qi]
+        exact = _take(vecs, found) @ queries[qi]
         best = np.argsort(-exact, kind="stable")[:k]
         scores[qi, : len(best)] = exact[best]
         rows[qi, : len(best)] = found[best]
     return scores, rows
 
 
-def scan(vecs: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def scan(vecs: Any, queries: np.ndarray) -> np.ndarray:
     """Exact scores of every row against every query: (queries, rows) float32."""
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     n = int(vecs.shape[0])
     out = np.empty((len(queries), n), dtype=np.float32)
     for s in range(0, n, CHUNK):
-        part = np.asarray(vecs[s : s + CHUNK], dtype=np.float32)
+        part = _block(vecs, s, s + CHUNK)
         out[:, s : s + len(part)] = queries @ part.T
     return out
 

@@ -931,8 +931,12 @@ def search_catalog(
             raise CatalogError(
                 "the catalog was embedded by another model: run `papers catalog embed`"
             )
-        index = ann.load(merged.folder / merged.meta["ann"]) if merged.meta.get("ann") else None
-        scores, rows = ann.search(index, merged.vectors, qvec, k + len(exclude_keys))
+        index = None
+        vecs: Any = merged.vectors
+        if merged.meta.get("ann"):
+            index = ann.load(merged.folder / merged.meta["ann"])
+            vecs = ann.Rows(merged.folder / "vectors.npy")
+        scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
         valid = rows[0] >= 0
         cids = [int(c) for c in merged.cids[rows[0][valid]]]
         found = catalog.papers(cids)

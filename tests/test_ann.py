@@ -34,6 +34,14 @@ def test_ivfpq_with_reranking_finds_the_exact_neighbours(tmp_path: Path) -> None
     scores, found = ann.search(index, vecs, queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact, strict=True)])
     assert recall >= 0.9
+    # Rows read from the file (not mapped) give the same answers.
+    rows_on_disk = ann.Rows(path)
+    scores_disk, found_disk = ann.search(index, rows_on_disk, queries, 10)
+    assert np.array_equal(found_disk, found) and np.allclose(scores_disk, scores)
+    assert np.array_equal(rows_on_disk.block(10, 20), np.asarray(vecs[10:20], np.float32))
+    _, exact_disk = ann.search(None, rows_on_disk, queries, 10)
+    assert np.array_equal(exact_disk, exact)
+    rows_on_disk.close()
     # Re-ranked scores are exact (float16 rows) and sorted.
     for q, rows, s in zip(queries, found, scores, strict=True):
         expect = np.asarray(vecs[rows], dtype=np.float32) @ q
