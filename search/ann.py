@@ -6,7 +6,8 @@ query process should hold. IVF-PQ keeps 48 bytes per vector in memory (PQ48: 8 d
 sub-quantizer, 144 MB at 3M) and finds candidates; the RERANK best candidates are then scored
 exactly against their float16 rows on disk, so the ranking among them is exact and only a
 neighbour PQ pushed below the cut is lost. Measured by bench/ann_large.py (docs/benchmarks.md,
-"Catalog index over millions").
+"The catalog index over millions"): at 3M vectors recall@10 is 0.88 (target 0.9: not met;
+more PQ bytes or OPQ would be the next step), p50 14 ms, query RSS 218 MB, build peak 2.7 GB.
 
 The index is built from the float16 matrix on disk in streamed chunks (training on a sample of
 TRAIN_MAX rows), so building never holds the float32 matrix either. Row numbers are the ids.
@@ -32,12 +33,14 @@ ANN_MIN = 200_000
 TRAIN_MAX = 160_000
 # Rows converted to float32 at a time (build and scans): 64k x 384 x 4 B = 100 MB.
 CHUNK = 65_536
-# Candidates from the IVF-PQ index re-scored exactly per query.
-RERANK = 256
+# Candidates from the IVF-PQ index re-scored exactly per query. At 3M vectors (benchmark):
+# recall@10 0.81 with 256, 0.88 with 1024, 0.89 with 2048 (p50 14 ms and 48 ms).
+RERANK = 1024
 # Bytes per vector in PQ codes: dim / PQ_DIMS sub-quantizers of 8 bits.
 PQ_DIMS = 8
-# Share of lists probed.
-NPROBE_FRACTION = 1 / 32
+# Share of lists probed: 1/16 gained 0.01-0.02 recall@10 over 1/32 at 3M, at no measurable
+# cost next to the re-ranking.
+NPROBE_FRACTION = 1 / 16
 MIN_NPROBE = 16
 
 Log = Callable[[str], None]
