@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import build, query, store
 from .build import Pause, Progress, RebuildReport
+from .catalog import CatalogHit, search_catalog
 from .config import set_zotero_dir
 from .errors import (
     Ambiguous,
@@ -42,6 +43,7 @@ from .errors import (
 )
 from .importers import ImportedFile, ImportReport, import_files
 from .library import Paths, library_paths
+from .records import normalise_title
 from .zotero import check_data_dir
 
 if TYPE_CHECKING:
@@ -402,6 +404,40 @@ class Library:
     def papers(self) -> list[Paper]:
         """Every indexed paper, in the order of its first mention in the notes."""
         return [Paper.from_row(r) for r in self._current().all_papers()]
+
+    # -- the catalog: papers you have not noted (search.catalog) ---------------------------
+    def ask_catalog(self, question: str, *, k: int = 10) -> list[CatalogHit]:
+        """Catalog papers that answer `question` (by meaning), with the notes index's encoder."""
+        question = question.strip()
+        if not question:
+            raise PapersError("the question is empty")
+        s = self._current()
+        qvec = s.encoder.encode([question], query=True)[0]
+        return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k)
+
+    def similar_catalog(
+        self, title_or_id: str | None = None, *, text: str | None = None, k: int = 10
+    ) -> list[CatalogHit]:
+        """Catalog papers close to one of your papers (never that paper) or to a text."""
+        s = self._current()
+        exclude: set[str] = set()
+        if title_or_id is not None:
+            paper = s.find(title_or_id)
+            qvec = s.paper_vector(paper.pid)
+            if qvec is None:
+                raise PapersError(
+                    f"{paper.title} has no vectors in the index: run `papers rebuild`"
+                )
+            if paper.arxiv:
+                exclude.add(f"arxiv:{paper.arxiv}")
+            if paper.doi:
+                exclude.add(f"doi:{paper.doi}")
+            exclude.add("title:" + normalise_title(paper.title))
+        else:
+            if not text or not text.strip():
+                raise PapersError("the text is empty")
+            qvec = s.text_vector(text)
+        return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k, exclude)
 
     def file_readings(self) -> list[FileReading]:
         """How each note file was read by the last rebuild (a list of N papers, one paper,

@@ -9,6 +9,7 @@ import click
 
 from . import output
 from .api import Hit
+from .cli_catalog import print_catalog_hits, register_catalog
 from .cli_common import (
     CONTEXT,
     PapersGroup,
@@ -139,6 +140,7 @@ def rebuild(
 @mode_option
 @click.option("--explain", is_flag=True, help="Show how each retriever ranked each result.")
 @model_option
+@click.option("--catalog", "in_catalog", is_flag=True, help="Search the catalog, not your notes.")
 @json_option
 @click.pass_context
 def ask(
@@ -149,17 +151,22 @@ def ask(
     mode: str,
     explain: bool,
     model: str | None,
+    in_catalog: bool,
     as_json: bool,
 ) -> None:
-    """Find the papers that answer QUESTION.
+    """Find the papers that answer QUESTION (in your notes, or --catalog).
 
     \b
     Examples:
       papers ask "how can I train a denoiser when I only have one noisy image?"
       papers ask "losses for metric learning" --section Embedding -k 5
       papers ask "RLHF" --mode keyword --json | jq '.[].title'
+      papers ask "diffusion models for video" --catalog
     """
-    hits = library_of(ctx, model).ask(" ".join(question), k=k, section=section, mode=mode)
+    lib = library_of(ctx, model)
+    if in_catalog:
+        return print_catalog_hits(lib.ask_catalog(" ".join(question), k=k), as_json)
+    hits = lib.ask(" ".join(question), k=k, section=section, mode=mode)
     _print_hits(hits, as_json, explain)
 
 
@@ -176,6 +183,7 @@ def ask(
 @k_option
 @mode_option
 @click.option("--explain", is_flag=True, help="Show how each retriever ranked each result.")
+@click.option("--catalog", "in_catalog", is_flag=True, help="Find them in the catalog instead.")
 @json_option
 @click.pass_context
 def similar(
@@ -186,6 +194,7 @@ def similar(
     k: int,
     mode: str,
     explain: bool,
+    in_catalog: bool,
     as_json: bool,
 ) -> None:
     """Find papers similar to a paper (by title or id), to --text, or to a --file.
@@ -199,11 +208,16 @@ def similar(
       papers similar 1707.01495
       papers similar --text "We propose a self-supervised denoising method..."
       papers similar --file notes/my-paper.md
+      papers similar "Proxy Anchor Loss" --catalog
     """
     given = sum(bool(x) for x in (query, text, file_))
     if given != 1:
         raise click.UsageError("give exactly one of: a TITLE or id, --text, --file")
     lib = library_of(ctx)
+    if in_catalog:
+        body = text if text is not None else _file_text(file_) if file_ else None
+        found = lib.similar_catalog(" ".join(query) if query else None, text=body, k=k)
+        return print_catalog_hits(found, as_json)
     if query:
         paper = lib.show(" ".join(query))
         err(f"papers similar to: {paper.title}")
@@ -307,6 +321,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
 cli.add_command(import_command, "import")
 cli.add_command(fetch_command, "fetch-abstracts")
 cli.add_command(eval_command, "eval")
+register_catalog(cli)
 
 
 def main() -> None:

@@ -358,10 +358,23 @@ class Searcher:
             raise Ambiguous(f'"{query}" matches several papers: {names}; give more of the title')
         return self.index.papers([good[0][2]])[good[0][2]]
 
+    def paper_vector(self, pid: int) -> np.ndarray | None:
+        """The mean of a paper's stored chunk vectors (unit length), None if it has none."""
+        vids = self.index.paper_vids(pid)
+        return _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """A text's vector as `similar --text` makes it: the mean of its chunks' vectors."""
+        text = self._capped(_valid_text(text).strip(), "text")
+        if not text:
+            raise PapersError("the text is empty")
+        enc = self.encoder
+        pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
+        return _mean(enc.encode([p.strip() for p in pieces]))
+
     def similar_to_paper(self, paper: PaperRow, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         # Keyword mode needs no vector: don't load the FAISS file for nothing.
-        vids = self.index.paper_vids(paper.pid) if mode != "keyword" else []
-        qvec = _mean(vectors.reconstruct(self.index.vectors, vids)) if vids else None
+        qvec = self.paper_vector(paper.pid) if mode != "keyword" else None
         # The paper's own text only picks keywords: cut quietly (its vectors are stored).
         text = " ".join([paper.title, *paper.notes, paper.abstract])[:MAX_QUERY_CHARS]
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
@@ -369,11 +382,7 @@ class Searcher:
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         text = self._capped(_valid_text(text).strip(), "text")
-        if not text:
-            raise PapersError("the text is empty")
-        enc = self.encoder
-        pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
-        qvec = _mean(enc.encode([p.strip() for p in pieces]))
+        qvec = self.text_vector(text)
         return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
 
 

@@ -27,6 +27,9 @@ LAZY_OK = {
     "onnxruntime",
     "pylatexenc",
     "pypdf",
+    "ray",  # catalog embed --ray only: an optional extra, seconds to import
+    "scipy",  # recommend's SVM features: scipy and scikit-learn take ~1 s to import
+    "sklearn",
     "rapidfuzz",
     "rich",
     "sentence_transformers",

@@ -1,0 +1,117 @@
+"""`papers catalog embed --ray`: a local Ray instance with 2 CPUs gives the local path's vectors,
+and a killed run resumes from its finished shards. Uses the real model's ONNX export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.catalog import Catalog, Embeddings, catalog_dir, catalog_encoder, embed_pending
+from search.library import library_paths
+
+pytestmark = pytest.mark.model
+
+TOPICS = ["image denoising", "metric learning", "protein folding", "dark matter", "speech"]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray", reason="ray is not installed")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as e:  # pragma: no cover - depends on the machine
+        pytest.skip(f"Ray cannot start here: {e}")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model exported to ONNX once for the module (it takes tens of seconds)."""
+    root = tmp_path_factory.mktemp("export")
+    catalog_encoder(library_paths(root), None)
+    return root / "index" / "encoders"
+
+
+@pytest.fixture
+def with_export(library: Path, exported: Path) -> Path:
+    shutil.copytree(exported, library / "index" / "encoders")
+    return library
+
+
+def _catalog(library: Path, n: int) -> Catalog:
+    rows = [
+        {
+            "title": f"A study of {TOPICS[i % 5]} number {i}",
+            "abstract": f"We look at {TOPICS[i % 5]} from angle {i}. " * (1 + i % 4),
+        }
+        for i in range(n)
+    ]
+    src = library / "src.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cat = Catalog.open(catalog_dir(library_paths()), create=True)
+    cat.add_files([src])
+    return cat
+
+
+def test_ray_vectors_equal_the_local_path_and_a_killed_run_resumes(
+    with_export: Path, ray_local
+) -> None:
+    library = with_export
+    from search.catalog_ray import embed_with_ray
+
+    paths = library_paths()
+    cat = _catalog(library, 40)
+    enc = catalog_encoder(paths, None)  # exports the packaged model to ONNX under index/
+    assert enc.onnx_folder is not None
+
+    local = Embeddings(paths.root / "local-store")
+    assert embed_pending(cat, local, enc.encode) == 40
+    expect = local.merge(cat)
+
+    store = Embeddings.of(paths, enc.fingerprint)
+    # Killed after its first shard: that shard is kept...
+    first = embed_with_ray(cat, store, enc, address="local", shard_size=8, stop_after=1)
+    assert 0 < first < 40
+    assert len(store.pending(cat)[0]) == 40 - first
+    # ...and the next run embeds only the rest.
+    rest = embed_with_ray(cat, store, enc, address="local", workers=2, shard_size=8)
+    assert rest == 40 - first
+    got = store.merge(cat)
+    assert np.array_equal(got.cids, expect.cids)
+    a = np.asarray(got.vectors, dtype=np.float32)
+    b = np.asarray(expect.vectors, dtype=np.float32)
+    cos = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() >= 0.9999, cos.min()
+
+
+def test_ray_refuses_an_encoder_it_cannot_ship(library: Path) -> None:
+    from search.catalog import CatalogError
+    from search.catalog_ray import embed_with_ray
+
+    paths = library_paths()
+    cat = _catalog(library, 3)
+    enc = catalog_encoder(paths, "fake")
+    with pytest.raises(CatalogError, match="ONNX export"):
+        embed_with_ray(cat, Embeddings.of(paths, enc.fingerprint), enc, address="local")
+
+
+def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
+    with_export: Path, ray_local
+) -> None:
+    library = with_export
+    from search.catalog_ray import EncodeBatch, _pack
+
+    paths = library_paths()
+    enc = catalog_encoder(paths, None)
+    assert enc.onnx_folder is not None
+    files = [ray_local.put(_pack(enc.onnx_folder))]
+    actor = EncodeBatch(str(library / "not-here"), "", threads=1, files=files)
+    texts = np.asarray(["metric learning with proxies", "protein folding"], dtype=object)
+    out = actor({"hash": np.asarray([1, 2]), "text": texts})
+    expect = enc.encode(list(texts))
+    assert np.allclose(out["vector"].astype(np.float32), expect, atol=2e-3)
