@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,8 +163,21 @@ class Searcher:
         if previous is not None and _same_encoder(previous.index.manifest, self.index.manifest):
             self._encoder = previous._encoder
         self.fusion = DEFAULT_FUSION
-        # pid -> vid of its best chunk in the last semantic ranking (to show its page)
-        self.best_chunk: dict[int, int] = {}
+        # Per thread: a Library shared by a server's threads asks through one Searcher.
+        self._local = threading.local()
+
+    @property
+    def best_chunk(self) -> dict[int, int]:
+        """pid -> vid of its best chunk in this thread's last semantic ranking (to show its
+        page); per thread, so two questions answered at once never swap their pages."""
+        found: dict[int, int] | None = getattr(self._local, "best_chunk", None)
+        if found is None:
+            found = self._local.best_chunk = {}
+        return found
+
+    @best_chunk.setter
+    def best_chunk(self, value: dict[int, int]) -> None:
+        self._local.best_chunk = value
 
     @property
     def generation(self) -> Path:

@@ -173,3 +173,21 @@ def test_threads_keep_answering_across_a_new_generation(lib: Library, seeded: Pa
     assert not errors, errors
     assert answered and set(answered) == {3}
     assert len(lib.papers()) == 18
+
+
+def test_best_chunks_are_kept_per_thread(lib: Library) -> None:
+    """The page a hit cites comes from its best chunk in the same question's ranking: a second
+    thread ranking another question must not replace the first thread's best chunks."""
+    searcher = lib._current()
+    searcher.best_chunk = {1: 10}
+    seen: list[dict[int, int]] = []
+
+    def other() -> None:
+        seen.append(dict(searcher.best_chunk))  # a fresh thread starts with none
+        searcher.best_chunk = {1: 99}
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [{}]
+    assert searcher.best_chunk == {1: 10}
