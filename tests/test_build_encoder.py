@@ -174,7 +174,7 @@ def test_failed_export_falls_back_to_sentence_transformers_with_one_warning(
     def broken_export(*_a: Any, **_k: Any) -> Any:
         raise UnsupportedModel("cannot export this one\nsecond line")
 
-    monkeypatch.setattr("search.onnx_encoder.export_onnx", broken_export)
+    monkeypatch.setattr("search.query_encoder.export_onnx", broken_export)
     lib = _fill(library)
     logs: list[str] = []
     report = build.rebuild(Paths(lib), log=logs.append)
