@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import map as library_map
 from . import store, vectors
 from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
@@ -453,6 +454,8 @@ def _rebuild_locked(
         pause("written")
         if not _encoder_exported(paths.index, info, spec):
             _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
+        # The map of the library (search/map.py) goes into the generation it describes.
+        library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
         store.publish(paths.index, tmp, pause)
     except BaseException:
         db.close()
