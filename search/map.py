@@ -28,6 +28,7 @@ import os
 import re
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,16 +132,22 @@ def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndar
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         return _scaled(centred @ vt[:2].T)
     if method == "umap":
-        import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+        with warnings.catch_warnings():
+            # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
+            # while fitting small libraries that the neighbour graph is not fully connected
+            # (the layout is still right): neither is for the user.
+            warnings.simplefilter("ignore", ImportWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            import umap  # lazy: pulls in numba and pynndescent (seconds to import)
 
-        reducer = umap.UMAP(
-            n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
-            min_dist=0.1,
-            metric="cosine",
-            random_state=seed,
-            n_jobs=1,
-        )
-        return _scaled(reducer.fit_transform(x))
+            reducer = umap.UMAP(
+                n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
+                min_dist=0.1,
+                metric="cosine",
+                random_state=seed,
+                n_jobs=1,
+            )
+            return _scaled(reducer.fit_transform(x))
     if method == "pacmap":
         import pacmap  # lazy: numba
 
