@@ -106,6 +106,7 @@ def child(root: Path) -> None:
     from search.build import rebuild
     from search.encoder import register_encoder
     from search.library import library_paths
+    from search.output import rebuild_json
 
     register_encoder("bench", BenchEncoder)
     t1 = time.perf_counter()
@@ -118,7 +119,7 @@ def child(root: Path) -> None:
                 "in_process_s": round(t2 - t0, 3),
                 "embed_s": round(EMBED_SECONDS[0], 3),
                 "rss_mb": round(peak_rss_mb()),
-                "report": report.to_json(),
+                "report": rebuild_json(report),
             }
         )
     )

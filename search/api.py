@@ -382,7 +382,7 @@ class Library:
     ) -> FetchReport:
         """Look up abstracts of papers in the notes that have none; append them to
         notes/abstracts.jsonl as they arrive (an interrupted run resumes where it stopped)."""
-        # lazy: fetch imports httpx (~100 ms), which no other command needs
+        # lazy: fetch imports httpx (100-400 ms here), which no other command needs
         from .fetch import fetch_abstracts
 
         papers = build.collect_papers(self.paths.notes)

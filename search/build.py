@@ -67,9 +67,6 @@ class RebuildReport:
     model: str = ""
     seconds: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 # -- reading notes -----------------------------------------------------------------------------
 

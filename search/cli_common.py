@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .api import MODES, Library
+from .encoder import DEFAULT_MODEL
 from .errors import PapersError
 from .library import Paths
 from .output import dumps
@@ -86,7 +87,7 @@ model_option = click.option(
     envvar="PAPERS_MODEL",
     default=None,
     metavar="NAME_OR_PATH",
-    help="sentence-transformers model (default: the packaged all-MiniLM-L6-v2). Env: PAPERS_MODEL.",
+    help=f"sentence-transformers model (default: the packaged {DEFAULT_MODEL}). Env: PAPERS_MODEL.",
 )
 
 
@@ -103,7 +104,7 @@ class progress_bar:
     def start(self, total: int) -> Callable[[int], None]:
         if total < 64:
             return lambda n: None
-        # lazy: rich's progress machinery costs ~40 ms to import, and most runs embed little
+        # lazy: rich's progress machinery costs ~25 ms to import, and most runs embed little
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 

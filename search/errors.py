@@ -17,6 +17,11 @@ class IndexDamaged(PapersError):
     """The index on disk is truncated, corrupt or incomplete."""
 
 
+def damaged(what: str) -> IndexDamaged:
+    """The error for a damaged index: what is wrong, and what to do about it."""
+    return IndexDamaged(f"the index is damaged ({what}): run `papers rebuild` to rebuild it")
+
+
 class ModelMismatch(PapersError):
     """The index was built with another encoder than the one asked for."""
 

@@ -17,7 +17,7 @@ import httpx
 from rapidfuzz import fuzz
 
 from .errors import FetchError
-from .importers import unwrap
+from .importers import SKIP_STATUSES, unwrap
 from .library import Paper
 from .records import normalise_doi, normalise_title, parse_arxiv_id
 from .version import __version__
@@ -41,7 +41,6 @@ MAX_RETRIES = 5
 RETRY_BASE = 1.0  # seconds; doubled on each retry when the server gives no Retry-After
 MAX_WAIT = 300.0  # a longer Retry-After stops the run instead of hanging it
 TIMEOUT = 30.0
-SKIP_STATUSES = ("not_found", "no_abstract")
 
 # Indirections so tests can observe waits without sleeping.
 _sleep = time.sleep
@@ -87,19 +86,6 @@ class FetchReport:
     not_found: int = 0
     errors: int = 0
     items: list[FetchItem] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "out_path": str(self.out_path),
-            "without_abstract": self.without_abstract,
-            "already_done": self.already_done,
-            "looked_up": self.looked_up,
-            "found": self.found,
-            "not_found": self.not_found,
-            "errors": self.errors,
-            "items": [vars(i) for i in self.items],
-        }
 
 
 class _Unreachable(Exception):

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ImportFailed
+
+# bibtexparser (~70 ms) and pylatexenc are imported inside the BibTeX reader, for start-up
+# time: most commands, and most notes folders, read no BibTeX.
 from .records import (
     FileResult,
     Problem,
@@ -49,39 +52,11 @@ SKIP_STATUSES = frozenset({"not_found", "no_abstract"})
 
 # --- small text helpers ---------------------------------------------------------------------
 
-_WS = re.compile(r"\s+")
 _YEAR = re.compile(r"(1[5-9]\d\d|20\d\d|21\d\d)")
 
 
-# UTF-8 read as Latin-1/cp1252 always shows a lead byte (Â..ô) followed by a continuation byte
-# (U+0080..U+00BF, or the cp1252 letters those bytes map to).
-_MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6"
-    "\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc"
-    "\u2122\u0161\u203a\u0153\u017e\u0178]"
-)
-
-
-def _clean(text: str) -> str:
-    # ftfy costs 50-600 µs a string, too slow for 100k-line imports; only text that can hold
-    # mojibake goes through it, the rest is just NFC-normalised as clean_text would.
-    if text.isascii():
-        return text.strip()
-    if _MOJIBAKE_HINT.search(text):
-        return clean_text(text)
-    return unicodedata.normalize("NFC", text).strip()
-
-
 def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _title_key(title: str) -> str:
-    if title.isascii():
-        # Same result as normalise_title for ASCII, without ftfy's cost.
-        text = re.sub(r"[^\w]+", " ", title.casefold())
-        return _WS.sub(" ", text.replace("_", " ")).strip()
-    return normalise_title(title)
+    return " ".join(clean_text(text).split())
 
 
 # A paragraph ends at a blank line, or where the next line is indented (arXiv's convention).
@@ -189,7 +164,7 @@ _GENERIC_KEYS = frozenset(CANONICAL_KEYS) | {"pdf", "status"}
 
 def _arxiv_snapshot_record(obj: dict[str, Any], rel: str, line: int) -> Record:
     title = _one_line(decode_accents(str(obj.get("title") or "")))
-    abstract = _clean(decode_accents(unwrap(str(obj.get("abstract") or ""))))
+    abstract = clean_text(decode_accents(unwrap(str(obj.get("abstract") or ""))))
     authors: list[str] = []
     parsed = obj.get("authors_parsed")
     if isinstance(parsed, list):
@@ -238,7 +213,7 @@ def _beir_record(obj: dict[str, Any], rel: str, line: int) -> Record:
         title=_one_line(str(obj.get("title") or "")),
         file=rel,
         line=line,
-        abstract=_clean(str(obj.get("text") or "")),
+        abstract=clean_text(str(obj.get("text") or "")),
         extra=extra,
     )
 
@@ -268,8 +243,8 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
         title=_one_line(str(obj.get("title") or "")),
         file=rel,
         line=line,
-        note=_clean(note) if isinstance(note, str) else "",
-        abstract=_clean(abstract) if isinstance(abstract, str) else "",
+        note=clean_text(note) if isinstance(note, str) else "",
+        abstract=clean_text(abstract) if isinstance(abstract, str) else "",
         arxiv=arxiv,
         doi=normalise_doi(_opt_str(obj.get("doi"))),
         url=url,
@@ -394,7 +369,7 @@ def _bib_record(entry: Any, rel: str) -> Record:
     line = int(entry.start_line) + 1
 
     def text(key: str) -> str:
-        return _clean(_latex_to_text(fields[key])) if fields.get(key, "").strip() else ""
+        return clean_text(_latex_to_text(fields[key])) if fields.get(key, "").strip() else ""
 
     title = _one_line(text("title"))
     abstract = unwrap(text("abstract"))
@@ -514,25 +489,12 @@ class ImportedFile:
     problems: list[Problem] = field(default_factory=list)
     message: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "written": str(self.written) if self.written else None,
-            "read": self.read,
-            "written_records": self.written_records,
-            "problems": [str(p) for p in self.problems],
-            "message": self.message,
-        }
-
 
 @dataclass
 class ImportReport:
     """What `import_files` did, one entry per input file."""
 
     files: list[ImportedFile] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"files": [f.to_json() for f in self.files]}
 
 
 def _sniff_format(path: Path, text: str) -> str | None:
@@ -594,7 +556,7 @@ def _dedupe(records: Iterable[Record]) -> list[Record]:
     kept: list[Record] = []
     index: dict[str, int] = {}
     for r in records:
-        keys = ["t:" + _title_key(r.title)]
+        keys = ["t:" + normalise_title(r.title)]
         if r.extra.get("id"):
             keys.append("i:" + r.extra["id"])
         if r.arxiv:

@@ -65,7 +65,6 @@ _SEPARATORS = " \t\n[](){}|,;:-\u2013\u2014\u00b7\u2022/"
 _TRAILING = " \t\n[(|,;:-\u2013\u2014\u00b7\u2022/"
 _SENTENCE_END = (".", "!", "?")
 # ftfy leaves printable ASCII without '&' unchanged, and is the slow part of reading a long list.
-_PLAIN_ASCII = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
 _FAKE_BULLET = re.compile(r"^[-*+][^\s\-*+]")
 _YAML_NULL = {"", "~", "null", "Null", "NULL"}
 _KNOWN_META = {
@@ -362,12 +361,12 @@ class _Parser:
                     title_block, parsed = (i, j), _title(tokens[i + 1])
                     break
         if meta_title:
-            title, line = _norm_space(_clean(meta_title)), 1
+            title, line = _norm_space(clean_text(meta_title)), 1
             # The heading stays note text unless it only repeats the front-matter title.
             if parsed is None or _norm_space(parsed.text).casefold() != title.casefold():
                 title_block, parsed = None, None
         elif parsed is not None and title_block is not None:
-            title, line = _norm_space(_clean(parsed.text)), self._line(tokens[title_block[0]])
+            title, line = _norm_space(clean_text(parsed.text)), self._line(tokens[title_block[0]])
         else:
             if any(t.type == "inline" and t.content.strip() for t in tokens) or self.meta:
                 self.problems.append(
@@ -393,7 +392,7 @@ class _Parser:
         meta = self.meta
         authors = meta.get("authors", meta.get("author"))
         if isinstance(authors, list):
-            record.authors = [_clean(a) for a in authors if isinstance(a, str) and a.strip()]
+            record.authors = [clean_text(a) for a in authors if isinstance(a, str) and a.strip()]
         elif _meta_str(authors):
             record.authors = _split_authors(str(authors))
         year = _meta_str(meta.get("year"))
@@ -405,10 +404,10 @@ class _Parser:
                 record.extra["year"] = year
         venue = _meta_str(meta.get("venue"))
         if venue:
-            record.venue = _clean(venue)
+            record.venue = clean_text(venue)
         tags = meta.get("tags")
         if isinstance(tags, list):
-            record.tags = [_clean(t) for t in tags if isinstance(t, str) and t.strip()]
+            record.tags = [clean_text(t) for t in tags if isinstance(t, str) and t.strip()]
         elif _meta_str(tags):
             sep = "," if "," in str(tags) else None
             record.tags = [t.strip() for t in str(tags).split(sep) if t.strip()]
@@ -420,7 +419,7 @@ class _Parser:
             record.doi = doi
         abstract = _meta_str(meta.get("abstract"))
         if abstract:
-            record.abstract = _clean(abstract)
+            record.abstract = clean_text(abstract)
         url = _meta_str(meta.get("url"))
         if url:
             record.url = url
@@ -471,7 +470,7 @@ class _Parser:
                 inline = tokens[i + 1]
                 plain = _plain_blocks(tokens, i, j)
                 if _is_label(inline, plain):
-                    label, current = _clean(_norm_space(plain).rstrip(":").strip()), None
+                    label, current = clean_text(_norm_space(plain).rstrip(":").strip()), None
                 elif current is not None:
                     current.chunks.append(plain)
                 elif _has_link(inline):
@@ -504,7 +503,7 @@ class _Parser:
         if inner and tokens[inner[0][0]].type == "paragraph_open":
             parsed = _title(tokens[inner[0][0] + 1])
             rest = inner[1:]
-        title = _norm_space(_clean(parsed.text)) if parsed else ""
+        title = _norm_space(clean_text(parsed.text)) if parsed else ""
         if not title:
             self.problems.append(
                 Problem(self.rel, self._line(tokens[i]), "bullet without title text; skipped")
@@ -617,7 +616,7 @@ def _inline_plain(inline: Token, newline: str = "\n") -> str:
 
 
 def _heading_text(inline: Token) -> str:
-    return _norm_space(_clean(_inline_plain(inline, " ")))
+    return _norm_space(clean_text(_inline_plain(inline, " ")))
 
 
 def _plain_blocks(tokens: Sequence[Token], start: int, end: int) -> str:
@@ -648,7 +647,7 @@ def _plain_blocks(tokens: Sequence[Token], start: int, end: int) -> str:
 
 
 def _join_note(chunks: list[str]) -> str:
-    return _clean("\n\n".join(c for c in chunks if c.strip()))
+    return clean_text("\n\n".join(c for c in chunks if c.strip()))
 
 
 def _has_link(inline: Token) -> bool:
@@ -734,14 +733,7 @@ def _split_authors(text: str) -> list[str]:
         names = re.split(r"\s+and\s+", text)
     else:
         names = re.split(r"[,;]", text)
-    return [_clean(n) for n in names if n.strip()]
-
-
-def _clean(text: str) -> str:
-    """clean_text, skipping ftfy where it cannot change anything."""
-    if _PLAIN_ASCII.fullmatch(text):
-        return text.strip()
-    return clean_text(text)
+    return [clean_text(n) for n in names if n.strip()]
 
 
 def _norm_space(text: str) -> str:

@@ -18,6 +18,10 @@ import numpy as np
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+# Imported inside the functions that need them, for start-up time: torch and onnx only to
+# export (build time), onnxruntime (~150 ms) and tokenizers only when text is encoded, so that
+# importing this module (as every query does) costs nothing.
+
 __all__ = [
     "FORMAT_VERSION",
     "EncoderUnavailable",

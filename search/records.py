@@ -78,10 +78,23 @@ _ARXIV_OLD = re.compile(rf"({ARXIV_OLD_ID})(v\d+)?", re.I)
 _ARXIV_WHOLE = re.compile(rf"(arxiv:)?\s*({ARXIV_NEW_ID}|{ARXIV_OLD_ID})(v\d+)?", re.I)
 
 
+# What ftfy is run for: HTML entities ("&amp;", "&#233;") and mojibake (UTF-8 read as
+# Latin-1/cp1252 always shows a lead byte Â..ô followed by a continuation byte U+0080..U+00BF
+# or one of the cp1252 letters those bytes map to). Other text is only NFC-normalised: ftfy
+# costs 50-600 µs a string, too slow for 100k-line imports, and its other changes (uncurling
+# quotes, ligatures) are not repairs.
+_ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]*|#[0-9]+|#[xX][0-9a-fA-F]+);")
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6"
+    "\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc"
+    "\u2122\u0161\u203a\u0153\u017e\u0178]"
+)
+
+
 def _fix(text: str) -> str:
-    """ftfy's repairs, skipped for plain ASCII without '&': there is nothing to repair there
-    (mojibake needs non-ASCII bytes, entities need '&'), and ftfy is costly at 100k titles."""
-    if text.isascii() and "&" not in text:
+    """ftfy's repairs, for text that may need them (entities or mojibake)."""
+    entity = "&" in text and _ENTITY.search(text)
+    if not entity and (text.isascii() or not _MOJIBAKE_HINT.search(text)):
         return text
     import ftfy  # lazy: 60 ms to import, and most commands never repair text
 
@@ -89,8 +102,14 @@ def _fix(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Repair mojibake and normalise Unicode (NFC)."""
-    return unicodedata.normalize("NFC", _fix(text)).strip()
+    """Repair mojibake and HTML entities, normalise Unicode (NFC), strip the ends.
+
+    The one cleaning rule for text read from notes and imports (titles, notes, abstracts).
+    """
+    text = _fix(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
 
 
 _NON_WORD = re.compile(r"[\W_]+")

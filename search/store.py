@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import vectors
-from .errors import IndexDamaged, IndexMissing
+from .errors import IndexDamaged, IndexMissing, damaged
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
@@ -123,11 +123,6 @@ def _paper_row(row: tuple[Any, ...]) -> PaperRow:
         abstract=row[11] or "",
         notes=json.loads(row[12] or "[]"),
     )
-
-
-def damaged(what: str) -> IndexDamaged:
-    """The error for a damaged index: what is wrong, and what to do about it."""
-    return IndexDamaged(f"the index is damaged ({what}): run `papers rebuild` to rebuild it")
 
 
 def file_checksum(path: Path) -> int:

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import damaged
+
 # Exact search up to this many vectors; IVF above it.
 EXACT_MAX = 50_000
 # An IVF index shrunk below this many vectors becomes exact again (hysteresis, so a library
@@ -47,7 +49,7 @@ Log = Callable[[str], None]
 
 
 def _faiss() -> Any:
-    import faiss
+    import faiss  # lazy: ~150 ms to import; `--help`, `list` and keyword search never need it
 
     return faiss
 
@@ -166,8 +168,6 @@ def write(index: Any, path: Path) -> None:
 
 def read(path: Path, expected_size: int | None, expected_total: int | None) -> Any:
     """Load a FAISS file, checking it is whole; a damaged one raises IndexDamaged."""
-    from .store import damaged
-
     try:
         size = path.stat().st_size
     except OSError:

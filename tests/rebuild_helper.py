@@ -21,6 +21,7 @@ from search.build import rebuild  # noqa: E402
 from search.encoder import register_encoder  # noqa: E402
 from search.errors import PapersError  # noqa: E402
 from search.library import library_paths  # noqa: E402
+from search.output import rebuild_json  # noqa: E402
 from tests.conftest import FakeEncoder  # noqa: E402
 
 
@@ -45,4 +46,4 @@ if __name__ == "__main__":
     except PapersError as e:
         print(str(e), file=sys.stderr)
         sys.exit(1)
-    print(json.dumps(report.to_json()))
+    print(json.dumps(rebuild_json(report)))

