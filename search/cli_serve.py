@@ -9,6 +9,7 @@ inside the commands: `papers --help` and every other command never load them.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import sys
 from pathlib import Path
@@ -19,24 +20,21 @@ from . import map as library_map
 from .cli_common import CONTEXT, emit_json, err, library_of, paths_of
 from .errors import PapersError
 from .library import shorten
+from .watch import WatchEvent, describe, rebuild_once, watch, watch_in_thread
 
 DEFAULT_PORT = 8765
 
 
 def _need(module: str) -> None:
     """Stop with one line when an optional package is missing."""
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         raise click.ClickException(
             f"this command needs the `{module}` package: pip install 'papers[web]'"
         )
 
 
-def _watch_callback() -> object:
-    from .watch import describe
-
-    return lambda event: err(describe(event))
+def _report(event: WatchEvent) -> None:
+    err(describe(event))
 
 
 @click.command(context_settings=CONTEXT)
@@ -63,9 +61,7 @@ def mcp_command(watch: bool) -> None:
     lib = library_of()
     stop = None
     if watch:
-        from .watch import watch_in_thread
-
-        stop = watch_in_thread(lib, _watch_callback())  # type: ignore[arg-type]
+        stop = watch_in_thread(lib, _report)
     try:
         run_stdio(lib)
     finally:
@@ -126,9 +122,7 @@ def serve_command(host: str, port: int, allow_remote: bool, watch: bool) -> None
         hosts = [*LOOPBACK_HOSTS, host] if host not in ("0.0.0.0", "::") else ["*"]
     stop = None
     if watch:
-        from .watch import watch_in_thread
-
-        stop = watch_in_thread(lib, _watch_callback())  # type: ignore[arg-type]
+        stop = watch_in_thread(lib, _report)
     shown = f"[{host}]" if ":" in host else host
     err(f"serving {paths_of().root} on http://{shown}:{port}/  (Ctrl-C to stop)")
     try:
@@ -153,8 +147,6 @@ def watch_command(once: bool) -> None:
       papers serve --watch      # the same, inside the web server
     """
     _need("watchfiles")
-    from .watch import describe, rebuild_once, watch
-
     lib = library_of()
     if once:
         event = rebuild_once(lib, ["(start)"])
@@ -164,7 +156,7 @@ def watch_command(once: bool) -> None:
         return
     err(f"watching {lib.notes_dir} (Ctrl-C to stop)")
     try:
-        watch(lib, lambda event: err(describe(event)))
+        watch(lib, _report)
     except KeyboardInterrupt:
         pass
 

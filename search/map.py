@@ -315,13 +315,14 @@ def compute(
         for i, (pid, h) in enumerate(zip(data.ids, data.hashes, strict=True))
         if pid in old and old[pid].hash == h
     ]
-    changed = n - len(kept) + (len(old) - len(kept))
+    removed = len(set(old) - set(data.ids))
+    changed = n - len(kept) + removed
     fitted = previous.fitted_papers if previous else 0
     refit = (
         previous is None
         or not kept
         or previous.placed_since_fit + changed > REFIT_FRACTION * max(fitted, 1)
-        or (previous.method == "pca" and n >= MIN_UMAP)
+        or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
     )
     if refit:
         log(f"map: laying out {n} papers")
