@@ -162,15 +162,18 @@ def test_paper_page_has_notes_sources_and_similar(client: TestClient) -> None:
     page = client.get("/paper/" + client.get("/api/papers").json()[0]["id"])
     assert page.status_code == 200
     assert "Sources" in page.text and "Similar papers" in page.text
-    assert page.text.count("<li><a href=\"/paper/") == 10
+    assert page.text.count('<li><a href="/paper/') == 10
     assert client.get("/paper/nothing-like-this-zzz").status_code == 404
 
 
 def test_api_mirrors_the_cli_json(client: TestClient, built: Path) -> None:
     runner = CliRunner()
     args = ["--library", str(built)]
-    cli_ask = json.loads(runner.invoke(cli, [*args, "ask", "robot grasp", "-k", "5", "--json",
-                                             "--model", "fake"]).stdout)
+    cli_ask = json.loads(
+        runner.invoke(
+            cli, [*args, "ask", "robot grasp", "-k", "5", "--json", "--model", "fake"]
+        ).stdout
+    )
     assert client.get("/api/ask", params={"q": "robot grasp", "k": 5}).json() == cli_ask
     cli_show = json.loads(runner.invoke(cli, [*args, "show", "Circle Loss", "--json"]).stdout)
     assert client.get("/api/papers/" + cli_show["id"]).json() == cli_show
