@@ -260,12 +260,22 @@ def label_clusters(
 
 
 def summarise_clusters(
-    points: list[Point], x: np.ndarray, texts: list[str], labels: np.ndarray
+    points: list[Point],
+    x: np.ndarray,
+    texts: list[str],
+    labels: np.ndarray,
+    known: dict[int, list[str]] | None = None,
 ) -> list[Cluster]:
-    """Label, size, centre on the map and most central papers of each cluster."""
-    terms = label_clusters(texts, labels)
+    """Label, size, centre on the map and most central papers of each cluster.
+
+    `known`: labels kept from the fitted map (placing a few papers does not relabel: c-TF-IDF
+    over every paper's text is most of what a placement would cost)."""
+    if known is None:
+        terms = dict(enumerate(label_clusters(texts, labels)))
+    else:
+        terms = known
     out = []
-    for c, words_c in enumerate(terms):
+    for c, words_c in sorted(terms.items()):
         members = np.flatnonzero(labels == c)
         if not len(members):
             continue
@@ -347,7 +357,6 @@ def compute(
         for j, i in enumerate(new):
             xy[i] = placed_xy[j]
             labels[i] = labels[kept[int(nearest[j])]]
-        labels = _renumber(labels)
         used = previous.method
         placed = previous.placed_since_fit + changed
     points = [
@@ -362,7 +371,8 @@ def compute(
         )
         for i in range(n)
     ]
-    clusters = summarise_clusters(points, x, data.texts, labels)
+    known = None if refit or previous is None else {c.id: c.terms for c in previous.clusters}
+    clusters = summarise_clusters(points, x, data.texts, labels, known)
     return LibraryMap(
         method=used,
         points=points,
@@ -371,12 +381,6 @@ def compute(
         placed_since_fit=placed,
         seconds=round(time.perf_counter() - start, 3),
     )
-
-
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    """Cluster numbers 0..k-1 with no gaps (a removed paper may empty a cluster)."""
-    _, inverse = np.unique(labels, return_inverse=True)
-    return np.asarray(inverse, dtype=np.int64)
 
 
 # -- reading an index generation -------------------------------------------------------------

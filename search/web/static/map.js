@@ -64,12 +64,13 @@ var PapersMap = (function () {
 
   function legend() {
     var el = document.getElementById("legend"); if (!el) return;
-    var names = bySection ? data.sections.map(function (s) { return s || "(no section)"; })
-                          : data.clusters.map(function (c) { return c.label + " (" + c.size + ")"; });
+    // cluster ids may have gaps (a cluster emptied since the fit): colour by id, as draw() does
+    var keys = bySection ? data.sections.map(function (s, i) { return [i, s || "(no section)"]; })
+                         : data.clusters.map(function (c) { return [c.id, c.label + " (" + c.size + ")"]; });
     el.innerHTML = "";
-    names.forEach(function (name, i) {
-      var s = document.createElement("span"); s.className = "key";
-      var dot = document.createElement("i"); dot.style.background = colour(i, names.length);
+    keys.forEach(function (k) {
+      var name = k[1], s = document.createElement("span"); s.className = "key";
+      var dot = document.createElement("i"); dot.style.background = colour(k[0], keys.length);
       s.appendChild(dot); s.appendChild(document.createTextNode(name)); el.appendChild(s);
     });
   }
