@@ -10,6 +10,7 @@ The public API (see `search.api`):
 from .api import (
     MODES,
     Ambiguous,
+    DiskFull,
     FetchError,
     Hit,
     ImportedFile,
@@ -30,12 +31,14 @@ from .api import (
     RebuildReport,
     Source,
     Why,
+    ZoteroError,
 )
 from .version import __version__
 
 __all__ = [
     "MODES",
     "Ambiguous",
+    "DiskFull",
     "FetchError",
     "Hit",
     "ImportFailed",
@@ -56,5 +59,6 @@ __all__ = [
     "RebuildReport",
     "Source",
     "Why",
+    "ZoteroError",
     "__version__",
 ]

@@ -25,6 +25,7 @@ from . import build, query, store
 from .build import Pause, Progress, RebuildReport
 from .errors import (
     Ambiguous,
+    DiskFull,
     FetchError,
     ImportFailed,
     IndexDamaged,
@@ -35,15 +36,18 @@ from .errors import (
     NotesError,
     NotFound,
     PapersError,
+    ZoteroError,
 )
 from .importers import ImportedFile, ImportReport, import_files
 from .library import Paths, library_paths
+from .zotero import check_data_dir, write_zotero_config
 
 if TYPE_CHECKING:
     from .fetch import FetchReport, ProgressFn
 
 __all__ = [
     "Ambiguous",
+    "DiskFull",
     "FetchError",
     "FetchReport",
     "Hit",
@@ -66,6 +70,7 @@ __all__ = [
     "RebuildReport",
     "Source",
     "Why",
+    "ZoteroError",
 ]
 
 MODES: tuple[str, ...] = query.MODES
@@ -142,7 +147,7 @@ class Paper:
             url=row.url,
             abstract=row.abstract,
             notes=tuple(row.notes),
-            sources=tuple(Source(f"notes/{f}", line) for f, line in row.sources),
+            sources=tuple(Source(store.place(f), line) for f, line in row.sources),
         )
 
 
@@ -180,12 +185,23 @@ class Why:
 
 @dataclass(frozen=True)
 class Hit:
-    """One paper in an answer: its rank (1 = best), fused score and why it was found."""
+    """One paper in an answer: its rank (1 = best), fused score and why it was found, and the
+    PDF page (or Zotero full text) the answer was found on, if any."""
 
     rank: int
     score: float
     paper: Paper
     why: Why | None = None
+    page_file: str | None = None  # as the user sees it: notes/paper.pdf, or a Zotero item
+    page: str | None = None  # the page label
+
+    @property
+    def where(self) -> str:
+        """What to cite: the page the answer is on (`notes/paper.pdf:p.7`), else the paper's
+        first mention."""
+        if self.page_file is None:
+            return self.paper.where
+        return f"{self.page_file}:p.{self.page}" if self.page else self.page_file
 
     @classmethod
     def from_query(cls, hit: query.Hit) -> Hit:
@@ -194,6 +210,8 @@ class Hit:
             score=hit.score,
             paper=Paper.from_row(hit.paper),
             why=Why.from_explain(hit.explain) if hit.explain else None,
+            page_file=store.place(hit.page_file) if hit.page_file else None,
+            page=hit.page,
         )
 
 
@@ -266,6 +284,8 @@ class Library:
         *,
         full: bool = False,
         wait: bool = False,
+        verify: bool = False,
+        follow_links: bool = False,
         progress: Progress | None = None,
         pause: Pause | None = None,
     ) -> RebuildReport:
@@ -274,6 +294,9 @@ class Library:
         Args:
             full: re-embed everything.
             wait: wait for a rebuild already running instead of raising LockBusy.
+            verify: re-hash every note file and re-read those whose content changed even
+                though their size and modification time did not.
+            follow_links: follow symlinks in notes/ that lead outside the library.
             progress: `progress(total)` returns a callback advanced by chunks embedded.
             pause: called with the name of each stage reached (tests stop a rebuild there).
         """
@@ -282,6 +305,8 @@ class Library:
             model=self.model,
             full=full,
             wait=wait,
+            verify=verify,
+            follow_links=follow_links,
             log=self.log,
             progress=progress,
             pause=pause,
@@ -294,20 +319,17 @@ class Library:
             old = self._searcher
             if old is not None and live == old.generation:
                 return old
-            self._searcher = None
-            try:
-                self._searcher = query.Searcher(
-                    self.paths.index, model=self.model, warn=self.log, previous=old
-                )
-            finally:
-                if old is not None:
-                    old.close()
+            # The old searcher is not closed here: another thread may be answering with it right
+            # now. It closes its SQLite connection when the last call using it lets it go.
+            self._searcher = query.Searcher(
+                self.paths.index, model=self.model, warn=self.log, previous=old
+            )
             return self._searcher
 
     def info(self) -> IndexInfo:
         """The live generation's model, build time and size."""
         s = self._current()
-        m = s.index.manifest
+        m = s.manifest
         return IndexInfo(
             generation=s.generation.name,
             model=str(m.get("model", "")),
@@ -363,12 +385,23 @@ class Library:
 
     def papers(self) -> list[Paper]:
         """Every indexed paper, in the order of its first mention in the notes."""
-        return [Paper.from_row(r) for r in self._current().index.all_papers()]
+        return [Paper.from_row(r) for r in self._current().all_papers()]
 
     # -- notes ----------------------------------------------------------------------------
     def import_files(self, files: Sequence[str | os.PathLike[str]]) -> ImportReport:
         """Copy paper lists (BibTeX, JSON lines) into notes/imported/ as readable files."""
-        return import_files([Path(f) for f in files], self.paths.notes)
+        return import_files([Path(f) for f in files], self.paths.notes, log=self.log)
+
+    def add_zotero(self, data_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Read this Zotero data directory (holding zotero.sqlite) on every rebuild, by
+        recording it in the library's papers.toml. Returns (the directory resolved, the config
+        file written).
+
+        Raises:
+            ZoteroError: the directory holds no zotero.sqlite, or papers.toml is not valid.
+        """
+        found = check_data_dir(Path(data_dir))
+        return found, write_zotero_config(self.paths.root, found)
 
     def fetch_abstracts(
         self,

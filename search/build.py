@@ -19,11 +19,21 @@ import numpy as np
 
 from . import map as library_map
 from . import store, vectors
-from .chunking import CHUNKING_VERSION, PaperText, chunk, chunk_key, paper_text
+from .chunking import CHUNKING_VERSION, PaperText, chunk_key, chunk_pages, paper_text
 from .encoder import Encoder, ModelSpec, resolve_model
-from .errors import IndexDamaged, LockBusy, NotesError, PapersError
+from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .library import Paper, Paths, merge
-from .records import FileResult, Problem, Record, normalise_title
+from .records import (
+    SURROGATE,
+    SURROGATE_MESSAGE,
+    FileResult,
+    Problem,
+    Record,
+    normalise_title,
+    scrub_record,
+    scrub_surrogates,
+    summarise_problems,
+)
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -71,8 +81,19 @@ class RebuildReport:
 # -- reading notes -----------------------------------------------------------------------------
 
 
-def read_file(path: Path, rel: str) -> FileResult:
-    """Read one file under notes/ by its kind; never raises for bad content."""
+def read_file(path: Path, rel: str, pdf_cache: Path | None = None) -> FileResult:
+    """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
+    never raises for bad content. PDF text is cached by content hash in `pdf_cache`."""
+    from .zotero import is_zotero_source
+
+    if is_zotero_source(rel):
+        from .zotero import read_zotero
+
+        return read_zotero(path, pdf_cache)
+    if path.suffix.lower() == ".pdf":
+        from .pdfs import read_pdf_file
+
+        return read_pdf_file(path, rel, pdf_cache)
     if path.suffix.lower() in (".bib", ".jsonl"):
         from .importers import read_note_data
 
@@ -94,13 +115,36 @@ def check_notes_dir(notes: Path) -> None:
 def collect_papers(notes_dir: Path) -> list[Paper]:
     """Every paper in the notes, parsed afresh (no index needed)."""
     from .notes import list_note_files
+    from .zotero import zotero_sources
 
     check_notes_dir(notes_dir)
     files, _ = list_note_files(notes_dir)
     records: list[Record] = []
+    pdf_cache = notes_dir.parent / "index" / PDF_CACHE
     for f in files:
-        records.extend(read_file(f, _rel(f, notes_dir)).records)
+        result = read_file(f, _rel(f, notes_dir), pdf_cache)
+        _scrub_surrogates(result)
+        records.extend(result.records)
+    for data_dir, rel, _size, _mtime in zotero_sources(notes_dir.parent, []):
+        records.extend(read_file(data_dir, rel, pdf_cache).records)
     return merge(records)
+
+
+def _scrub_surrogates(result: FileResult) -> bool:
+    """Replace lone surrogates left by any reader (JSON or YAML escapes), each record with
+    them reported once: SQLite, JSON output and the terminal cannot encode them. True if
+    anything was replaced."""
+    found = False
+    for p in result.problems:
+        if SURROGATE.search(p.message):
+            p.message, found = SURROGATE.sub("\ufffd", p.message), True
+    reported = {(p.file, p.line) for p in result.problems if p.message == SURROGATE_MESSAGE}
+    for r in result.records:
+        if scrub_record(r):
+            found = True
+            if (r.file, r.line) not in reported:
+                result.problems.append(Problem(r.file, r.line, SURROGATE_MESSAGE))
+    return found
 
 
 def _records_to_json(records: list[Record]) -> str:
@@ -109,6 +153,22 @@ def _records_to_json(records: list[Record]) -> str:
 
 def _records_from_json(text: str) -> list[Record]:
     return [Record(**d) for d in json.loads(text)]
+
+
+def _problems_to_json(problems: list[Problem]) -> str:
+    return json.dumps([dataclasses.asdict(p) for p in problems])
+
+
+def _content_hash(path: Path) -> str | None:
+    """sha256 of a note file's bytes, kept in the parse cache; None if it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 # -- the model's cheap side: tokenizer and settings, without torch ------------------------------
@@ -217,7 +277,7 @@ def load_encoder(
     if index_dir is not None:
         from .query_encoder import load_onnx
 
-        onnx = load_onnx(index_dir, fingerprint, prompts)
+        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True)
         if onnx is not None:
             return onnx
     from .encoder import STEncoder
@@ -264,7 +324,10 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 # -- the rebuild -----------------------------------------------------------------------------------
 
 # The parse cache is valid only for the code that produced it: the readers' source is hashed.
-_PARSER_FILES = ("notes.py", "importers.py", "records.py")
+_PARSER_FILES = ("notes.py", "importers.py", "records.py", "pdfs.py", "zotero.py")
+# Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
+# generations, since a PDF's text does not depend on anything else.
+PDF_CACHE = "pdf-cache"
 
 
 def parser_version() -> str:
@@ -294,36 +357,95 @@ def rebuild(
     model: str | None = None,
     full: bool = False,
     wait: bool = False,
+    verify: bool = False,
+    follow_links: bool = False,
     log: Log = lambda s: None,
     progress: Progress | None = None,
     pause: Pause | None = None,
 ) -> RebuildReport:
     """Bring index/ in line with notes/, embedding only what changed.
 
+    `verify`: re-hash every note file's content (sha256) and re-parse those whose content
+    changed even though size and mtime did not. `follow_links`: follow symlinks in notes/
+    that lead out of the library.
+
     Raises:
         NotesError: notes/ missing or holding no notes.
         ModelError: the model cannot be found or loaded.
         LockBusy: another rebuild is running (unless `wait`).
+        DiskFull: the disk filled up (the previous index is left as it was).
     """
     start = time.perf_counter()
     pause = pause or _no_pause
     check_notes_dir(paths.notes)
     spec = resolve_model(model)
-    with rebuild_lock(paths.index, wait):
-        pause("locked")
-        store.prune(paths.index)
-        previous, damage = _open_previous(paths.index)
-        if damage:
-            log(f"previous index is unusable ({damage}); building a new one")
-        try:
-            report = _rebuild_locked(paths, spec, previous, damage, full, log, progress, pause)
-        finally:
-            if previous is not None:
-                previous.close()
-        pause("published")
-        store.prune(paths.index)
+    try:
+        with rebuild_lock(paths.index, wait):
+            pause("locked")
+            store.prune(paths.index)
+            previous, damage = _open_previous(paths.index)
+            if damage:
+                log(f"previous index is unusable ({damage}); building a new one")
+            try:
+                report = _rebuild_locked(
+                    paths, spec, previous, damage, full, verify, follow_links, log, progress, pause
+                )
+            finally:
+                if previous is not None:
+                    previous.close()
+            pause("published")
+            store.prune(paths.index)
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        if not disk_full_error(e):
+            raise
+        raise DiskFull(_disk_full_message(paths, e)) from None
     report.seconds = round(time.perf_counter() - start, 3)
     return report
+
+
+def disk_full_error(e: BaseException) -> bool:
+    """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
+    import errno
+
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(e).lower()
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text
+    if isinstance(e, RuntimeError):
+        # FAISS quotes strerror: "write error in …: 4051 != 16000 (No space left on device)"
+        return "no space left" in text or "quota exceeded" in text
+    return False
+
+
+def _disk_full_message(paths: Paths, e: BaseException) -> str:
+    if isinstance(e, OSError):
+        what = f"writing {e.filename or 'the index'} ({e.strerror or e})"
+    elif isinstance(e, sqlite3.Error):
+        what = f"writing the index database ({e})"
+    else:
+        what = "writing the vector file (FAISS write error)"
+    try:
+        kept = store.current_generation(paths.index) is not None
+    except IndexDamaged:
+        kept = False
+    where = paths.index if paths.index.exists() else paths.root
+    try:
+        free = f"{_human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
+    except OSError:
+        free = f"free space on the disk holding {where} unknown"
+    previous = "the previous index is intact" if kept else "no index was written"
+    return f"rebuild failed, the disk is full: {what}; {previous}; {free}"
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover
 
 
 def _rebuild_locked(
@@ -332,11 +454,14 @@ def _rebuild_locked(
     previous: store.Index | None,
     damage: str | None,
     full: bool,
+    verify: bool,
+    follow_links: bool,
     log: Log,
     progress: Progress | None,
     pause: Pause,
 ) -> RebuildReport:
     from .notes import list_note_files
+    from .zotero import zotero_sources
 
     report = RebuildReport(model=spec.name)
     old_manifest = previous.manifest if previous else {}
@@ -358,10 +483,14 @@ def _rebuild_locked(
         log(f"re-embedding everything: {report.reembed_reason}")
 
     # 1. files: which changed since the previous generation (size and mtime)
-    files, walk_problems = list_note_files(paths.notes)
-    if not files:
-        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
+    files, walk_problems = list_note_files(paths.notes, follow_links)
+    pdf_cache = paths.index / PDF_CACHE
     problems: list[Problem] = list(walk_problems)
+    # The Zotero library named in papers.toml is one more "file": its stat key covers the
+    # database, its -wal and the attachment files, so an unchanged library is not read.
+    zotero = zotero_sources(paths.root, problems)
+    if not files and not zotero:
+        raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     stats: list[tuple[Path, str, int, int]] = []
     for f in files:
         rel = _rel(f, paths.notes)
@@ -371,21 +500,49 @@ def _rebuild_locked(
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+    stats.extend(zotero)
     parser = parser_version()
     cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
-    old_stats = previous.file_stats() if previous is not None and cache_ok else {}
+    old_files = previous.file_meta() if previous is not None and cache_ok else {}
     report.files = len(stats)
+    # --verify: the content of every file, hashed now, must match what was parsed.
+    hashes = {rel: _content_hash(f) for f, rel, _s, _m in stats} if verify else {}
+
+    def cached(rel: str, size: int, mtime: int) -> bool:
+        """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
+        not fail as a whole, and with --verify, the same content."""
+        c = old_files.get(rel)
+        if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
+            return False
+        return not verify or (c.sha256 is not None and hashes.get(rel) == c.sha256)
+
+    # A file that failed as a whole (unreadable, binary...) is read again on every rebuild: a
+    # chmod or a fix does not change size or mtime. If it fails the same way, nothing changed.
+    reread: dict[str, FileResult] = {}
+
+    def same_as_before(f: Path, rel: str, size: int, mtime: int) -> bool:
+        if cached(rel, size, mtime):
+            return True
+        c = old_files.get(rel)
+        if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
+            return False
+        assert previous is not None
+        result = reread[rel] = read_file(f, rel, pdf_cache)
+        return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
+            previous.file_cache(rel)
+        )
 
     if (
         reuse
         and cache_ok
         and previous is not None
-        and old_stats == {rel: (size, mtime) for _f, rel, size, mtime in stats}
+        and set(old_files) == {rel for _f, rel, _s, _m in stats}
+        and all(same_as_before(*st) for st in stats)
         and _encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
             problems.extend(Problem(**p) for p in json.loads(probs_json))
-        _report_problems(report, problems, log)
+        _report_problems(report, problems, log, cached=True)
         report.nothing_changed = True
         report.papers = int(old_manifest.get("papers", 0))
         report.chunks = int(old_manifest.get("chunks", 0))
@@ -399,21 +556,34 @@ def _rebuild_locked(
         # 2. parse what changed; the rest comes from the previous generation's cache
         records: list[Record] = []
         for f, rel, size, mtime in stats:
-            if old_stats.get(rel) == (size, mtime) and previous is not None:
+            digest: str | None
+            if cached(rel, size, mtime) and previous is not None:
                 recs_json, probs_json = previous.file_cache(rel)
                 file_records = _records_from_json(recs_json)
                 problems.extend(Problem(**p) for p in json.loads(probs_json))
+                digest = old_files[rel].sha256
             else:
-                result = read_file(f, rel)
+                digest = hashes[rel] if rel in hashes else _content_hash(f)
+                earlier = reread.pop(rel, None)  # already read again by the fast-path check
+                result = earlier if earlier is not None else read_file(f, rel, pdf_cache)
                 report.files_parsed += 1
+                recs_json = _records_to_json(result.records)
+                # The JSON is made anyway: searching it is the cheap way to find the rare file
+                # that needs scrubbing.
+                if SURROGATE.search(recs_json) and _scrub_surrogates(result):
+                    recs_json = _records_to_json(result.records)
+                # A file of 700k bad records gives a few lines and a count, in the report
+                # and in the cache alike.
+                result.problems = summarise_problems(result.problems)
+                for p in result.problems:
+                    p.message = scrub_surrogates(p.message)
+                probs_json = _problems_to_json(result.problems)
                 file_records = result.records
                 problems.extend(result.problems)
-                recs_json = _records_to_json(file_records)
-                probs_json = json.dumps([dataclasses.asdict(p) for p in result.problems])
             records.extend(file_records)
             db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                (rel, size, mtime, recs_json, probs_json),
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                (rel, size, mtime, recs_json, probs_json, digest),
             )
             del recs_json, probs_json
         _report_problems(report, problems, log)
@@ -449,7 +619,7 @@ def _rebuild_locked(
         db.close()
         del index
         pause("written")
-        if not _encoder_exported(paths.index, info, spec):
+        if not _encoder_exported(paths.index, info, spec, log):
             _export_encoder(paths.index, info, spec, info.encoder(paths.index, log), log)
         # The map of the library (search/map.py) goes into the generation it describes.
         library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
@@ -461,10 +631,29 @@ def _rebuild_locked(
     return report
 
 
-def _report_problems(report: RebuildReport, problems: list[Problem], log: Log) -> None:
+# At most this many problems are printed by a rebuild; --json lists them all.
+PROBLEMS_SHOWN = 20
+
+
+def _report_problems(
+    report: RebuildReport, problems: list[Problem], log: Log, cached: bool = False
+) -> None:
     report.problems = [str(p) for p in problems]
-    for p in problems:
+    if cached:
+        # Nothing changed: they were printed when their files were read.
+        if problems:
+            log(
+                f"{len(problems)} problem(s) in the notes, as at the last rebuild "
+                "(`papers rebuild --json` lists them)"
+            )
+        return
+    for p in problems[:PROBLEMS_SHOWN]:
         log(f"skipped {p}")
+    if len(problems) > PROBLEMS_SHOWN:
+        log(
+            f"... and {len(problems) - PROBLEMS_SHOWN} more problem(s) "
+            "(`papers rebuild --json` lists them)"
+        )
 
 
 def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
@@ -473,13 +662,21 @@ def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
     return "settings that change the vectors changed: " + ", ".join(changed)
 
 
-def _encoder_exported(index_dir: Path, info: ModelInfo, spec: ModelSpec) -> bool:
+def _encoder_exported(
+    index_dir: Path, info: ModelInfo, spec: ModelSpec, log: Log | None = None
+) -> bool:
+    """The ONNX export is there and whole: sizes and CRC-32s as recorded when it was written
+    (a damaged one is exported again, as a damaged index is rebuilt)."""
     if spec.registered:
         return True
-    from .onnx_encoder import exported_ok
+    from .onnx_encoder import CONFIG_FILE, export_problem
     from .query_encoder import encoder_dir
 
-    return exported_ok(encoder_dir(index_dir, info.fingerprint))
+    folder = encoder_dir(index_dir, info.fingerprint)
+    problem = export_problem(folder, verify=True)
+    if problem and log is not None and (folder / CONFIG_FILE).exists():
+        log(f"the exported encoder is damaged ({problem}); exporting it again")
+    return problem is None
 
 
 @dataclass
@@ -570,7 +767,7 @@ def _build_generation(
             kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
         ords: list[int] = []
-        for ord_, piece in enumerate(_chunks_of(paper_text(paper), info)):
+        for ord_, (piece, _f, _page) in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
             vid = next((v for v in keep.by_key.get(key, ()) if v not in claimed), None)
             if vid is None:
@@ -590,7 +787,8 @@ def _build_generation(
     index: Any = previous.vectors if previous is not None and reuse else None
     encoder: Encoder | None = None
     tick = progress(to_embed) if progress and to_embed else None
-    pending: list[tuple[int, int, int, str, str]] = []  # (vid, pid, ord, key, text)
+    # (vid, pid, ord, key, text, file, page)
+    pending: list[tuple[int, int, int, str, str, str | None, str | None]] = []
     embedded = 0
 
     def flush() -> None:
@@ -604,8 +802,8 @@ def _build_generation(
             index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
         db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
-            ((vid, key, pid, ord_, text) for vid, pid, ord_, key, text in pending),
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((vid, key, pid, ord_, t, f, pg) for vid, pid, ord_, key, t, f, pg in pending),
         )
         first = embedded == 0
         embedded += len(pending)
@@ -618,8 +816,9 @@ def _build_generation(
     for pid, ords in fresh.items():
         pieces = _chunks_of(paper_text(papers[pid - 1]), info)
         for ord_ in ords:
-            piece = pieces[ord_]
-            pending.append((next_vid, pid, ord_, chunk_key(info.fingerprint, piece), piece))
+            piece, file, page = pieces[ord_]
+            key = chunk_key(info.fingerprint, piece)
+            pending.append((next_vid, pid, ord_, key, piece, file, page))
             next_vid += 1
             if len(pending) >= EMBED_BATCH:
                 flush()
@@ -642,7 +841,8 @@ def _build_generation(
         db.commit()
         db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
         db.executemany(
-            "INSERT INTO chunks SELECT vid, key, ?, ?, text FROM old.chunks WHERE vid = ?",
+            "INSERT INTO chunks SELECT vid, key, ?, ?, text, file, page FROM old.chunks "
+            "WHERE vid = ?",
             ((pid, ord_, vid) for vid, pid, ord_ in kept),
         )
         db.commit()
@@ -708,8 +908,8 @@ def _insert_papers(
     fill_keyword_index(db, ((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
-def _chunks_of(text: PaperText, info: ModelInfo) -> list[str]:
-    return chunk(text, info.spans, info.max_tokens, info.document_prompt)
+def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
+    return chunk_pages(text, info.spans, info.max_tokens, info.document_prompt)
 
 
 def _export_encoder(

@@ -20,13 +20,18 @@ Spans = Callable[[str], list[tuple[int, int]]]
 
 @dataclass(frozen=True)
 class PaperText:
-    """The parts of a paper that are embedded."""
+    """The parts of a paper that are embedded: `pages` are (file, page label, text) of its PDF
+    pages or full text, chunked page by page so each chunk can cite its page."""
 
     head: str
     body: str
+    pages: tuple[tuple[str, str, str], ...] = ()
 
     def digest(self) -> str:
-        return hashlib.sha256(f"{self.head}\0{self.body}".encode()).hexdigest()
+        h = hashlib.sha256(f"{self.head}\0{self.body}".encode())
+        for f, label, text in self.pages:
+            h.update(f"\0{f}\0{label}\0{text}".encode())
+        return h.hexdigest()
 
 
 def paper_text(paper: Paper) -> PaperText:
@@ -36,7 +41,23 @@ def paper_text(paper: Paper) -> PaperText:
     if paper.section:
         head = f"{head} ({' / '.join(paper.section)})"
     body = "\n".join([*paper.notes, paper.abstract]).strip()
-    return PaperText(head=head, body=body)
+    return PaperText(head=head, body=body, pages=tuple(paper.pages))
+
+
+def chunk_pages(
+    text: PaperText, spans: Spans, max_tokens: int, prompt: str = ""
+) -> list[tuple[str, str | None, str | None]]:
+    """`chunk` of the notes and abstract, then of each page on its own: (chunk, file, page
+    label) with file and label None for chunks that are not from a page."""
+    out: list[tuple[str, str | None, str | None]] = [
+        (c, None, None) for c in chunk(PaperText(text.head, text.body), spans, max_tokens, prompt)
+    ]
+    for f, label, page in text.pages:
+        if page.strip():
+            out += [
+                (c, f, label) for c in chunk(PaperText(text.head, page), spans, max_tokens, prompt)
+            ]
+    return out
 
 
 def chunk(text: PaperText, spans: Spans, max_tokens: int, prompt: str = "") -> list[str]:

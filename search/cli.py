@@ -19,6 +19,7 @@ from .cli_common import (
     library_of,
     mode_option,
     model_option,
+    out,
     paths_of,
     progress_bar,
 )
@@ -65,9 +66,30 @@ def cli(ctx: click.Context, library: Path | None) -> None:
 @model_option
 @click.option("--full", is_flag=True, help="Re-embed everything, not just what changed.")
 @click.option("--wait", is_flag=True, help="Wait for a rebuild already running, then run.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-hash every note file and re-read those whose content changed, even when their "
+    "size and modification time did not.",
+)
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    envvar="PAPERS_FOLLOW_LINKS",
+    help="Follow symlinks in notes/ that lead outside the library (not followed by default). "
+    "Env: PAPERS_FOLLOW_LINKS=1.",
+)
 @json_option
 @click.pass_context
-def rebuild(ctx: click.Context, model: str | None, full: bool, wait: bool, as_json: bool) -> None:
+def rebuild(
+    ctx: click.Context,
+    model: str | None,
+    full: bool,
+    wait: bool,
+    verify: bool,
+    follow_links: bool,
+    as_json: bool,
+) -> None:
     """Index notes/ into index/, embedding only what changed.
 
     The new index is built beside the old one and swapped in at the end: a rebuild that fails
@@ -77,10 +99,14 @@ def rebuild(ctx: click.Context, model: str | None, full: bool, wait: bool, as_js
     Examples:
       papers rebuild
       papers rebuild --full
+      papers rebuild --verify
+      papers rebuild --follow-links
       papers rebuild --model /path/to/a/sentence-transformers/model
     """
     with progress_bar() as progress:
-        report = library_of(ctx, model).rebuild(full=full, wait=wait, progress=progress)
+        report = library_of(ctx, model).rebuild(
+            full=full, wait=wait, verify=verify, follow_links=follow_links, progress=progress
+        )
     if as_json:
         emit_json(output.rebuild_json(report))
     if report.nothing_changed:
@@ -207,7 +233,7 @@ def _print_hits(hits: list[Hit], as_json: bool, explain: bool) -> None:
     if not hits:
         err("no papers found")
         return
-    click.echo(output.hits_table(hits, explain=explain))
+    out(output.hits_table(hits, explain=explain))
 
 
 # -- list / show / where ---------------------------------------------------------------------
@@ -229,7 +255,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(output.paper_list_json(papers))
         return
-    click.echo(output.papers_by_file(papers, lib.info()))
+    out(output.papers_by_file(papers, lib.info()))
 
 
 @cli.command()
@@ -248,7 +274,7 @@ def show(ctx: click.Context, title_or_id: tuple[str, ...], as_json: bool) -> Non
     if as_json:
         emit_json(output.paper_json(paper))
         return
-    click.echo(output.paper_details(paper))
+    out(output.paper_details(paper))
 
 
 @cli.command()
@@ -261,7 +287,7 @@ def where(ctx: click.Context, as_json: bool) -> None:
         emit_json(data)
     else:
         for k, v in data.items():
-            click.echo(f"{k}: {v}")
+            out(f"{k}: {v}")
 
 
 cli.add_command(import_command, "import")

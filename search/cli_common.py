@@ -17,7 +17,7 @@ from .api import MODES, Library
 from .encoder import DEFAULT_MODEL
 from .errors import PapersError
 from .library import Paths
-from .output import dumps
+from .output import dumps, terminal_safe
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -29,15 +29,21 @@ class PapersGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PapersError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(terminal_safe(str(e))) from None
         except OSError as e:
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{e.strerror or e}{where}") from None
+            raise click.ClickException(terminal_safe(f"{e.strerror or e}{where}")) from None
+
+
+def out(text: str) -> None:
+    """Print text for people on stdout: notes can hold terminal escapes, which are dropped."""
+    click.echo(terminal_safe(text))
 
 
 def err(message: str) -> None:
-    """A line on stderr: progress, warnings, hints (stdout is for data)."""
-    click.echo(message, err=True)
+    """A line on stderr (progress, warnings, hints; stdout is for data), without terminal
+    escapes: it may quote notes or file names."""
+    click.echo(terminal_safe(message), err=True)
 
 
 def paths_of(ctx: click.Context | None = None) -> Paths:

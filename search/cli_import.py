@@ -16,16 +16,29 @@ MAX_PROBLEMS_SHOWN = 20
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--zotero",
+    "zotero_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Read this Zotero data directory (holding zotero.sqlite) on every rebuild; "
+    "it is recorded in papers.toml.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts.")
-def import_command(files: tuple[Path, ...], as_json: bool) -> None:
+def import_command(files: tuple[Path, ...], zotero_dir: Path | None, as_json: bool) -> None:
     """Copy paper lists (BibTeX, JSON lines) into notes/imported/ as readable files.
 
     Each FILE becomes notes/imported/<name>.jsonl, one paper a line (title, abstract,
     authors, year, venue, arxiv, doi, url, id, note, tags, source). Importing a file again
-    rewrites the same output; another file with the same name gets <name>-2.jsonl. Papers
+    updates the same output and keeps what you edited in it by hand (your fields win; new
+    papers are added); another file with the same name gets <name>-2.jsonl. Papers
     already in your notes gain the imported abstract (joined by title, arXiv id or DOI).
     Run `papers rebuild` afterwards to index them.
+
+    With --zotero DIR, nothing is copied: DIR is recorded in papers.toml and every rebuild
+    reads the Zotero library (items, notes, PDF annotations, full text) directly, read-only.
 
     \b
     Formats:
@@ -37,8 +50,23 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
     Examples:
       papers import ~/Zotero/library.bib
       papers import cvpr2021/papers.jsonl arxiv-metadata.jsonl --json
+      papers import --zotero ~/Zotero
     """
     lib = library_of()
+    if zotero_dir is not None:
+        try:
+            data_dir, config = lib.add_zotero(zotero_dir)
+        except PapersError as e:
+            raise click.ClickException(str(e)) from None
+        if as_json and not files:
+            emit_json(output.zotero_json(data_dir, config))
+        else:
+            click.echo(f"Zotero library {data_dir} → {shown_path(config, lib.root)} [zotero]")
+        err("run `papers rebuild` to index it")
+        if not files:
+            return
+    elif not files:
+        raise click.UsageError("name FILES to import, or --zotero DIR")
     try:
         report = lib.import_files(files)
     except PapersError as e:
@@ -58,9 +86,15 @@ def import_command(files: tuple[Path, ...], as_json: bool) -> None:
         dups = item.read - item.written_records
         extra = f", {dups} duplicates joined" if dups else ""
         bad = f", {len(item.problems)} skipped (see warnings)" if item.problems else ""
+        merged = ""
+        if item.edits_kept or item.removed:
+            merged = (
+                f"; merged: {item.edits_kept} papers keep your edits, {item.added} new, "
+                f"{item.removed} gone from the source removed"
+            )
         click.echo(
             f"{item.name}: {item.written_records} papers → "
-            f"{shown_path(item.written, lib.root)}{extra}{bad}"
+            f"{shown_path(item.written, lib.root)}{extra}{bad}{merged}"
         )
     if any(item.written is not None for item in report.files):
         err("run `papers rebuild` to index the imported papers")

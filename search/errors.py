@@ -48,3 +48,11 @@ class ImportFailed(PapersError):
 
 class FetchError(PapersError):
     """Fetching abstracts failed as a whole (for example, no network)."""
+
+
+class DiskFull(PapersError):
+    """A rebuild ran out of disk space (the previous index is left as it was)."""
+
+
+class ZoteroError(PapersError):
+    """The Zotero data directory, or the papers.toml entry naming it, cannot be used."""

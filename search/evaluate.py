@@ -183,7 +183,7 @@ def write_notes(beir: Beir, notes: Path) -> dict[int, str]:
 def doc_ids_of(searcher: Searcher, line_ids: dict[int, str]) -> dict[int, list[str]]:
     """pid -> the corpus ids it stands for (papers with the same title are merged into one)."""
     out: dict[int, list[str]] = {}
-    for row in searcher.index.all_papers():
+    for row in searcher.all_papers():
         ids = [line_ids[line] for f, line in row.sources if f == CORPUS_FILE and line in line_ids]
         if ids:
             out[row.pid] = ids

@@ -4,6 +4,14 @@ The table is rebuilt with the rest of each index generation (see `fill_keyword_i
 keywords and the vectors always describe the same papers. Words are lower-cased, stripped of
 accents and Porter-stemmed on both sides ("losses" finds "loss"); a title match counts
 `TITLE_WEIGHT` times a body match.
+
+Chinese and Japanese are written without spaces (and Korean glues particles to words), so
+unicode61 would make a whole CJK sentence one token that no question matches. Runs of CJK
+characters are therefore indexed, and looked up, as overlapping character bigrams ("对比学习"
+→ "对比 比学 学习"), the usual CJK approach of Lucene's CJKAnalyzer: it finds two-character
+words, which the FTS5 `trigram` tokenizer cannot (it needs three characters per term), and
+keeps the Porter stemming English needs. Measured against a trigram table in
+bench/cjk_keywords.py (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,6 +35,29 @@ BODY_WEIGHT = 1.0
 MAX_QUERY_TERMS = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Han (with extensions and compatibility forms), kana, Hangul syllables and jamo.
+_CJK = (
+    "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f\u3131-\u318f"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+    "\U00020000-\U0003134f"
+)
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+
+
+def cjk_bigrams(run: str) -> list[str]:
+    """Overlapping character pairs of a CJK run; a single character stays as it is."""
+    if len(run) < 2:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def split_cjk(text: str) -> str:
+    """`text` with every CJK run replaced by its bigrams, space-separated (what is indexed)."""
+    # max() scans in C: most text has no character as high as the first CJK block.
+    if text.isascii() or max(text) < "\u2e80":
+        return text
+    return _CJK_RUN.sub(lambda m: " " + " ".join(cjk_bigrams(m.group(0))) + " ", text)
+
 
 # Words that say nothing about a paper's topic. An OR query over every word of a question would
 # otherwise match almost every paper on "the" or "of" and let bm25 sort out the noise.
@@ -54,14 +85,23 @@ def fill_keyword_index(
     )
     db.executemany(
         "INSERT INTO papers_fts(rowid, title, body) VALUES (?, ?, ?)",
-        ((pid, p.title, " ".join([*p.section, *p.authors, text.body])) for pid, p, text in rows),
+        (
+            (
+                pid,
+                split_cjk(p.title),
+                split_cjk(
+                    " ".join([*p.section, *p.authors, text.body, *(t for _, _, t in text.pages)])
+                ),
+            )
+            for pid, p, text in rows
+        ),
     )
 
 
 def query_terms(text: str) -> list[str]:
     """The words of `text` that a keyword search looks for: lower-cased, once each, in order,
     without stopwords (unless the text is nothing but stopwords)."""
-    words = list(dict.fromkeys(_WORD.findall(text.lower())))
+    words = list(dict.fromkeys(_WORD.findall(split_cjk(text.lower()))))
     kept = [w for w in words if w not in STOPWORDS and w != "_"]
     return kept or words
 

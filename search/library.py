@@ -49,7 +49,7 @@ class Paper:
 
     def _first_by_preference(self) -> Record:
         for r in self.records:
-            if not r.file.endswith((".jsonl", ".bib")):
+            if not r.file.endswith((".jsonl", ".bib", ".pdf")):
                 return r
         return self.records[0]
 
@@ -89,6 +89,16 @@ class Paper:
     @property
     def venue(self) -> str | None:
         return next((r.venue for r in self.records if r.venue), None)
+
+    @property
+    def pages(self) -> list[tuple[str, str, str]]:
+        """(file, page label, text) of every PDF page or full text of the paper; a text found
+        in two files (the same PDF under notes/ and in Zotero) only from the first."""
+        seen: dict[str, tuple[str, str, str]] = {}
+        for r in self.records:
+            for f, label, text in r.pages:
+                seen.setdefault(text, (f, label, text))
+        return list(seen.values())
 
     @property
     def tags(self) -> list[str]:

@@ -23,6 +23,7 @@ blockquoted or as sentences; a short phrase on its own between bullets is taken 
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
@@ -41,7 +42,7 @@ from markdown_it.token import Token
 from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024
-NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl"})
+NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl", ".pdf"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 PROSE_WORDS = 15
 LABEL_WORDS = 8
@@ -84,10 +85,15 @@ _KNOWN_META = {
 # ---------------------------------------------------------------------------- listing files
 
 
-def list_note_files(notes_dir: Path) -> tuple[list[Path], list[Problem]]:
+def list_note_files(
+    notes_dir: Path, follow_links: bool = False
+) -> tuple[list[Path], list[Problem]]:
     """Every note file (.md, .markdown, .bib, .jsonl) under `notes_dir`, sorted, and the
     problems met on the way. Hidden names are skipped; symlinks are followed, but a folder
     reached twice (a symlink loop, or two links to one folder) is walked once. Never raises.
+
+    A symlink that leads out of the library (the folder holding notes/) is reported and not
+    followed unless `follow_links`: nothing outside the library is read unless asked.
     """
     root = Path(notes_dir)
     files: list[tuple[Path, bool]] = []  # (path, reached through a symlink)
@@ -105,6 +111,22 @@ def list_note_files(notes_dir: Path) -> tuple[list[Path], list[Problem]]:
             return [], [Problem(str(root), None, "notes folder is missing or not a folder")]
     except OSError as exc:
         return [], [Problem(str(root), None, f"cannot open notes folder: {exc.strerror}")]
+
+    # The library is the folder holding notes/; notes/ may itself be a link to elsewhere.
+    library = [Path(root_real), Path(os.path.realpath(root.parent))]
+
+    def leaves_library(link: Path) -> Problem | None:
+        if follow_links:
+            return None
+        target = Path(os.path.realpath(link))
+        if any(target.is_relative_to(inside) for inside in library):
+            return None
+        return Problem(
+            rel(link),
+            None,
+            f"symlink to {target}, outside the library: not followed "
+            "(`papers rebuild --follow-links` follows it)",
+        )
 
     visited = {root_real}
     stack: list[Path] = [root]
@@ -144,7 +166,11 @@ def list_note_files(notes_dir: Path) -> tuple[list[Path], list[Problem]]:
                 continue
             if is_dir:
                 if is_link:
-                    linked.append(path)
+                    outside = leaves_library(path)
+                    if outside is not None:
+                        problems.append(outside)
+                    else:
+                        linked.append(path)
                     continue
                 real = os.path.realpath(path)
                 if real in visited:
@@ -155,10 +181,14 @@ def list_note_files(notes_dir: Path) -> tuple[list[Path], list[Problem]]:
                 if folder in via_link:
                     via_link.add(path)
             elif path.suffix.lower() in NOTE_SUFFIXES:
-                if is_file:
+                if not is_file:
+                    problems.append(Problem(rel(path), None, _not_a_file(path, is_link)))
+                    continue
+                outside = leaves_library(path) if is_link else None
+                if outside is not None:
+                    problems.append(outside)
+                else:
                     files.append((path, is_link or folder in via_link))
-                elif is_link:
-                    problems.append(Problem(rel(path), None, "broken symlink or symlink loop"))
     # Two paths to one file would give every paper in it twice: keep the real one.
     seen: set[str] = set()
     unique = []
@@ -169,6 +199,24 @@ def list_note_files(notes_dir: Path) -> tuple[list[Path], list[Problem]]:
             unique.append(f)
     unique.sort()
     return unique, problems
+
+
+def _not_a_file(path: Path, is_link: bool) -> str:
+    """Why a note-named entry that is not a regular file (after links) is not read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink" if is_link else f"cannot read: {exc.strerror}"
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a file")
+    return f"not a regular file ({kind}{', through a symlink' if is_link else ''})"
 
 
 # ---------------------------------------------------------------------------- reading a file
@@ -190,7 +238,14 @@ def read_markdown_file(path: Path, rel: str) -> FileResult:
         return _problem(rel, None, f"cannot read: {exc.strerror or exc}")
     if len(data) > MAX_NOTE_BYTES:
         return _too_big(rel, len(data))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark
+        try:
+            return parse_markdown(data.decode("utf-16"), rel)
+        except UnicodeDecodeError as exc:
+            return _problem(rel, None, f"not valid UTF-16 (byte offset {exc.start})")
     if b"\x00" in data[:_BINARY_SNIFF]:
+        if _looks_utf16(data[:_BINARY_SNIFF]):
+            return _problem(rel, None, "UTF-16 text without a byte-order mark: save it as UTF-8")
         return _problem(rel, None, "binary file (NUL byte), not a text note")
     bom = data.startswith(b"\xef\xbb\xbf")
     try:
@@ -200,6 +255,15 @@ def read_markdown_file(path: Path, rel: str) -> FileResult:
         line = data[:offset].count(b"\n") + 1
         return _problem(rel, line, f"not valid UTF-8 (byte offset {offset}, line {line})")
     return parse_markdown(text, rel)
+
+
+def _looks_utf16(sample: bytes) -> bool:
+    """Mostly-ASCII UTF-16: NUL in nearly every other byte, on one side only."""
+    half = len(sample) // 2
+    if half < 2:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) >= 0.6 * half and min(even, odd) <= 0.05 * half
 
 
 def _problem(rel: str, line: int | None, message: str) -> FileResult:

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -319,6 +320,8 @@ def _externalise(path: Path, weights: str) -> None:
 def _quantize(src: Path, dst: Path) -> None:
     import onnx
     from onnx import numpy_helper
+
+    _onnxruntime()  # telemetry off before onnxruntime first loads
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(src)).graph
@@ -361,11 +364,31 @@ class _DropMessage(logging.Filter):
 
 
 def _file_record(path: Path) -> dict[str, Any]:
+    # crc32 is what is verified (as for the index files: ~50 ms for the 90 MB of MiniLM);
+    # sha256 names the content.
     digest = hashlib.sha256()
+    crc = 0
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+            crc = zlib.crc32(block, crc)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest(), "crc32": crc}
+
+
+def _file_crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -407,8 +430,25 @@ def _default_threads() -> int:
     return max(1, min(cores, 4))
 
 
+def _onnxruntime() -> Any:
+    """onnxruntime, imported with its telemetry off.
+
+    onnxruntime records telemetry (OS, Python path, CPU, a device id) in
+    ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ as soon as it is imported, unless
+    ORT_DISABLE_TELEMETRY is set first; disable_telemetry_events() (where the build has it)
+    also stops events from sessions. papers writes nothing outside the library.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort  # lazy: heavy, and only queries and exports need it
+
+    disable = getattr(ort, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
+    return ort
+
+
 def _make_session(path: Path, threads: int | None, optimize: bool = True) -> Any:
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or _default_threads()
@@ -448,16 +488,18 @@ class OnnxEncoder:
         quantized: bool = False,
         threads: int | None = None,
         optimize: bool = True,
+        verify: bool = False,
     ) -> OnnxEncoder:
         """Load an encoder written by export_onnx; raises EncoderUnavailable if unusable.
 
         `optimize=False` starts faster and suits encoding a few texts (a question).
+        `verify`: check each file's CRC-32, not only its size.
         """
         folder = Path(dir)
         config = _read_config(folder)
         model_file = QUANTIZED_FILE if quantized else MODEL_FILE
         for name in _needed_files(model_file):
-            _check_file(folder, name, config)
+            _check_file(folder, name, config, verify)
 
         try:
             from tokenizers import Tokenizer
@@ -582,15 +624,34 @@ def _needed_files(model_file: str) -> tuple[str, ...]:
     return (model_file, *weights, TOKENIZER_FILE)
 
 
-def exported_ok(folder: Path) -> bool:
-    """True if `folder` holds a complete export in this program's format (cheap: no session)."""
+def exported_ok(folder: Path, verify: bool = False) -> bool:
+    """True if `folder` holds a complete export in this program's format (cheap: no session;
+    `verify` also checks each file's CRC-32)."""
+    return export_problem(folder, verify) is None
+
+
+def export_problem(folder: Path, verify: bool = False) -> str | None:
+    """Why `folder` does not hold a whole export in this program's format, or None if it does."""
     try:
         config = _read_config(Path(folder))
         for name in _needed_files(MODEL_FILE):
-            _check_file(Path(folder), name, config)
-    except EncoderUnavailable:
-        return False
-    return True
+            _check_file(Path(folder), name, config, verify)
+    except EncoderUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def export_bytes(folder: Path, quantized: bool = False) -> int:
+    """Total size of the files a load reads (0 if unknown): decides whether an open verifies."""
+    try:
+        config = _read_config(Path(folder))
+        records = config["files"]
+        return sum(
+            int(records[name]["size"])
+            for name in _needed_files(QUANTIZED_FILE if quantized else MODEL_FILE)
+        )
+    except (EncoderUnavailable, KeyError, TypeError, ValueError):
+        return 0
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -616,7 +677,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def _check_file(folder: Path, name: str, config: dict[str, Any]) -> None:
+def _check_file(folder: Path, name: str, config: dict[str, Any], verify: bool = False) -> None:
     path = folder / name
     record = config["files"].get(name)
     if record is None:
@@ -625,6 +686,18 @@ def _check_file(folder: Path, name: str, config: dict[str, Any]) -> None:
         size = path.stat().st_size
     except OSError as exc:
         raise EncoderUnavailable(f"{path} is missing: {exc}") from exc
-    # Size, not a hash: hashing ~90 MB on every query would cost more than the query itself.
+    # Size on every load; the CRC-32 when verifying (every rebuild, and an open when the files
+    # are small): reading ~90 MB on every question would cost more than the question itself.
     if size != record["size"]:
         raise EncoderUnavailable(f"{path} is {size} bytes, expected {record['size']} (damaged?)")
+    if not verify:
+        return
+    try:
+        if "crc32" in record:
+            same = _file_crc32(path) == int(record["crc32"])
+        else:  # exported before the CRC was recorded
+            same = _file_sha256(path) == record.get("sha256")
+    except OSError as exc:
+        raise EncoderUnavailable(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if not same:
+        raise EncoderUnavailable(f"{path} does not match its checksum (damaged)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,13 @@ if TYPE_CHECKING:
 
 
 def dumps(data: Any) -> str:
-    """The one JSON text format: UTF-8 as is, indented for people reading it."""
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    """The one JSON text format: UTF-8 as is, indented for people reading it. json escapes C0
+    controls; DEL and C1 (U+009B is a one-character CSI) are escaped too."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 def _sources(sources: tuple[Source, ...]) -> list[dict[str, Any]]:
@@ -62,6 +68,9 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "url": p.url,
         "sources": _sources(p.sources),
         "where": p.where,
+        "page": hit.page,
+        "page_file": hit.page_file,
+        "cite": hit.where,
     }
     if hit.why is not None:
         out["explain"] = why_json(hit.why)
@@ -131,12 +140,34 @@ def fetch_json(report: FetchReport) -> dict[str, Any]:
     return out
 
 
+def zotero_json(data_dir: Path, config: Path) -> dict[str, str]:
+    """What `import --zotero DIR` recorded: the Zotero directory and the config file."""
+    return {"zotero": str(data_dir), "config": str(config)}
+
+
 def paths_json(paths: Paths) -> dict[str, str]:
     """Where the library, its notes and its index are (`where`)."""
     return {"library": str(paths.root), "notes": str(paths.notes), "index": str(paths.index)}
 
 
 # -- tables ---------------------------------------------------------------------------------------
+
+# What a terminal would act on rather than show: escape sequences (CSI "ESC [ ... final",
+# OSC/DCS/APC/PM/SOS strings up to BEL or "ESC \\", two-character ESC sequences), their
+# one-byte C1 forms, and every other C0/C1 control character except tab and newline. A note
+# can hold any of them (a title with "ESC ]0;...BEL" retitles the window), so everything
+# printed as text passes through terminal_safe(); JSON output escapes them itself.
+_TERMINAL_CONTROLS = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without anything a terminal would interpret (tab and newline are kept)."""
+    return _TERMINAL_CONTROLS.sub("", text)
 
 
 def _width() -> int:
@@ -146,7 +177,7 @@ def _width() -> int:
 def hits_table(hits: list[Hit], explain: bool = False) -> str:
     """Rank, score, title, section and file:line on one row; the note shortened below it."""
     width = _width()
-    where_w = max(len(h.paper.where) for h in hits)
+    where_w = max(len(h.where) for h in hits)
     section_w = min(24, max((len(" / ".join(h.paper.section)) for h in hits), default=0))
     title_w = max(20, width - 4 - 8 - section_w - where_w - 6)
     lines = [
@@ -158,7 +189,7 @@ def hits_table(hits: list[Hit], explain: bool = False) -> str:
         section = shorten(" / ".join(p.section), section_w) if section_w else ""
         lines.append(
             f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}  "
-            f"{section:<{section_w}}  {p.where}"
+            f"{section:<{section_w}}  {h.where}"
         )
         note = " ".join(p.notes) or p.abstract
         if note:

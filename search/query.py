@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +16,16 @@ from . import vectors
 from .chunking import PaperText, chunk
 from .encoder import MODEL_ENV, Encoder, is_default_model
 from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
-from .keywords import keyword_search, matched_terms
+from .keywords import keyword_search, matched_terms, query_terms, split_cjk
 from .query_encoder import for_query
-from .records import looks_like_arxiv_id, normalise_doi, normalise_title, parse_arxiv_id
-from .store import Index, PaperRow
+from .records import (
+    looks_like_arxiv_id,
+    normalise_doi,
+    normalise_title,
+    parse_arxiv_id,
+    scrub_surrogates,
+)
+from .store import Index, PaperRow, place
 
 MODES = ("hybrid", "semantic", "keyword")
 # How many papers each retriever hands to the fusion (more when -k asks for more).
@@ -41,6 +49,16 @@ class Hit:
     score: float
     paper: PaperRow
     explain: dict[str, Any] = field(default_factory=dict)
+    # The PDF page (or Zotero full text) the answer was found on: its file and page label.
+    page_file: str | None = None
+    page: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The page the answer is on (`notes/paper.pdf:p.7`), else the paper's first mention."""
+        if self.page_file is None:
+            return self.paper.where
+        return f"{place(self.page_file)}:p.{self.page}" if self.page else place(self.page_file)
 
 
 @dataclass(frozen=True)
@@ -140,11 +158,22 @@ class Searcher:
         if previous is not None and _same_encoder(previous.index.manifest, self.index.manifest):
             self._encoder = previous._encoder
         self.fusion = DEFAULT_FUSION
+        # pid -> vid of its best chunk in the last semantic ranking (to show its page)
+        self.best_chunk: dict[int, int] = {}
 
     @property
     def generation(self) -> Path:
         """The generation folder this searcher reads."""
         return self.index.gen
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What the generation was built from (model, settings, sizes, build time)."""
+        return self.index.manifest
+
+    def all_papers(self) -> list[PaperRow]:
+        """Every paper of the generation, in the order of first mention."""
+        return self.index.all_papers()
 
     def close(self) -> None:
         self.index.close()
@@ -176,6 +205,7 @@ class Searcher:
             pid = pid_of.get(int(vid))
             if pid is not None and pid not in best:
                 best[pid] = float(s)
+                self.best_chunk[pid] = int(vid)
         return sorted(best.items(), key=lambda x: -x[1])[:n]
 
     def keyword(self, text: str, n: int) -> list[tuple[int, float]]:
@@ -187,6 +217,7 @@ class Searcher:
         """(pid, score, explanation) best first, by `mode`."""
         if mode not in MODES:
             raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        self.best_chunk = {}
         sem = self.semantic(qvec, n) if mode != "keyword" and qvec is not None else []
         kw = self.keyword(text, n) if mode != "semantic" else []
         return fuse(sem, kw, self.fusion if mode == "hybrid" else SINGLE)[:n]
@@ -211,11 +242,33 @@ class Searcher:
             out.append(Hit(rank=len(out) + 1, score=score, paper=row, explain=dict(why)))
             if len(out) == k:
                 break
+        if out:
+            self._pages(out, text)
         if text and out:
             terms = matched_terms(self.index, text, [h.paper.pid for h in out])
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
         return out
+
+    def _pages(self, hits: list[Hit], text: str) -> None:
+        """Give each hit found on a page that page: the page of its best chunk in the semantic
+        ranking (none if that chunk is not from a page: the answer is in the notes), else,
+        for a paper found by keywords alone, the page chunk holding most words of `text`."""
+        chunks = self.index.page_chunks([h.paper.pid for h in hits])
+        terms = query_terms(text) if text else []
+        for h in hits:
+            candidates = chunks.get(h.paper.pid)
+            if not candidates:
+                continue
+            best = self.best_chunk.get(h.paper.pid)
+            chosen = next((c for c in candidates if c[0] == best), None)
+            if best is None and terms:
+                texts = [split_cjk(c[3].lower()) for c in candidates]
+                counts = [sum(t in body for t in terms) for body in texts]
+                if max(counts) > 0:
+                    chosen = candidates[counts.index(max(counts))]
+            if chosen is not None:
+                h.page_file, h.page = chosen[1], chosen[2]
 
     def _pool(self, k: int, section: str | None) -> int:
         # A section filter drops papers after ranking, so rank everything to still find k.
@@ -226,7 +279,7 @@ class Searcher:
     def ask(
         self, question: str, k: int = 10, section: str | None = None, mode: str = "hybrid"
     ) -> list[Hit]:
-        question = question.strip()
+        question = _valid_text(question).strip()
         if not question:
             raise PapersError("the question is empty")
         qvec = None
@@ -237,13 +290,21 @@ class Searcher:
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
-        query = title_or_id.strip()
+        query = _valid_text(title_or_id).strip()
         titles = self.index.titles()
-        arxiv = parse_arxiv_id(query) if looks_like_arxiv_id(query) else None
+        is_arxiv, is_doi = looks_like_arxiv_id(query), _looks_like_doi(query)
+        arxiv = parse_arxiv_id(query) if is_arxiv else None
         doi = normalise_doi(query)
         for pid, _title, pid_str, a, d, _norm in titles:
             if query == pid_str or (arxiv and a == arxiv) or (doi and d == doi):
                 return self.index.papers([pid])[pid]
+        # An id names one paper: if it is not here, a title that merely shares its digits
+        # or the word "arXiv" is not an answer.
+        if is_arxiv:
+            what = f"arXiv:{arxiv}" if arxiv else f'"{query}" (no arXiv id in it)'
+            raise NotFound(f"{what} is not in the library")
+        if is_doi:
+            raise NotFound(f"DOI {doi or query} is not in the library")
         # The start of a title, as people quote it ("Self2Self", "Proxy Anchor Loss"): fuzzy
         # scores punish the missing rest, so whole-word prefixes are matched first.
         key = normalise_title(query)
@@ -284,13 +345,19 @@ class Searcher:
         return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
-        text = text.strip()
+        text = _valid_text(text).strip()
         if not text:
             raise PapersError("the text is empty")
         enc = self.encoder
         pieces = chunk(PaperText(head="", body=text), enc.token_spans, enc.max_tokens)
         qvec = _mean(enc.encode([p.strip() for p in pieces]))
         return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
+
+
+def _valid_text(text: str) -> str:
+    # Undecodable bytes in a command-line argument arrive as lone surrogates, which the
+    # tokenizer, SQLite and the terminal all refuse: read them as U+FFFD.
+    return scrub_surrogates(text)
 
 
 def _mean(vecs: np.ndarray) -> np.ndarray:
@@ -302,6 +369,10 @@ def _mean(vecs: np.ndarray) -> np.ndarray:
 def _same_encoder(old: dict[str, Any], new: dict[str, Any]) -> bool:
     keys = ("model", "fingerprint", "query_prompt", "document_prompt", "max_tokens")
     return all(old.get(k) == new.get(k) for k in keys)
+
+
+def _looks_like_doi(text: str) -> bool:
+    return bool(re.fullmatch(r"(doi:\s*|https?://(dx\.)?doi\.org/)?10\.\d{4,9}/\S+", text, re.I))
 
 
 def in_section(row: PaperRow, section: str) -> bool:
@@ -320,7 +391,8 @@ def check_model(manifest: dict[str, Any], requested: str | None) -> None:
     p = Path(requested).expanduser()
     if p.exists() and str(p.resolve()) == manifest.get("model_path"):
         return
+    # The suggested command is pasted into a shell: quote what the user gave.
     raise ModelMismatch(
         f"the index was built with {built}, not {requested}: "
-        f"run `papers rebuild --model {requested}` first"
+        f"run `papers rebuild --model {shlex.quote(requested)}` first"
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import store
 from .encoder import (
     Encoder,
     ModelSpec,
@@ -17,7 +18,8 @@ from .encoder import (
     registered_encoder,
     token_spans_with,
 )
-from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_onnx
+from .errors import damaged
+from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes, export_onnx
 
 ENCODERS = "encoders"
 
@@ -50,13 +52,25 @@ class OnnxQueryEncoder:
         prompt = self.query_prompt if query else self.document_prompt
         if prompt:
             texts = [prompt + t for t in texts]
-        vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
+        try:
+            vecs = np.asarray(self.inner.encode(texts), dtype=np.float32)
+        except Exception as e:  # onnxruntime's own errors: the graph or its weights are bad
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise self._damaged(f"it fails: {first}") from None
         if progress:
             progress(len(texts))
         # The index holds unit vectors (inner product = cosine) whatever the model's own
         # modules say, as sentence-transformers' normalize_embeddings=True gives at build.
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        if len(texts) and not (np.isfinite(norms).all() and (norms > 0).all()):
+            # Damaged weights give NaN (or nothing); searching with it would answer nothing.
+            raise self._damaged("it gives empty or non-numeric vectors")
         return vecs / np.maximum(norms, 1e-12)
+
+    def _damaged(self, why: str) -> Exception:
+        return damaged(
+            f"the exported encoder in {self.folder.parent.name}/{self.folder.name}: {why}"
+        )
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return token_spans_with(self._span_tokenizer(), text)
@@ -80,14 +94,24 @@ def load_onnx(
     prompts: tuple[str, str] | None = None,
     *,
     optimize: bool = True,
+    verify: bool | None = False,
+    broken: Callable[[str], None] | None = None,
 ) -> OnnxQueryEncoder | None:
-    """The exported encoder for `fingerprint`, or None if it is missing or broken."""
+    """The exported encoder for `fingerprint`, or None if it is missing or broken (`broken`,
+    if given, is told why).
+
+    `verify`: check the CRC-32 of its files (None: only when they are at most
+    store.VERIFY_ON_OPEN_BYTES, the budget an open of the index files has)."""
     folder = encoder_dir(index_dir, fingerprint)
     if not (folder / "encoder.json").is_file():
         return None
+    if verify is None:
+        verify = export_bytes(folder) <= store.VERIFY_ON_OPEN_BYTES
     try:
-        inner = OnnxEncoder.load(folder, optimize=optimize)
-    except EncoderUnavailable:
+        inner = OnnxEncoder.load(folder, optimize=optimize, verify=verify)
+    except EncoderUnavailable as e:
+        if broken is not None:
+            broken(str(e))
         return None
     query_prompt, document_prompt = prompts or ("", "")
     return OnnxQueryEncoder(
@@ -113,11 +137,25 @@ def export_for_queries(
 
 
 def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
-    """The encoder for questions against an index: fast ONNX, else a warned fallback."""
+    """The encoder for questions against an index: the ONNX export; if there is none (a model
+    that could not be exported), sentence-transformers with a warning. An export that is
+    there but damaged raises IndexDamaged."""
     prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
-    fast = load_onnx(index_dir, manifest["fingerprint"], prompts, optimize=False)
+    problems: list[str] = []
+    fast = load_onnx(
+        index_dir,
+        manifest["fingerprint"],
+        prompts,
+        optimize=False,
+        verify=None,
+        broken=problems.append,
+    )
     if fast is not None:
         return fast
+    if problems:
+        # An export that is there but damaged is an error, like a damaged index file: falling
+        # back could hide it (and searching with a broken encoder answers nothing).
+        raise damaged(f"the exported encoder: {problems[0]}")
     spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
     if is_registered(spec.name):
         return registered_encoder(ModelSpec(spec.name, spec.path, registered=True))

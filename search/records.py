@@ -30,6 +30,9 @@ class Record:
         venue: venue name, or None.
         tags: keywords / tags.
         extra: any other fields worth keeping (strings only), e.g. {"abstract_source": "arxiv"}.
+        pages: full text with a place to cite, as [file, page label, text] triples: the pages
+            of a PDF (label "3"), or Zotero's extracted full text (label ""). Kept apart from
+            `note` so each chunk of it can say which page it came from.
     """
 
     title: str
@@ -46,6 +49,7 @@ class Record:
     venue: str | None = None
     tags: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    pages: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +71,29 @@ class FileResult:
 
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+
+# How many problems of one file are listed; the rest are counted in one more line, so a file
+# of 700k broken records costs one screen, not 700k lines (and as little in the index's cache).
+PROBLEMS_PER_FILE = 5
+
+
+def summarise_problems(problems: list[Problem], keep: int = PROBLEMS_PER_FILE) -> list[Problem]:
+    """The first `keep` problems of each file, then one line per file counting the rest."""
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.file] = counts.get(p.file, 0) + 1
+    if all(n <= keep for n in counts.values()):
+        return problems
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    for p in problems:
+        n = seen[p.file] = seen.get(p.file, 0) + 1
+        if n <= keep:
+            out.append(p)
+        if n == counts[p.file] and n > keep:
+            out.append(Problem(p.file, None, f"... and {n - keep} more problems in this file"))
+    return out
 
 
 # arXiv identifiers: new style (2007 on) "1707.01495", old style "hep-th/9901001" or
@@ -110,6 +137,41 @@ def clean_text(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     return text.strip()
+
+
+# A lone surrogate (from a JSON or YAML escape such as \ud800 without its pair, or undecodable
+# bytes in a command-line argument) cannot be encoded as UTF-8: SQLite, JSON output and the
+# terminal would all fail on it. Readers replace them with U+FFFD and report a Problem.
+SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_MESSAGE = (
+    "lone surrogate (an escape such as \\ud800 without its pair) replaced with U+FFFD"
+)
+
+
+def scrub_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (valid text is returned as is)."""
+    return SURROGATE.sub("\ufffd", text) if SURROGATE.search(text) else text
+
+
+def scrub_record(record: Record) -> bool:
+    """Replace lone surrogates in every text field of `record`; True if any was found."""
+    found = False
+
+    def fix(value: str) -> str:
+        nonlocal found
+        if SURROGATE.search(value):
+            found = True
+            return SURROGATE.sub("\ufffd", value)
+        return value
+
+    for name in ("title", "file", "note", "abstract", "arxiv", "doi", "url", "venue"):
+        value = getattr(record, name)
+        if isinstance(value, str):
+            setattr(record, name, fix(value))
+    for name in ("section", "authors", "tags"):
+        setattr(record, name, [fix(v) for v in getattr(record, name)])
+    record.extra = {fix(k): fix(v) for k, v in record.extra.items()}
+    return found
 
 
 _NON_WORD = re.compile(r"[\W_]+")

@@ -37,8 +37,10 @@ from typing import Any
 
 from . import vectors
 from .errors import IndexDamaged, IndexMissing, damaged
+from .zotero import is_zotero_source
 
-SCHEMA_VERSION = 1
+# 2: chunks.file and chunks.page (the PDF page a chunk comes from).
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
@@ -49,7 +51,8 @@ VERIFY_ON_OPEN_BYTES = 16 * 1024 * 1024
 SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT,
+    sha256 TEXT
 );
 CREATE TABLE papers (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
@@ -65,7 +68,7 @@ CREATE TABLE sources (
 CREATE INDEX sources_file ON sources(file);
 CREATE TABLE chunks (
     vid INTEGER PRIMARY KEY, key TEXT NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL, file TEXT, page TEXT
 );
 CREATE INDEX chunks_pid ON chunks(pid);
 CREATE INDEX chunks_key ON chunks(key);
@@ -99,7 +102,24 @@ class PaperRow:
     @property
     def places(self) -> list[str]:
         """notes/file:line of every mention."""
-        return [f"notes/{f}:{line}" if line else f"notes/{f}" for f, line in self.sources]
+        return [f"{place(f)}:{line}" if line else place(f) for f, line in self.sources]
+
+
+def place(file: str) -> str:
+    """Where a source file is, for the user: notes/<file>, or a Zotero item as it is."""
+    return file if is_zotero_source(file) else f"notes/{file}"
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """One note file in the parse cache: its size, mtime and content hash when it was read
+    (sha256 None if it could not be read), and whether it failed as a whole (no records,
+    only problems), in which case it is read again by every rebuild."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    failed: bool
 
 
 _PAPER_COLS = (
@@ -239,6 +259,20 @@ class Index:
             out.update(self.query(f"SELECT vid, pid FROM chunks WHERE vid IN ({marks})", part))
         return out
 
+    def page_chunks(self, pids: list[int]) -> dict[int, list[tuple[int, str, str, str]]]:
+        """pid -> (vid, file, page label, text) of each of its chunks that come from a page."""
+        out: dict[int, list[tuple[int, str, str, str]]] = {}
+        for i in range(0, len(pids), 500):
+            part = pids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for vid, pid, f, page, text in self.query(
+                f"SELECT vid, pid, file, page, text FROM chunks WHERE file IS NOT NULL "
+                f"AND pid IN ({marks}) ORDER BY pid, ord",
+                part,
+            ):
+                out.setdefault(pid, []).append((vid, f, page or "", text))
+        return out
+
     def paper_vids(self, pid: int) -> list[int]:
         return [r[0] for r in self.query("SELECT vid FROM chunks WHERE pid=? ORDER BY ord", (pid,))]
 
@@ -246,9 +280,17 @@ class Index:
         """(pid, title, id, arxiv, doi, normalised title) of every paper, for lookups by name."""
         return self.query("SELECT pid, title, id, arxiv, doi, norm_title FROM papers ORDER BY pid")
 
-    def file_stats(self) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of every note file read by the build of this generation."""
-        return {r[0]: (r[1], r[2]) for r in self.query("SELECT path, size, mtime_ns FROM files")}
+    def file_meta(self) -> dict[str, CachedFile]:
+        """What the parse cache knows of every note file read by the build of this generation."""
+        columns = {r[1] for r in self.query("PRAGMA table_info(files)")}
+        sha = "sha256" if "sha256" in columns else "NULL"  # indexes built before it was kept
+        return {
+            r[0]: CachedFile(r[1], r[2], r[3], bool(r[4]))
+            for r in self.query(
+                f"SELECT path, size, mtime_ns, {sha}, records = '[]' AND problems != '[]' "
+                "FROM files"
+            )
+        }
 
     def file_cache(self, path: str) -> tuple[str, str]:
         """The cached parse of one note file: (records json, problems json)."""
@@ -351,7 +393,12 @@ def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = lambda s:
     pointer.write_text(gen.name + "\n", encoding="utf-8")
     with open(pointer, "rb") as fh:
         os.fsync(fh.fileno())
-    os.replace(pointer, index_dir / CURRENT)
+    current = index_dir / CURRENT
+    if current.is_dir() and not current.is_symlink():
+        # papers never makes this folder, and os.replace cannot replace it: without this,
+        # every rebuild would fail the same way.
+        shutil.rmtree(current)
+    os.replace(pointer, current)
     _fsync_dir(index_dir)
     return gen
 

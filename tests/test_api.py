@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,3 +144,32 @@ def test_import_files(library: Path, tmp_path: Path) -> None:
     assert [f.written_records for f in report.files] == [1]
     written = report.files[0].written
     assert written is not None and written.parent == library / "notes" / "imported"
+
+
+def test_threads_keep_answering_across_a_new_generation(lib: Library, seeded: Path) -> None:
+    errors: list[BaseException] = []
+    answered: list[int] = []
+    stop = threading.Event()
+
+    def ask_until_stopped() -> None:
+        while not stop.is_set():
+            try:
+                answered.append(len(lib.ask("denoising dropout", k=3)))
+            except BaseException as e:  # noqa: BLE001 - any error fails the test
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=ask_until_stopped) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(2):
+            (seeded / "notes" / f"extra{i}.md").write_text(f"* Extra Paper {i}\n", "utf-8")
+            Library(seeded, model="fake").rebuild()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert answered and set(answered) == {3}
+    assert len(lib.papers()) == 18

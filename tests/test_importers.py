@@ -160,10 +160,15 @@ def test_cvpr2021_import_and_idempotency(tmp_path: Path) -> None:
     assert len(with_arxiv) > 1000
 
     again = import_files([CVPR], notes)
+    # The same report, except that nothing is new the second time.
+    assert report.files[0].added == 1660 and again.files[0].added == 0
+    again.files[0].added = 1660
     assert import_json(again) == import_json(report)
     assert item.written.read_bytes() == data
     assert sorted(p.name for p in (notes / "imported").iterdir()) == [
+        ".import.lock",
         ".origins.json",
+        ".papers.jsonl.base",
         "papers.jsonl",
     ]
 

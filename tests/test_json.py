@@ -24,6 +24,9 @@ HIT_KEYS = {
     "url",
     "sources",
     "where",
+    "page",
+    "page_file",
+    "cite",
     "explain",
 }
 SHOW_KEYS = {
@@ -113,7 +116,17 @@ def test_import_keys(library: Path, tmp_path: Path) -> None:
     data = json.loads(run("import", str(src), "--json").stdout)
     assert set(data) == {"files"}
     (item,) = data["files"]
-    assert set(item) == {"name", "written", "read", "written_records", "problems", "message"}
+    assert set(item) == {
+        "name",
+        "written",
+        "read",
+        "written_records",
+        "problems",
+        "message",
+        "edits_kept",
+        "added",
+        "removed",
+    }
     assert item["written"].endswith("imported/lib.jsonl")
     assert all(isinstance(p, str) for p in item["problems"]) and item["problems"]
 

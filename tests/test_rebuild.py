@@ -255,7 +255,9 @@ def test_build_encoder_gets_the_models_prompts(
 ) -> None:
     seen: list[object] = []
 
-    def fake_load_onnx(index_dir: Path, fingerprint: str, prompts: object = None) -> object:
+    def fake_load_onnx(
+        index_dir: Path, fingerprint: str, prompts: object = None, **_: object
+    ) -> object:
         seen.append(prompts)
         return "onnx"
 

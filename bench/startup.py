@@ -1,0 +1,108 @@
+"""Start-up cost of light commands, against a baseline revision measured in the same run.
+
+    .venv/bin/python bench/startup.py --baseline 83103f3 --rounds 9
+
+Each command runs in a fresh interpreter, alternating baseline and current code so that the
+machine's noise hits both alike; prints the median wall time of each and the ratio. The library
+is the seed notes indexed with a cheap hashing encoder (no model is loaded by these commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COMMANDS = {
+    "--help": ["--help"],
+    "list": ["list"],
+    "ask --mode keyword": ["ask", "metric learning", "--mode", "keyword"],
+}
+_WORD = re.compile(r"\w+")
+
+
+class HashEncoder:
+    dim = 64
+    max_tokens = 256
+    query_prompt = ""
+    document_prompt = ""
+
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        query: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for w in _WORD.findall(text.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
+        return out
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+
+def run_once(code_dir: Path, library: Path, args: list[str]) -> float:
+    prog = f"import sys; sys.argv = ['papers', *{args!r}]; from search.cli import main; main()"
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", prog],
+        cwd=code_dir,
+        env={"PAPERS_LIBRARY": str(library), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+
+    from search.build import rebuild
+    from search.encoder import register_encoder
+    from search.library import library_paths
+
+    with tempfile.TemporaryDirectory(prefix="papers-startup-") as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", args.baseline, "search"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        library = Path(tmp) / "library"
+        (library / "notes").mkdir(parents=True)
+        shutil.copy(ROOT / "notes" / "cvpr2020.md", library / "notes")
+        register_encoder("hash", HashEncoder)
+        rebuild(library_paths(library), model="hash")
+
+        print(f"{'command':<22} {'baseline':>9} {'current':>9} {'ratio':>6}")
+        for name, cmd in COMMANDS.items():
+            times: dict[str, list[float]] = {"baseline": [], "current": []}
+            for _ in range(args.rounds):
+                times["baseline"].append(run_once(base, library, cmd))
+                times["current"].append(run_once(ROOT, library, cmd))
+            b, c = (statistics.median(times[k]) for k in ("baseline", "current"))
+            print(f"{name:<22} {b:>8.3f}s {c:>8.3f}s {c / b:>5.2f}×")
+
+
+if __name__ == "__main__":
+    main()
