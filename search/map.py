@@ -44,6 +44,8 @@ MAP_VERSION = 1
 # Below this many papers a neighbour-graph layout is noise: PCA instead.
 MIN_UMAP = 30
 UMAP_NEIGHBOURS = 15
+# From this many papers a layout takes long enough to say so, and a cheaper start pays.
+LARGE = 2000
 # More than this share of papers new, changed or removed since the map was fitted: refit.
 REFIT_FRACTION = 0.1
 # A new paper is placed from this many nearest mapped papers.
@@ -142,12 +144,17 @@ def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndar
             warnings.simplefilter("ignore", UserWarning)
             import umap  # lazy: pulls in numba and pynndescent (seconds to import)
 
+            big = n > LARGE
             reducer = umap.UMAP(
                 n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
                 min_dist=0.1,
                 metric="cosine",
                 random_state=seed,
                 n_jobs=1,
+                # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
+                # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
+                init="pca" if big else "spectral",
+                n_epochs=200 if big else None,
             )
             return _scaled(reducer.fit_transform(x))
     if method == "pacmap":
@@ -337,7 +344,7 @@ def compute(
         or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
     )
     if refit:
-        if n >= MIN_UMAP and method != "pca":  # seconds to minutes: say what is going on
+        if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
         xy = fit_layout(x, method)
         labels = fit_clusters(x)
