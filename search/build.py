@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import map as library_map
 from . import store, vectors
 from .chunking import (
     CHUNKING_VERSION,
@@ -675,6 +676,8 @@ def _rebuild_locked(
         pause("written")
         if not _encoder_exported(paths.index, info, spec, log):
             info.encoder(paths.index, log)  # loading the model exports it (or warns once)
+        # The map of the library (search/map.py) goes into the generation it describes.
+        library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
         store.publish(paths.index, tmp, pause)
     except BaseException:
         db.close()

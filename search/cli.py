@@ -26,6 +26,7 @@ from .cli_common import (
 )
 from .cli_eval import eval_command
 from .cli_import import fetch_command, import_command
+from .cli_serve import map_command, mcp_command, serve_command, watch_command
 from .errors import PapersError
 from .library import LIBRARY_ENV, library_paths
 from .version import __version__
@@ -322,6 +323,10 @@ cli.add_command(import_command, "import")
 cli.add_command(fetch_command, "fetch-abstracts")
 cli.add_command(eval_command, "eval")
 register_catalog(cli)
+cli.add_command(map_command, "map")
+cli.add_command(mcp_command, "mcp")
+cli.add_command(serve_command, "serve")
+cli.add_command(watch_command, "watch")
 
 
 def main() -> None:

