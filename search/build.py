@@ -614,7 +614,7 @@ def _rebuild_locked(
         return report
 
     tmp = store.new_generation_dir(paths.index)
-    db = store.create_db(tmp / store.DB_NAME)
+    db = store.GenerationWriter.create(tmp / store.DB_NAME)
     try:
         # 2. read what changed; the rest comes from the previous generation's cache
         readings = _read_with_cache(stats, config, previous, cached, reread, pdf_cache, report)
@@ -623,18 +623,16 @@ def _rebuild_locked(
                 digest = old_files[rel].sha256
             else:
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
-            db.execute(
-                "INSERT INTO files (path, size, mtime_ns, records, problems, sha256, reading) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rel,
-                    size,
-                    mtime,
-                    _records_to_json(r.final.records),
-                    _problems_to_json(r.final.problems),
-                    digest,
-                    json.dumps(_reading_row(r), ensure_ascii=False),
-                ),
+            db.cache_file(
+                {
+                    "path": rel,
+                    "size": size,
+                    "mtime_ns": mtime,
+                    "records": _records_to_json(r.final.records),
+                    "problems": _problems_to_json(r.final.problems),
+                    "sha256": digest,
+                    "reading": json.dumps(_reading_row(r), ensure_ascii=False),
+                }
             )
         from .notes_folder import final_problems, final_records
 
@@ -651,8 +649,7 @@ def _rebuild_locked(
             db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
         )
         vectors.write(index, tmp / store.FAISS_NAME)
-        store.write_manifest(
-            db,
+        db.write_manifest(
             {
                 "model": spec.name,
                 "model_path": str(spec.path),
@@ -837,7 +834,7 @@ class _OldChunks:
 
 
 def _build_generation(
-    db: sqlite3.Connection,
+    db: store.GenerationWriter,
     paths: Paths,
     spec: ModelSpec,
     info: ModelInfo,
@@ -938,9 +935,9 @@ def _build_generation(
         vectors.update(
             index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((vid, key, pid, ord_, t, f, pg) for vid, pid, ord_, key, t, f, pg in pending),
+        db.add_chunks(
+            {"vid": vid, "key": key, "pid": pid, "ord": ord_, "text": t, "file": f, "page": pg}
+            for vid, pid, ord_, key, t, f, pg in pending
         )
         first = embedded == 0
         embedded += len(pending)
@@ -975,15 +972,7 @@ def _build_generation(
 
     if kept:
         assert previous is not None
-        db.commit()
-        db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
-        db.executemany(
-            "INSERT INTO chunks SELECT vid, key, ?, ?, text, file, page FROM old.chunks "
-            "WHERE vid = ?",
-            ((pid, ord_, vid) for vid, pid, ord_ in kept),
-        )
-        db.commit()
-        db.execute("DETACH DATABASE old")
+        db.carry_chunks_from(previous.gen, kept)
     if index is None:
         raise NotesError("nothing to embed")
     if removed:
@@ -1014,7 +1003,7 @@ def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
 
 
 def _insert_papers(
-    db: sqlite3.Connection,
+    db: store.GenerationWriter,
     papers: list[Paper],
     digests: list[str],
     old_norm: dict[str, tuple[str, str]],
@@ -1025,48 +1014,46 @@ def _insert_papers(
             before[1] if before is not None and before[0] == p.title else normalise_title(p.title)
         )
 
-    db.executemany(
-        "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (
-                pid,
-                p.id,
-                p.title,
-                norm(p),
-                json.dumps(p.section, ensure_ascii=False),
-                p.arxiv,
-                p.doi,
-                p.url,
-                json.dumps(p.authors, ensure_ascii=False),
-                p.year,
-                p.venue,
-                json.dumps(p.tags, ensure_ascii=False),
-                p.abstract,
-                json.dumps(p.notes, ensure_ascii=False),
-                digest,
-            )
-            for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
-        ),
+    db.add_papers(
+        {
+            "pid": pid,
+            "id": p.id,
+            "title": p.title,
+            "norm_title": norm(p),
+            "section": json.dumps(p.section, ensure_ascii=False),
+            "arxiv": p.arxiv,
+            "doi": p.doi,
+            "url": p.url,
+            "authors": json.dumps(p.authors, ensure_ascii=False),
+            "year": p.year,
+            "venue": p.venue,
+            "tags": json.dumps(p.tags, ensure_ascii=False),
+            "abstract": p.abstract,
+            "notes": json.dumps(p.notes, ensure_ascii=False),
+            "text_hash": digest,
+        }
+        for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
     )
-    db.executemany(
-        "INSERT INTO aliases VALUES (?, ?, ?)",
-        (
-            (pid, alias, normalise_title(alias))
-            for pid, p in enumerate(papers, start=1)
-            for alias in p.aliases
-        ),
+    db.add_aliases(
+        {"pid": pid, "alias": alias, "norm": normalise_title(alias)}
+        for pid, p in enumerate(papers, start=1)
+        for alias in p.aliases
     )
-    db.executemany(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            (pid, i, r.file, r.line, json.dumps(r.section, ensure_ascii=False), r.note)
-            for pid, p in enumerate(papers, start=1)
-            for i, r in enumerate(p.records)
-        ),
+    db.add_sources(
+        {
+            "pid": pid,
+            "ord": i,
+            "file": r.file,
+            "line": r.line,
+            "section": json.dumps(r.section, ensure_ascii=False),
+            "note": r.note,
+        }
+        for pid, p in enumerate(papers, start=1)
+        for i, r in enumerate(p.records)
     )
-    from .keywords import fill_keyword_index
+    from .keywords import keyword_rows
 
-    fill_keyword_index(db, ((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
+    db.add_keywords(keyword_rows((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
 def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
