@@ -19,8 +19,8 @@ import numpy as np
 
 from . import map as library_map
 from . import store, vectors
+from .build_encoder import ModelInfo, encoder_exported, model_info
 from .chunking import (
-    CHUNKING_VERSION,
     MAX_EMBED_CHARS,
     PaperText,
     chunk_key,
@@ -215,137 +215,6 @@ def _content_hash(path: Path) -> str | None:
     except OSError:
         return None
     return h.hexdigest()
-
-
-# -- the model's cheap side: tokenizer and settings, without torch ------------------------------
-
-
-@dataclass
-class ModelInfo:
-    spec: ModelSpec
-    fingerprint: str
-    stat_key: str
-    max_tokens: int
-    query_prompt: str
-    document_prompt: str
-    spans: Callable[[str], list[tuple[int, int]]]
-    loaded: Encoder | None = field(default=None, repr=False)
-
-    def encoder(self, index_dir: Path, log: Log) -> Encoder:
-        """The encoder for this rebuild, loaded once (a model load costs seconds).
-
-        Without an export yet (a first build), the model is exported to ONNX before anything
-        is embedded and the chunks go through the export: faster than torch on the same
-        cores. If the export fails, sentence-transformers embeds them (with a warning).
-        """
-        if self.loaded is None:
-            prompts = (self.query_prompt, self.document_prompt)
-            enc = load_encoder(self.spec, self.fingerprint, index_dir, log, prompts)
-            if _export_encoder(index_dir, self, self.spec, enc, log):
-                from .query_encoder import load_onnx
-
-                fast = load_onnx(index_dir, self.fingerprint, prompts, threads=build_threads())
-                if fast is None:
-                    log("warning: the ONNX export does not load; embedding with torch (slower)")
-                enc = fast or enc
-            self.loaded = enc
-        return self.loaded
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the vectors: if any differs, every chunk is re-embedded."""
-        return {
-            "fingerprint": self.fingerprint,
-            "chunking_version": CHUNKING_VERSION,
-            "max_tokens": self.max_tokens,
-            "query_prompt": self.query_prompt,
-            "document_prompt": self.document_prompt,
-            "normalize": True,
-        }
-
-
-def model_info(spec: ModelSpec, previous: dict[str, Any] | None, log: Log) -> ModelInfo:
-    from .encoder import prompts_of, read_model_config, token_spans_with
-
-    if spec.registered:
-        enc = load_encoder(spec, "", None, log)
-        return ModelInfo(
-            spec,
-            spec.fingerprint(),
-            spec.stat_key(),
-            enc.max_tokens,
-            enc.query_prompt,
-            enc.document_prompt,
-            enc.token_spans,
-        )
-    stat_key = spec.stat_key()
-    if previous and previous.get("model_stat_key") == stat_key and previous.get("fingerprint"):
-        fingerprint = previous["fingerprint"]
-    else:
-        fingerprint = spec.fingerprint()
-    cfg = read_model_config(spec.path)
-    max_tokens = int(cfg.get("max_seq_length") or 0)
-    query_prompt, document_prompt = prompts_of(cfg.get("prompts") or {})
-    tok_file = spec.path / "tokenizer.json"
-    if max_tokens and tok_file.is_file():
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(tok_file))
-        tok.no_truncation()
-        tok.no_padding()
-        return ModelInfo(
-            spec,
-            fingerprint,
-            stat_key,
-            max_tokens,
-            query_prompt,
-            document_prompt,
-            lambda text: token_spans_with(tok, text),
-        )
-    # No standalone tokenizer file: ask sentence-transformers (slow, but correct).
-    enc = load_encoder(spec, fingerprint, None, log)
-    return ModelInfo(
-        spec,
-        fingerprint,
-        stat_key,
-        enc.max_tokens,
-        enc.query_prompt,
-        enc.document_prompt,
-        enc.token_spans,
-    )
-
-
-def load_encoder(
-    spec: ModelSpec,
-    fingerprint: str,
-    index_dir: Path | None,
-    log: Log,
-    prompts: tuple[str, str] | None = None,
-) -> Encoder:
-    """The encoder for building: the exported ONNX one when present (no torch), else
-    sentence-transformers. `prompts` (query, document) are the model's own: the ONNX export
-    must prepend the same ones sentence-transformers does."""
-    if spec.registered:
-        from .encoder import registered_encoder
-
-        return registered_encoder(spec)
-    if index_dir is not None:
-        from .query_encoder import load_onnx
-
-        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True, threads=build_threads())
-        if onnx is not None:
-            return onnx
-    from .encoder import STEncoder
-
-    log(f"loading {spec.name} with sentence-transformers…")
-    return STEncoder.load(spec)
-
-
-def build_threads() -> int:
-    """Every core this process may run on: a rebuild is a batch job (a question uses fewer)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 # -- locking -------------------------------------------------------------------------------------
@@ -601,7 +470,7 @@ def _rebuild_locked(
             previous.file_reading(rel).get("mode") == config.read_as(rel)
             for _f, rel, _s, _m in stats
         )
-        and _encoder_exported(paths.index, info, spec)
+        and encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
             problems.extend(Problem(**p) for p in json.loads(probs_json))
@@ -671,7 +540,7 @@ def _rebuild_locked(
         db.close()
         del index
         pause("written")
-        if not _encoder_exported(paths.index, info, spec, log):
+        if not encoder_exported(paths.index, info, spec, log):
             info.encoder(paths.index, log)  # loading the model exports it (or warns once)
         # The map of the library (search/map.py) goes into the generation it describes.
         library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
@@ -785,23 +654,6 @@ def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
     if "fingerprint" in changed:
         return f"the model changed ({old.get('model', '?')} → {spec.name})"
     return "settings that change the vectors changed: " + ", ".join(changed)
-
-
-def _encoder_exported(
-    index_dir: Path, info: ModelInfo, spec: ModelSpec, log: Log | None = None
-) -> bool:
-    """The ONNX export is there and whole: sizes and CRC-32s as recorded when it was written
-    (a damaged one is exported again, as a damaged index is rebuilt)."""
-    if spec.registered:
-        return True
-    from .onnx_encoder import CONFIG_FILE, export_problem
-    from .query_encoder import encoder_dir
-
-    folder = encoder_dir(index_dir, info.fingerprint)
-    problem = export_problem(folder, verify=True)
-    if problem and log is not None and (folder / CONFIG_FILE).exists():
-        log(f"the exported encoder is damaged ({problem}); exporting it again")
-    return problem is None
 
 
 @dataclass
@@ -1058,23 +910,3 @@ def _insert_papers(
 
 def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
     return chunk_pages(text, info.spans, info.max_tokens, info.document_prompt)
-
-
-def _export_encoder(
-    index_dir: Path, info: ModelInfo, spec: ModelSpec, encoder: Encoder, log: Log
-) -> bool:
-    """Keep an ONNX copy of a sentence-transformers encoder beside the index, for rebuilds and
-    queries without torch. True if it was exported now."""
-    from .encoder import STEncoder
-
-    if spec.registered or not isinstance(encoder, STEncoder):
-        return False
-    from .query_encoder import export_for_queries
-
-    try:
-        export_for_queries(index_dir, info.fingerprint, encoder, log)
-    except Exception as e:  # sentence-transformers embeds, and a query can fall back to it
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        log(f"warning: could not export the encoder to ONNX ({first}); using torch (slower)")
-        return False
-    return True
