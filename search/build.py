@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -31,8 +32,19 @@ from .chunking import (
 from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
+from .importers import read_note_data
+from .keywords import keyword_rows
 from .library import Paper, Paths, merge
-from .notes_folder import FileReading
+from .notes_folder import (
+    FileReading,
+    final_problems,
+    final_records,
+    read_notes,
+    result_from_json,
+    result_to_json,
+    summary,
+)
+from .pdfs import read_pdf_file
 from .records import (
     SURROGATE,
     SURROGATE_MESSAGE,
@@ -43,6 +55,7 @@ from .records import (
     scrub_record,
     summarise_problems,
 )
+from .zotero import is_zotero_source, read_zotero, zotero_sources
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -99,23 +112,16 @@ def read_file(
     """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
     never raises for bad content. `read_as` ("auto", "list", "paper") is how a Markdown note
     is read (papers.toml, links). PDF text is cached by content hash in `pdf_cache`."""
-    from .zotero import is_zotero_source
-
     if is_zotero_source(rel):
-        from .zotero import read_zotero
-
         return read_zotero(path, pdf_cache)
     if path.suffix.lower() == ".pdf":
-        from .pdfs import read_pdf_file
-
         return read_pdf_file(path, rel, pdf_cache)
     if path.suffix.lower() in (".bib", ".jsonl"):
-        from .importers import read_note_data
-
         result = read_note_data(path, rel)
         n = len(result.records)
         result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
         return result
+    # search.notes loads markdown-it, PyYAML and python-frontmatter: only reading notes needs them
     from .notes import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
@@ -133,8 +139,6 @@ def check_notes_dir(notes: Path) -> None:
 def collect_papers(notes_dir: Path, config: Config | None = None) -> list[Paper]:
     """Every paper in the notes, parsed afresh (no index needed). `config` defaults to the
     papers.toml beside the notes folder."""
-    from .notes_folder import final_records
-
     return merge(final_records(read_notes_dir(notes_dir, config)[0]))
 
 
@@ -142,9 +146,7 @@ def read_notes_dir(
     notes_dir: Path, config: Config | None = None
 ) -> tuple[list[FileReading], list[Problem]]:
     """How every note file reads (no index, no cache), and the problems met listing them."""
-    from .notes import list_note_files
-    from .notes_folder import read_notes
-    from .zotero import zotero_sources
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
 
     check_notes_dir(notes_dir)
     if config is None:
@@ -332,8 +334,6 @@ def rebuild(
 def disk_full_error(e: BaseException) -> bool:
     """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
     SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
-    import errno
-
     if isinstance(e, OSError):
         return e.errno in (errno.ENOSPC, errno.EDQUOT)
     text = str(e).lower()
@@ -386,8 +386,7 @@ def _rebuild_locked(
     progress: Progress | None,
     pause: Pause,
 ) -> RebuildReport:
-    from .notes import list_note_files
-    from .zotero import zotero_sources
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
 
     report = RebuildReport(model=spec.name)
     old_manifest = previous.manifest if previous else {}
@@ -503,8 +502,6 @@ def _rebuild_locked(
                     "reading": json.dumps(_reading_row(r), ensure_ascii=False),
                 }
             )
-        from .notes_folder import final_problems, final_records
-
         problems.extend(final_problems(readings))
         records = final_records(readings)
         del readings
@@ -555,8 +552,6 @@ def _rebuild_locked(
 def _reading_row(r: FileReading) -> dict[str, Any]:
     """What the files table keeps of a reading: how it was read (for `papers list --files`),
     and, when other files made it one paper, the reading on its own (for the next build)."""
-    from .notes_folder import result_to_json, summary
-
     row: dict[str, Any] = {"mode": r.mode, "final": summary(r), "promoted": r.promoted is not None}
     if r.final is not r.base:
         row["base"] = result_to_json(r.base)
@@ -578,8 +573,6 @@ def _read_with_cache(
     """Every file's reading: unchanged files (`is_cached`: same size and mtime, read the same
     way) from the previous generation, the rest parsed again (`reread`: files the up-to-date
     check already read again)."""
-    from .notes_folder import read_notes, result_from_json
-
     sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
 
     def unchanged(rel: str) -> dict[str, Any] | None:
@@ -903,8 +896,6 @@ def _insert_papers(
         for pid, p in enumerate(papers, start=1)
         for i, r in enumerate(p.records)
     )
-    from .keywords import keyword_rows
-
     db.add_keywords(keyword_rows((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
