@@ -98,7 +98,8 @@ def first_build(notes: Path, tree: Path) -> tuple[float, float, dict]:
 def largest_by_chunks(folder: Path) -> Path:
     """The notes folder that gives the most chunks, as this checkout reads and chunks it."""
     sys.path.insert(0, str(REPO))
-    from search.build import collect_papers, model_info
+    from search.build import collect_papers
+    from search.build_encoder import model_info
     from search.chunking import chunk, paper_text
     from search.encoder import resolve_model
 

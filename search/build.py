@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -19,8 +20,8 @@ import numpy as np
 
 from . import map as library_map
 from . import store, vectors
+from .build_encoder import ModelInfo, encoder_exported, model_info
 from .chunking import (
-    CHUNKING_VERSION,
     MAX_EMBED_CHARS,
     PaperText,
     chunk_key,
@@ -31,8 +32,19 @@ from .chunking import (
 from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
+from .importers import read_note_data
+from .keywords import keyword_rows
 from .library import Paper, Paths, merge
-from .notes_folder import FileReading
+from .notes_folder import (
+    FileReading,
+    final_problems,
+    final_records,
+    read_notes,
+    result_from_json,
+    result_to_json,
+    summary,
+)
+from .pdfs import read_pdf_file
 from .records import (
     SURROGATE,
     SURROGATE_MESSAGE,
@@ -43,6 +55,7 @@ from .records import (
     scrub_record,
     summarise_problems,
 )
+from .zotero import is_zotero_source, read_zotero, zotero_sources
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -99,23 +112,16 @@ def read_file(
     """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
     never raises for bad content. `read_as` ("auto", "list", "paper") is how a Markdown note
     is read (papers.toml, links). PDF text is cached by content hash in `pdf_cache`."""
-    from .zotero import is_zotero_source
-
     if is_zotero_source(rel):
-        from .zotero import read_zotero
-
         return read_zotero(path, pdf_cache)
     if path.suffix.lower() == ".pdf":
-        from .pdfs import read_pdf_file
-
         return read_pdf_file(path, rel, pdf_cache)
     if path.suffix.lower() in (".bib", ".jsonl"):
-        from .importers import read_note_data
-
         result = read_note_data(path, rel)
         n = len(result.records)
         result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
         return result
+    # search.notes loads markdown-it, PyYAML and python-frontmatter: only reading notes needs them
     from .notes import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
@@ -133,8 +139,6 @@ def check_notes_dir(notes: Path) -> None:
 def collect_papers(notes_dir: Path, config: Config | None = None) -> list[Paper]:
     """Every paper in the notes, parsed afresh (no index needed). `config` defaults to the
     papers.toml beside the notes folder."""
-    from .notes_folder import final_records
-
     return merge(final_records(read_notes_dir(notes_dir, config)[0]))
 
 
@@ -142,9 +146,7 @@ def read_notes_dir(
     notes_dir: Path, config: Config | None = None
 ) -> tuple[list[FileReading], list[Problem]]:
     """How every note file reads (no index, no cache), and the problems met listing them."""
-    from .notes import list_note_files
-    from .notes_folder import read_notes
-    from .zotero import zotero_sources
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
 
     check_notes_dir(notes_dir)
     if config is None:
@@ -215,137 +217,6 @@ def _content_hash(path: Path) -> str | None:
     except OSError:
         return None
     return h.hexdigest()
-
-
-# -- the model's cheap side: tokenizer and settings, without torch ------------------------------
-
-
-@dataclass
-class ModelInfo:
-    spec: ModelSpec
-    fingerprint: str
-    stat_key: str
-    max_tokens: int
-    query_prompt: str
-    document_prompt: str
-    spans: Callable[[str], list[tuple[int, int]]]
-    loaded: Encoder | None = field(default=None, repr=False)
-
-    def encoder(self, index_dir: Path, log: Log) -> Encoder:
-        """The encoder for this rebuild, loaded once (a model load costs seconds).
-
-        Without an export yet (a first build), the model is exported to ONNX before anything
-        is embedded and the chunks go through the export: faster than torch on the same
-        cores. If the export fails, sentence-transformers embeds them (with a warning).
-        """
-        if self.loaded is None:
-            prompts = (self.query_prompt, self.document_prompt)
-            enc = load_encoder(self.spec, self.fingerprint, index_dir, log, prompts)
-            if _export_encoder(index_dir, self, self.spec, enc, log):
-                from .query_encoder import load_onnx
-
-                fast = load_onnx(index_dir, self.fingerprint, prompts, threads=build_threads())
-                if fast is None:
-                    log("warning: the ONNX export does not load; embedding with torch (slower)")
-                enc = fast or enc
-            self.loaded = enc
-        return self.loaded
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the vectors: if any differs, every chunk is re-embedded."""
-        return {
-            "fingerprint": self.fingerprint,
-            "chunking_version": CHUNKING_VERSION,
-            "max_tokens": self.max_tokens,
-            "query_prompt": self.query_prompt,
-            "document_prompt": self.document_prompt,
-            "normalize": True,
-        }
-
-
-def model_info(spec: ModelSpec, previous: dict[str, Any] | None, log: Log) -> ModelInfo:
-    from .encoder import prompts_of, read_model_config, token_spans_with
-
-    if spec.registered:
-        enc = load_encoder(spec, "", None, log)
-        return ModelInfo(
-            spec,
-            spec.fingerprint(),
-            spec.stat_key(),
-            enc.max_tokens,
-            enc.query_prompt,
-            enc.document_prompt,
-            enc.token_spans,
-        )
-    stat_key = spec.stat_key()
-    if previous and previous.get("model_stat_key") == stat_key and previous.get("fingerprint"):
-        fingerprint = previous["fingerprint"]
-    else:
-        fingerprint = spec.fingerprint()
-    cfg = read_model_config(spec.path)
-    max_tokens = int(cfg.get("max_seq_length") or 0)
-    query_prompt, document_prompt = prompts_of(cfg.get("prompts") or {})
-    tok_file = spec.path / "tokenizer.json"
-    if max_tokens and tok_file.is_file():
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(tok_file))
-        tok.no_truncation()
-        tok.no_padding()
-        return ModelInfo(
-            spec,
-            fingerprint,
-            stat_key,
-            max_tokens,
-            query_prompt,
-            document_prompt,
-            lambda text: token_spans_with(tok, text),
-        )
-    # No standalone tokenizer file: ask sentence-transformers (slow, but correct).
-    enc = load_encoder(spec, fingerprint, None, log)
-    return ModelInfo(
-        spec,
-        fingerprint,
-        stat_key,
-        enc.max_tokens,
-        enc.query_prompt,
-        enc.document_prompt,
-        enc.token_spans,
-    )
-
-
-def load_encoder(
-    spec: ModelSpec,
-    fingerprint: str,
-    index_dir: Path | None,
-    log: Log,
-    prompts: tuple[str, str] | None = None,
-) -> Encoder:
-    """The encoder for building: the exported ONNX one when present (no torch), else
-    sentence-transformers. `prompts` (query, document) are the model's own: the ONNX export
-    must prepend the same ones sentence-transformers does."""
-    if spec.registered:
-        from .encoder import registered_encoder
-
-        return registered_encoder(spec)
-    if index_dir is not None:
-        from .query_encoder import load_onnx
-
-        onnx = load_onnx(index_dir, fingerprint, prompts, verify=True, threads=build_threads())
-        if onnx is not None:
-            return onnx
-    from .encoder import STEncoder
-
-    log(f"loading {spec.name} with sentence-transformers…")
-    return STEncoder.load(spec)
-
-
-def build_threads() -> int:
-    """Every core this process may run on: a rebuild is a batch job (a question uses fewer)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 # -- locking -------------------------------------------------------------------------------------
@@ -463,8 +334,6 @@ def rebuild(
 def disk_full_error(e: BaseException) -> bool:
     """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
     SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
-    import errno
-
     if isinstance(e, OSError):
         return e.errno in (errno.ENOSPC, errno.EDQUOT)
     text = str(e).lower()
@@ -517,8 +386,7 @@ def _rebuild_locked(
     progress: Progress | None,
     pause: Pause,
 ) -> RebuildReport:
-    from .notes import list_note_files
-    from .zotero import zotero_sources
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
 
     report = RebuildReport(model=spec.name)
     old_manifest = previous.manifest if previous else {}
@@ -601,7 +469,7 @@ def _rebuild_locked(
             previous.file_reading(rel).get("mode") == config.read_as(rel)
             for _f, rel, _s, _m in stats
         )
-        and _encoder_exported(paths.index, info, spec)
+        and encoder_exported(paths.index, info, spec)
     ):
         for probs_json in previous.cached_problems():
             problems.extend(Problem(**p) for p in json.loads(probs_json))
@@ -614,7 +482,7 @@ def _rebuild_locked(
         return report
 
     tmp = store.new_generation_dir(paths.index)
-    db = store.create_db(tmp / store.DB_NAME)
+    db = store.GenerationWriter.create(tmp / store.DB_NAME)
     try:
         # 2. read what changed; the rest comes from the previous generation's cache
         readings = _read_with_cache(stats, config, previous, cached, reread, pdf_cache, report)
@@ -623,21 +491,17 @@ def _rebuild_locked(
                 digest = old_files[rel].sha256
             else:
                 digest = hashes[rel] if rel in hashes else _content_hash(f)
-            db.execute(
-                "INSERT INTO files (path, size, mtime_ns, records, problems, sha256, reading) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rel,
-                    size,
-                    mtime,
-                    _records_to_json(r.final.records),
-                    _problems_to_json(r.final.problems),
-                    digest,
-                    json.dumps(_reading_row(r), ensure_ascii=False),
-                ),
+            db.cache_file(
+                {
+                    "path": rel,
+                    "size": size,
+                    "mtime_ns": mtime,
+                    "records": _records_to_json(r.final.records),
+                    "problems": _problems_to_json(r.final.problems),
+                    "sha256": digest,
+                    "reading": json.dumps(_reading_row(r), ensure_ascii=False),
+                }
             )
-        from .notes_folder import final_problems, final_records
-
         problems.extend(final_problems(readings))
         records = final_records(readings)
         del readings
@@ -651,8 +515,7 @@ def _rebuild_locked(
             db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
         )
         vectors.write(index, tmp / store.FAISS_NAME)
-        store.write_manifest(
-            db,
+        db.write_manifest(
             {
                 "model": spec.name,
                 "model_path": str(spec.path),
@@ -674,7 +537,7 @@ def _rebuild_locked(
         db.close()
         del index
         pause("written")
-        if not _encoder_exported(paths.index, info, spec, log):
+        if not encoder_exported(paths.index, info, spec, log):
             info.encoder(paths.index, log)  # loading the model exports it (or warns once)
         # The map of the library (search/map.py) goes into the generation it describes.
         library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
@@ -689,8 +552,6 @@ def _rebuild_locked(
 def _reading_row(r: FileReading) -> dict[str, Any]:
     """What the files table keeps of a reading: how it was read (for `papers list --files`),
     and, when other files made it one paper, the reading on its own (for the next build)."""
-    from .notes_folder import result_to_json, summary
-
     row: dict[str, Any] = {"mode": r.mode, "final": summary(r), "promoted": r.promoted is not None}
     if r.final is not r.base:
         row["base"] = result_to_json(r.base)
@@ -712,8 +573,6 @@ def _read_with_cache(
     """Every file's reading: unchanged files (`is_cached`: same size and mtime, read the same
     way) from the previous generation, the rest parsed again (`reread`: files the up-to-date
     check already read again)."""
-    from .notes_folder import read_notes, result_from_json
-
     sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
 
     def unchanged(rel: str) -> dict[str, Any] | None:
@@ -790,23 +649,6 @@ def _reason(changed: list[str], old: dict[str, Any], spec: ModelSpec) -> str:
     return "settings that change the vectors changed: " + ", ".join(changed)
 
 
-def _encoder_exported(
-    index_dir: Path, info: ModelInfo, spec: ModelSpec, log: Log | None = None
-) -> bool:
-    """The ONNX export is there and whole: sizes and CRC-32s as recorded when it was written
-    (a damaged one is exported again, as a damaged index is rebuilt)."""
-    if spec.registered:
-        return True
-    from .onnx_encoder import CONFIG_FILE, export_problem
-    from .query_encoder import encoder_dir
-
-    folder = encoder_dir(index_dir, info.fingerprint)
-    problem = export_problem(folder, verify=True)
-    if problem and log is not None and (folder / CONFIG_FILE).exists():
-        log(f"the exported encoder is damaged ({problem}); exporting it again")
-    return problem is None
-
-
 @dataclass
 class _OldChunks:
     """The previous generation's chunks: by paper (text hash, vids in order) and by key."""
@@ -837,7 +679,7 @@ class _OldChunks:
 
 
 def _build_generation(
-    db: sqlite3.Connection,
+    db: store.GenerationWriter,
     paths: Paths,
     spec: ModelSpec,
     info: ModelInfo,
@@ -938,9 +780,9 @@ def _build_generation(
         vectors.update(
             index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((vid, key, pid, ord_, t, f, pg) for vid, pid, ord_, key, t, f, pg in pending),
+        db.add_chunks(
+            {"vid": vid, "key": key, "pid": pid, "ord": ord_, "text": t, "file": f, "page": pg}
+            for vid, pid, ord_, key, t, f, pg in pending
         )
         first = embedded == 0
         embedded += len(pending)
@@ -975,15 +817,7 @@ def _build_generation(
 
     if kept:
         assert previous is not None
-        db.commit()
-        db.execute("ATTACH DATABASE ? AS old", (f"{previous.gen / store.DB_NAME}",))
-        db.executemany(
-            "INSERT INTO chunks SELECT vid, key, ?, ?, text, file, page FROM old.chunks "
-            "WHERE vid = ?",
-            ((pid, ord_, vid) for vid, pid, ord_ in kept),
-        )
-        db.commit()
-        db.execute("DETACH DATABASE old")
+        db.carry_chunks_from(previous.gen, kept)
     if index is None:
         raise NotesError("nothing to embed")
     if removed:
@@ -1014,7 +848,7 @@ def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
 
 
 def _insert_papers(
-    db: sqlite3.Connection,
+    db: store.GenerationWriter,
     papers: list[Paper],
     digests: list[str],
     old_norm: dict[str, tuple[str, str]],
@@ -1025,69 +859,45 @@ def _insert_papers(
             before[1] if before is not None and before[0] == p.title else normalise_title(p.title)
         )
 
-    db.executemany(
-        "INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (
-                pid,
-                p.id,
-                p.title,
-                norm(p),
-                json.dumps(p.section, ensure_ascii=False),
-                p.arxiv,
-                p.doi,
-                p.url,
-                json.dumps(p.authors, ensure_ascii=False),
-                p.year,
-                p.venue,
-                json.dumps(p.tags, ensure_ascii=False),
-                p.abstract,
-                json.dumps(p.notes, ensure_ascii=False),
-                digest,
-            )
-            for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
-        ),
+    db.add_papers(
+        {
+            "pid": pid,
+            "id": p.id,
+            "title": p.title,
+            "norm_title": norm(p),
+            "section": json.dumps(p.section, ensure_ascii=False),
+            "arxiv": p.arxiv,
+            "doi": p.doi,
+            "url": p.url,
+            "authors": json.dumps(p.authors, ensure_ascii=False),
+            "year": p.year,
+            "venue": p.venue,
+            "tags": json.dumps(p.tags, ensure_ascii=False),
+            "abstract": p.abstract,
+            "notes": json.dumps(p.notes, ensure_ascii=False),
+            "text_hash": digest,
+        }
+        for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
     )
-    db.executemany(
-        "INSERT INTO aliases VALUES (?, ?, ?)",
-        (
-            (pid, alias, normalise_title(alias))
-            for pid, p in enumerate(papers, start=1)
-            for alias in p.aliases
-        ),
+    db.add_aliases(
+        {"pid": pid, "alias": alias, "norm": normalise_title(alias)}
+        for pid, p in enumerate(papers, start=1)
+        for alias in p.aliases
     )
-    db.executemany(
-        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            (pid, i, r.file, r.line, json.dumps(r.section, ensure_ascii=False), r.note)
-            for pid, p in enumerate(papers, start=1)
-            for i, r in enumerate(p.records)
-        ),
+    db.add_sources(
+        {
+            "pid": pid,
+            "ord": i,
+            "file": r.file,
+            "line": r.line,
+            "section": json.dumps(r.section, ensure_ascii=False),
+            "note": r.note,
+        }
+        for pid, p in enumerate(papers, start=1)
+        for i, r in enumerate(p.records)
     )
-    from .keywords import fill_keyword_index
-
-    fill_keyword_index(db, ((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
+    db.add_keywords(keyword_rows((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
 
 
 def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
     return chunk_pages(text, info.spans, info.max_tokens, info.document_prompt)
-
-
-def _export_encoder(
-    index_dir: Path, info: ModelInfo, spec: ModelSpec, encoder: Encoder, log: Log
-) -> bool:
-    """Keep an ONNX copy of a sentence-transformers encoder beside the index, for rebuilds and
-    queries without torch. True if it was exported now."""
-    from .encoder import STEncoder
-
-    if spec.registered or not isinstance(encoder, STEncoder):
-        return False
-    from .query_encoder import export_for_queries
-
-    try:
-        export_for_queries(index_dir, info.fingerprint, encoder, log)
-    except Exception as e:  # sentence-transformers embeds, and a query can fall back to it
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        log(f"warning: could not export the encoder to ONNX ({first}); using torch (slower)")
-        return False
-    return True

@@ -1,6 +1,6 @@
 """Keyword retrieval: an SQLite FTS5 index over papers, ranked with bm25().
 
-The table is rebuilt with the rest of each index generation (see `fill_keyword_index`), so the
+The table is rebuilt with the rest of each index generation (see `keyword_rows`), so the
 keywords and the vectors always describe the same papers. Words are lower-cased, stripped of
 accents and Porter-stemmed on both sides ("losses" finds "loss"); a title match counts
 `TITLE_WEIGHT` times a body match.
@@ -17,8 +17,7 @@ bench/cjk_keywords.py (docs/benchmarks.md).
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .chunking import PaperText
@@ -74,28 +73,19 @@ STOPWORDS = frozenset(
 )
 
 
-def fill_keyword_index(
-    db: sqlite3.Connection, rows: Iterable[tuple[int, Paper, PaperText]]
-) -> None:
-    """(Re)create the FTS5 table with one row per paper (rowid = pid)."""
-    db.execute("DROP TABLE IF EXISTS papers_fts")
-    db.execute(
-        "CREATE VIRTUAL TABLE papers_fts USING fts5("
-        "title, body, tokenize='porter unicode61 remove_diacritics 2')"
-    )
-    db.executemany(
-        "INSERT INTO papers_fts(rowid, title, body) VALUES (?, ?, ?)",
-        (
-            (
-                pid,
-                split_cjk(p.title),
-                split_cjk(
-                    " ".join([*p.section, *p.authors, text.body, *(t for _, _, t in text.pages)])
-                ),
-            )
-            for pid, p, text in rows
-        ),
-    )
+def keyword_rows(
+    rows: Iterable[tuple[int, Paper, PaperText]],
+) -> Iterator[tuple[int, str, str]]:
+    """What the FTS5 table holds for each paper (rowid = pid): (pid, title, body); the table is
+    written by `store.GenerationWriter.add_keywords`."""
+    for pid, p, text in rows:
+        yield (
+            pid,
+            split_cjk(p.title),
+            split_cjk(
+                " ".join([*p.section, *p.authors, text.body, *(t for _, _, t in text.pages)])
+            ),
+        )
 
 
 def query_terms(text: str) -> list[str]:

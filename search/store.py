@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -401,6 +401,92 @@ def write_manifest(db: sqlite3.Connection, manifest: dict[str, Any]) -> None:
         "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
         [(k, json.dumps(v)) for k, v in manifest.items()],
     )
+
+
+_PAPER_COLUMNS = (
+    "pid, id, title, norm_title, section, arxiv, doi, url, authors, year, venue, tags, abstract, "
+    "notes, text_hash"
+)
+_CHUNK_COLUMNS = "vid, key, pid, ord, text, file, page"
+
+
+class GenerationWriter:
+    """Writes one generation's SQLite file: the only code that writes rows into an index.
+
+    Rows come in as mappings from column name to value (JSON columns already encoded), so the
+    schema above is named in one place."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    @classmethod
+    def create(cls, path: Path) -> GenerationWriter:
+        return cls(create_db(path))
+
+    def cache_file(self, row: dict[str, Any]) -> None:
+        """One notes file's parse cache: path, size, mtime_ns, records, problems, sha256,
+        reading."""
+        self.db.execute(
+            "INSERT INTO files (path, size, mtime_ns, records, problems, sha256, reading) "
+            "VALUES (:path, :size, :mtime_ns, :records, :problems, :sha256, :reading)",
+            row,
+        )
+
+    def add_papers(self, rows: Iterable[dict[str, Any]]) -> None:
+        placeholders = ", ".join(f":{c.strip()}" for c in _PAPER_COLUMNS.split(","))
+        self.db.executemany(f"INSERT INTO papers ({_PAPER_COLUMNS}) VALUES ({placeholders})", rows)
+
+    def add_aliases(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of pid, alias, norm."""
+        self.db.executemany(
+            "INSERT INTO aliases (pid, alias, norm) VALUES (:pid, :alias, :norm)", rows
+        )
+
+    def add_sources(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of pid, ord, file, line, section, note."""
+        self.db.executemany(
+            "INSERT INTO sources (pid, ord, file, line, section, note) "
+            "VALUES (:pid, :ord, :file, :line, :section, :note)",
+            rows,
+        )
+
+    def add_keywords(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        """(Re)create the FTS5 keyword table with one row per paper: (pid, title, body)."""
+        self.db.execute("DROP TABLE IF EXISTS papers_fts")
+        self.db.execute(
+            "CREATE VIRTUAL TABLE papers_fts USING fts5("
+            "title, body, tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        self.db.executemany("INSERT INTO papers_fts(rowid, title, body) VALUES (?, ?, ?)", rows)
+
+    def add_chunks(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of vid, key, pid, ord, text, file, page."""
+        self.db.executemany(
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) "
+            "VALUES (:vid, :key, :pid, :ord, :text, :file, :page)",
+            rows,
+        )
+
+    def carry_chunks_from(self, previous: Path, kept: Iterable[tuple[int, int, int]]) -> None:
+        """Copy chunk rows (vid, new pid, new ord) from the generation folder `previous`."""
+        self.db.commit()
+        self.db.execute("ATTACH DATABASE ? AS old", (f"{previous / DB_NAME}",))
+        self.db.executemany(
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) "
+            "SELECT vid, key, ?, ?, text, file, page FROM old.chunks WHERE vid = ?",
+            ((pid, ord_, vid) for vid, pid, ord_ in kept),
+        )
+        self.db.commit()
+        self.db.execute("DETACH DATABASE old")
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_manifest(self.db, manifest)
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -49,10 +49,10 @@ LAZY_OK = {
 # search.fetch imports httpx (100-400 ms here), needed by `fetch-abstracts` only.
 # search.mcp_server and search.web.app import mcp / starlette at their top: only `papers mcp`,
 # `papers serve` and `papers map --html` load them.
-LAZY_PROJECT_MODULES = {"search.fetch", "search.mcp_server", "search.web.app"}
-# build.py is being split into named steps (issue 11, not done yet): its imports inside
-# functions are sorted out then. Until that, they are tolerated here only.
-LAZY_ANYTHING_OK = {"build"}
+# search.notes imports markdown-it, PyYAML and python-frontmatter: only reading notes (a rebuild,
+# `papers list --files`) needs them, not a question.
+LAZY_PROJECT_MODULES = {"search.fetch", "search.mcp_server", "search.web.app", "search.notes"}
+LAZY_ANYTHING_OK: set[str] = set()
 
 
 def _name(module: str) -> str:

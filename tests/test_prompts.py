@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.build import model_info
+from search.build_encoder import model_info
 from search.encoder import ModelSpec, default_model_path, prompts_of
 from search.query_encoder import OnnxQueryEncoder
 
