@@ -7,62 +7,8 @@ The public API (see `search.api`):
     hits = lib.ask("denoising with one noisy image", k=5)
 """
 
-from .api import (
-    MODES,
-    Ambiguous,
-    ConfigError,
-    DiskFull,
-    FetchError,
-    FileReading,
-    Hit,
-    ImportedFile,
-    ImportFailed,
-    ImportReport,
-    IndexDamaged,
-    IndexInfo,
-    IndexMissing,
-    Library,
-    LockBusy,
-    ModelError,
-    ModelMismatch,
-    NotesError,
-    NotFound,
-    Paper,
-    PapersError,
-    Ranking,
-    RebuildReport,
-    Source,
-    Why,
-    ZoteroError,
-)
+from . import api
+from .api import *  # noqa: F403 - the API is the package's front door: search.Library etc.
 from .version import __version__
 
-__all__ = [
-    "MODES",
-    "Ambiguous",
-    "ConfigError",
-    "DiskFull",
-    "FetchError",
-    "FileReading",
-    "Hit",
-    "ImportFailed",
-    "ImportReport",
-    "ImportedFile",
-    "IndexDamaged",
-    "IndexInfo",
-    "IndexMissing",
-    "Library",
-    "LockBusy",
-    "ModelError",
-    "ModelMismatch",
-    "NotFound",
-    "NotesError",
-    "Paper",
-    "PapersError",
-    "Ranking",
-    "RebuildReport",
-    "Source",
-    "Why",
-    "ZoteroError",
-    "__version__",
-]
+__all__ = [*api.__all__, "__version__"]

@@ -55,7 +55,6 @@ __all__ = [
     "FileReading",
     "DiskFull",
     "FetchError",
-    "FetchReport",
     "Hit",
     "ImportFailed",
     "ImportReport",

@@ -191,3 +191,12 @@ def test_best_chunks_are_kept_per_thread(lib: Library) -> None:
     t.join()
     assert seen == [{}]
     assert searcher.best_chunk == {1: 10}
+
+
+def test_every_exported_name_exists() -> None:
+    # A name in __all__ that is only imported for type checking breaks `from search import *`.
+    import search.api
+
+    for module in (search, search.api):
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert missing == [], (module.__name__, missing)
