@@ -88,6 +88,9 @@ def _unpack(ref: Any) -> Path:
 
 
 def _ray() -> Any:
+    # Ray's progress bars replace builtins.print in this process unless told not to; that breaks
+    # numba-compiled code (UMAP for the map) later in the same process, and is not ours to change.
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     try:
         import ray
     except ImportError:

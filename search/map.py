@@ -446,8 +446,9 @@ def build_for_generation(gen: Path, previous_gen: Path | None, log: Log = lambda
         previous = read(previous_gen) if previous_gen is not None else None
         library_map = compute(map_input(idx), previous, log=log)
         write(gen, library_map)
-    except (ImportError, ValueError, MemoryError, sqlite3.DatabaseError) as e:
-        log(f"map: not made ({e.__class__.__name__}: {e})")
+    except Exception as e:  # noqa: BLE001 - UMAP/numba/pynndescent raise their own error types
+        first = (str(e).strip().splitlines() or [""])[0]
+        log(f"map: not made ({e.__class__.__name__}: {first})")
     finally:
         db.close()
 
