@@ -14,6 +14,7 @@ a rebuild in this or another process) on the next call, without a restart.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -21,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import build, query, store
-from .build import Pause, Progress, RebuildReport
-from .catalog import CatalogHit, search_catalog
+from . import query, store
 from .config import set_zotero_dir
 from .errors import (
     Ambiguous,
@@ -41,13 +40,32 @@ from .errors import (
     PapersError,
     ZoteroError,
 )
-from .importers import ImportedFile, ImportReport, import_files
 from .library import Paths, library_paths
 from .records import normalise_title
 from .zotero import check_data_dir
 
 if TYPE_CHECKING:
+    from .build import Pause, Progress, RebuildReport
+    from .catalog import CatalogHit
     from .fetch import FetchReport, ProgressFn
+    from .importers import ImportedFile, ImportReport
+
+# Deferred (start-up time): the rebuild (search.build, with the notes readers and the map), the
+# importers and the catalog are loaded by the methods that use them, not by every question.
+# Their result types are still this module's names (PEP 562).
+_DEFERRED_TYPES = {
+    "RebuildReport": "build",
+    "ImportReport": "importers",
+    "ImportedFile": "importers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEFERRED_TYPES:
+        module = importlib.import_module(f".{_DEFERRED_TYPES[name]}", __package__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Ambiguous",
@@ -317,6 +335,8 @@ class Library:
             progress: `progress(total)` returns a callback advanced by chunks embedded.
             pause: called with the name of each stage reached (tests stop a rebuild there).
         """
+        from . import build  # deferred: see _DEFERRED_TYPES
+
         return build.rebuild(
             self.paths,
             model=self.model,
@@ -412,6 +432,8 @@ class Library:
             raise PapersError("the question is empty")
         s = self._current()
         qvec = s.encoder.encode([question], query=True)[0]
+        from .catalog import search_catalog  # deferred: see _DEFERRED_TYPES
+
         return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k)
 
     def similar_catalog(
@@ -436,6 +458,8 @@ class Library:
             if not text or not text.strip():
                 raise PapersError("the text is empty")
             qvec = s.text_vector(text)
+        from .catalog import search_catalog  # deferred: see _DEFERRED_TYPES
+
         return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k, exclude)
 
     def file_readings(self) -> list[FileReading]:
@@ -454,6 +478,8 @@ class Library:
     # -- notes ----------------------------------------------------------------------------
     def import_files(self, files: Sequence[str | os.PathLike[str]]) -> ImportReport:
         """Copy paper lists (BibTeX, JSON lines) into notes/imported/ as readable files."""
+        from .importers import import_files  # deferred: see _DEFERRED_TYPES
+
         return import_files([Path(f) for f in files], self.paths.notes, log=self.log)
 
     def add_zotero(self, data_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -481,6 +507,7 @@ class Library:
         """Look up abstracts of papers in the notes that have none; append them to
         notes/abstracts.jsonl as they arrive (an interrupted run resumes where it stopped)."""
         # lazy: fetch imports httpx (100-400 ms here), which no other command needs
+        from . import build  # deferred: see _DEFERRED_TYPES
         from .fetch import fetch_abstracts
 
         papers = build.collect_papers(self.paths.notes)

@@ -9,7 +9,6 @@ import click
 
 from . import output
 from .api import Hit
-from .cli_catalog import print_catalog_hits, register_catalog
 from .cli_common import (
     CONTEXT,
     PapersGroup,
@@ -24,15 +23,26 @@ from .cli_common import (
     paths_of,
     progress_bar,
 )
-from .cli_eval import eval_command
-from .cli_import import fetch_command, import_command
-from .cli_serve import map_command, mcp_command, serve_command, watch_command
 from .errors import PapersError
 from .library import LIBRARY_ENV, library_paths
 from .version import __version__
 
+# Commands whose modules load what a question does not need (the servers, the catalog, the
+# importers, evaluation): imported only when run or listed by --help.
+LAZY_COMMANDS = {
+    "import": "search.cli_import:import_command",
+    "fetch-abstracts": "search.cli_import:fetch_command",
+    "eval": "search.cli_eval:eval_command",
+    "catalog": "search.cli_catalog:catalog_group",
+    "recommend": "search.cli_catalog:recommend_command",
+    "map": "search.cli_serve:map_command",
+    "mcp": "search.cli_serve:mcp_command",
+    "serve": "search.cli_serve:serve_command",
+    "watch": "search.cli_serve:watch_command",
+}
 
-@click.group(cls=PapersGroup, context_settings=CONTEXT)
+
+@click.group(cls=PapersGroup, context_settings=CONTEXT, lazy_commands=LAZY_COMMANDS)
 @click.option(
     "--library",
     type=click.Path(file_okay=False, path_type=Path),
@@ -166,6 +176,8 @@ def ask(
     """
     lib = library_of(ctx, model)
     if in_catalog:
+        from .cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
+
         return print_catalog_hits(lib.ask_catalog(" ".join(question), k=k), as_json)
     hits = lib.ask(" ".join(question), k=k, section=section, mode=mode)
     _print_hits(hits, as_json, explain)
@@ -218,6 +230,8 @@ def similar(
     if in_catalog:
         body = text if text is not None else _file_text(file_) if file_ else None
         found = lib.similar_catalog(" ".join(query) if query else None, text=body, k=k)
+        from .cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
+
         return print_catalog_hits(found, as_json)
     if query:
         paper = lib.show(" ".join(query))
@@ -317,16 +331,6 @@ def where(ctx: click.Context, as_json: bool) -> None:
     else:
         for k, v in data.items():
             out(f"{k}: {v}")
-
-
-cli.add_command(import_command, "import")
-cli.add_command(fetch_command, "fetch-abstracts")
-cli.add_command(eval_command, "eval")
-register_catalog(cli)
-cli.add_command(map_command, "map")
-cli.add_command(mcp_command, "mcp")
-cli.add_command(serve_command, "serve")
-cli.add_command(watch_command, "watch")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ resolves its input, calls one `search.api.Library` method and formats what comes
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,26 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 class PapersGroup(click.Group):
-    """Errors a user can cause end as one line on stderr (click prints "Error: …", exit 1)."""
+    """Errors a user can cause end as one line on stderr (click prints "Error: …", exit 1).
+
+    `lazy_commands` maps a command name to "module:attribute": the module is imported only
+    when that command runs (or `--help` lists it), so `papers ask` does not pay for loading
+    the servers, the catalog or the importers (click's documented lazy-loading pattern)."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy_commands.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api import FileReading, Hit, IndexInfo, Paper, Source, Why
-from .build import RebuildReport
-from .importers import ImportReport
 from .library import Paths, shorten
 from .records import Problem
 
 if TYPE_CHECKING:
+    from .build import RebuildReport
     from .fetch import FetchReport
+    from .importers import ImportReport
 
 
 # -- JSON ----------------------------------------------------------------------------------------

@@ -51,7 +51,20 @@ LAZY_OK = {
 # `papers serve` and `papers map --html` load them.
 # search.notes imports markdown-it, PyYAML and python-frontmatter: only reading notes (a rebuild,
 # `papers list --files`) needs them, not a question.
-LAZY_PROJECT_MODULES = {"search.fetch", "search.mcp_server", "search.web.app", "search.notes"}
+# The package's front door loads search.api on first use of an API name; the API loads the
+# rebuild (search.build: the readers, the map), the importers and the catalog only in the methods
+# that use them; the CLI loads the catalog's printing only for --catalog. A question loads none.
+LAZY_PROJECT_MODULES = {
+    "search.fetch",
+    "search.mcp_server",
+    "search.web.app",
+    "search.notes",
+    "search.api",
+    "search.build",
+    "search.importers",
+    "search.catalog",
+    "search.cli_catalog",
+}
 LAZY_ANYTHING_OK: set[str] = set()
 
 
@@ -148,8 +161,10 @@ def _graph(include_nested: bool) -> dict[str, set[str]]:
 def test_the_graph_sees_the_imports() -> None:
     # A parser that saw nothing would find no cycle either.
     graph = _graph(include_nested=False)
-    assert "search.api" in graph["search"]
-    assert {"search.build", "search.query", "search.store"} <= graph["search.api"]
+    assert {"search.query", "search.store"} <= graph["search.api"]
+    nested = _graph(include_nested=True)
+    assert "search.api" in nested["search"]
+    assert "search.build" in nested["search.api"]
     assert "search.errors" in graph["search.vectors"]
 
 
@@ -190,3 +205,28 @@ def test_each_module_imports_alone(module: str) -> None:
     assert result.returncode == 0, result.stderr
     # Importing any module (even the build) must not load torch: only loading a model does.
     assert result.stdout.strip() == "False", name
+
+
+def test_a_question_does_not_load_the_rebuild_or_the_servers() -> None:
+    # `papers ask` imports search.cli; start-up is paid per command (bench/startup.py).
+    code = (
+        "import sys, search.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('search.', 'numba', 'click'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(ast.literal_eval(result.stdout))
+    assert "search.query" in loaded and "click" in loaded
+    heavy = {
+        "search.build",
+        "search.notes",
+        "search.map",
+        "search.catalog",
+        "search.importers",
+        "search.cli_serve",
+        "search.cli_catalog",
+        "search.recommend",
+    }
+    assert not loaded & heavy, sorted(loaded & heavy)

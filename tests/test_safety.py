@@ -265,7 +265,7 @@ def test_malformed_notes_are_reported_and_the_rest_indexed(seeded: Path) -> None
     assert "Real title here" in titles
     assert "Paper inside the loop folder" in titles
     assert all(t.strip() for t in titles)
-    assert elapsed < 60
+    assert elapsed < 300  # guards against pathological (hours-long) cost, not speed: shared CI
     again = json.loads(rebuild_fake("--json").stdout)
     assert again["nothing_changed"] and again["problems"] == report["problems"]
 
