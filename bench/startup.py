@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 COMMANDS = {
     "--help": ["--help"],
@@ -64,11 +63,31 @@ def run_once(code_dir: Path, library: Path, args: list[str]) -> float:
     subprocess.run(
         [sys.executable, "-c", prog],
         cwd=code_dir,
-        env={"PAPERS_LIBRARY": str(library), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+        env=_env(library),
         stdout=subprocess.DEVNULL,
         check=True,
     )
     return time.perf_counter() - start
+
+
+def build_library(code_dir: Path, library: Path) -> None:
+    """The seed notes indexed by the code in `code_dir` (each revision reads only the index
+    format it wrote), with the hashing encoder above."""
+    (library / "notes").mkdir(parents=True)
+    shutil.copy(ROOT / "notes" / "cvpr2020.md", library / "notes")
+    prog = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); "
+        "from startup import HashEncoder; "
+        "from search.build import rebuild; from search.encoder import register_encoder; "
+        "from search.library import library_paths; "
+        "register_encoder('hash', HashEncoder); "
+        f"rebuild(library_paths({str(library)!r}), model='hash')"
+    )
+    subprocess.run([sys.executable, "-c", prog], cwd=code_dir, check=True, env=_env(library))
+
+
+def _env(library: Path) -> dict[str, str]:
+    return {"PAPERS_LIBRARY": str(library), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
 
 
 def main() -> None:
@@ -77,10 +96,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
 
-    from search.build import rebuild
-    from search.encoder import register_encoder
-    from search.library import library_paths
-
     with tempfile.TemporaryDirectory(prefix="papers-startup-") as tmp:
         base = Path(tmp) / "baseline"
         base.mkdir()
@@ -88,18 +103,16 @@ def main() -> None:
             ["git", "archive", args.baseline, "search"], cwd=ROOT, capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        library = Path(tmp) / "library"
-        (library / "notes").mkdir(parents=True)
-        shutil.copy(ROOT / "notes" / "cvpr2020.md", library / "notes")
-        register_encoder("hash", HashEncoder)
-        rebuild(library_paths(library), model="hash")
+        libraries = {"baseline": Path(tmp) / "lib-baseline", "current": Path(tmp) / "lib-current"}
+        build_library(base, libraries["baseline"])
+        build_library(ROOT, libraries["current"])
 
         print(f"{'command':<22} {'baseline':>9} {'current':>9} {'ratio':>6}")
         for name, cmd in COMMANDS.items():
             times: dict[str, list[float]] = {"baseline": [], "current": []}
             for _ in range(args.rounds):
-                times["baseline"].append(run_once(base, library, cmd))
-                times["current"].append(run_once(ROOT, library, cmd))
+                times["baseline"].append(run_once(base, libraries["baseline"], cmd))
+                times["current"].append(run_once(ROOT, libraries["current"], cmd))
             b, c = (statistics.median(times[k]) for k in ("baseline", "current"))
             print(f"{name:<22} {b:>8.3f}s {c:>8.3f}s {c / b:>5.2f}×")
 
