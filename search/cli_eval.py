@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 
+from . import output
 from .cli_common import CONTEXT, emit_json, err, model_option, progress_bar
 from .errors import PapersError
 from .evaluate import evaluate_folder
 
 MODE_ORDER = ("keyword", "semantic", "hybrid")
-
-
-def _table(result: dict[str, Any]) -> str:
-    lines = [
-        f"{result['dataset']} ({result['split']}): {result['documents']} documents, "
-        f"{result['queries']} queries, model {result['model']}",
-        "",
-        f"{'mode':<9} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8} {'queries/s':>10}",
-    ]
-    for mode, m in result["modes"].items():
-        lines.append(
-            f"{mode:<9} {m['ndcg@10']:>8.4f} {m['recall@100']:>11.4f} {m['mrr@10']:>8.4f} "
-            f"{m['qps']:>10.1f}"
-        )
-    return "\n".join(lines)
 
 
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -76,9 +61,9 @@ def _eval(
     except PapersError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
-        emit_json(result)
+        emit_json(output.eval_json(result))
     else:
-        click.echo(_table(result))
+        click.echo(output.eval_table(result))
 
 
 eval_command = click.command("eval", context_settings=CONTEXT)(_eval)

@@ -205,13 +205,20 @@ class ModeResult:
     def qps(self) -> float:
         return self.queries / self.seconds if self.seconds > 0 else 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **{k: round(v, 4) for k, v in self.scores.items()},
-            "queries": self.queries,
-            "seconds": round(self.seconds, 3),
-            "qps": round(self.qps, 1),
-        }
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What `papers eval` measured: the corpus indexed and each mode's scores (JSON shape in
+    `search.output.eval_json`)."""
+
+    dataset: str
+    split: str
+    documents: int
+    papers: int
+    queries: int
+    model: str
+    build_seconds: float
+    modes: dict[str, ModeResult]
 
 
 def run_mode(
@@ -242,7 +249,7 @@ def evaluate_folder(
     workdir: Path,
     log: Log = lambda s: None,
     progress: Any = None,
-) -> dict[str, Any]:
+) -> EvalReport:
     """Index `folder`'s corpus into a library under `workdir`, then score each mode."""
     for m in modes:
         if m not in MODES:
@@ -258,13 +265,13 @@ def evaluate_folder(
         for m in modes:
             log(f"running {len(beir.queries)} queries ({m})…")
             results[m] = run_mode(searcher, beir, doc_ids, m)
-    return {
-        "dataset": folder.name,
-        "split": beir.split,
-        "documents": len(line_ids),
-        "papers": report.papers,
-        "queries": len(beir.queries),
-        "model": report.model,
-        "build_seconds": report.seconds,
-        "modes": {m: r.to_json() for m, r in results.items()},
-    }
+    return EvalReport(
+        dataset=folder.name,
+        split=beir.split,
+        documents=len(line_ids),
+        papers=report.papers,
+        queries=len(beir.queries),
+        model=report.model,
+        build_seconds=report.seconds,
+        modes=results,
+    )

@@ -20,6 +20,7 @@ from .records import Problem
 
 if TYPE_CHECKING:
     from .build import RebuildReport
+    from .evaluate import EvalReport
     from .fetch import FetchReport
     from .importers import ImportReport
 
@@ -158,6 +159,45 @@ def import_json(report: ImportReport) -> dict[str, Any]:
 def fetch_json(report: FetchReport) -> dict[str, Any]:
     out: dict[str, Any] = _plain(report)
     return out
+
+
+def eval_json(report: EvalReport) -> dict[str, Any]:
+    """`papers eval --json`: the corpus, then per mode its scores, rounded for reading."""
+    return {
+        "dataset": report.dataset,
+        "split": report.split,
+        "documents": report.documents,
+        "papers": report.papers,
+        "queries": report.queries,
+        "model": report.model,
+        "build_seconds": report.build_seconds,
+        "modes": {
+            mode: {
+                **{k: round(v, 4) for k, v in r.scores.items()},
+                "queries": r.queries,
+                "seconds": round(r.seconds, 3),
+                "qps": round(r.qps, 1),
+            }
+            for mode, r in report.modes.items()
+        },
+    }
+
+
+def eval_table(report: EvalReport) -> str:
+    """`papers eval`: one line per mode."""
+    lines = [
+        f"{report.dataset} ({report.split}): {report.documents} documents, "
+        f"{report.queries} queries, model {report.model}",
+        "",
+        f"{'mode':<9} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8} {'queries/s':>10}",
+    ]
+    for mode, r in report.modes.items():
+        m = r.scores
+        lines.append(
+            f"{mode:<9} {m['ndcg@10']:>8.4f} {m['recall@100']:>11.4f} {m['mrr@10']:>8.4f} "
+            f"{r.qps:>10.1f}"
+        )
+    return "\n".join(lines)
 
 
 def zotero_json(data_dir: Path, config: Path) -> dict[str, str]:
