@@ -386,13 +386,62 @@ def _rebuild_locked(
     progress: Progress | None,
     pause: Pause,
 ) -> RebuildReport:
-    from .notes import list_note_files  # markdown-it and YAML: see read_file
-
+    """The rebuild, holding the lock: each step below is a function of its own."""
     report = RebuildReport(model=spec.name)
+    model = _plan_model(spec, previous, damage, full, report, log)
+    scan = _scan_notes(paths, follow_links)
+    report.files = len(scan.stats)
+    cache = _ParseCache(previous, scan, paths.index / PDF_CACHE, full=full, verify=verify)
+    unchanged = model.reuse and cache.nothing_changed(scan)
+    if unchanged and encoder_exported(paths.index, model.info, spec):
+        return _unchanged_report(report, cache, scan.problems, log)
+
+    tmp = store.new_generation_dir(paths.index)
+    db = store.GenerationWriter.create(tmp / store.DB_NAME)
+    try:
+        readings = _read_with_cache(scan, cache, report)
+        _cache_readings(db, readings, scan, cache)
+        papers = _merge_readings(readings, scan.problems, paths.notes, report, log)
+        del readings
+        pause("parsed")
+        index, trained_on, next_vid = _build_generation(
+            db, paths, model, previous, papers, report, log, progress, pause
+        )
+        _write_generation(db, tmp, index, spec, model, len(papers), trained_on, next_vid)
+        del index
+        pause("written")
+        _publish(paths, tmp, spec, model, previous, log, pause)
+    except BaseException:
+        db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+@dataclass
+class _ModelPlan:
+    """The model that embeds this rebuild, and whether the previous generation's vectors may
+    be kept (`reuse`: same model and vector settings, no --full)."""
+
+    info: ModelInfo
+    settings: dict[str, Any]
+    reuse: bool
+
+
+def _plan_model(
+    spec: ModelSpec,
+    previous: store.Index | None,
+    damage: str | None,
+    full: bool,
+    report: RebuildReport,
+    log: Log,
+) -> _ModelPlan:
+    """Vectors made with another model or other settings cannot be mixed with new ones: if
+    anything that changes the vectors changed, every chunk is embedded again (and the report
+    says why)."""
     old_manifest = previous.manifest if previous else {}
     info = model_info(spec, old_manifest or None, log)
     settings = info.settings()
-
     reuse = previous is not None and not full
     if full:
         report.reembed_reason = "--full"
@@ -406,17 +455,36 @@ def _rebuild_locked(
         report.reembed_reason = f"the previous index is unusable ({damage})"
     if report.reembed_reason:
         log(f"re-embedding everything: {report.reembed_reason}")
+    return _ModelPlan(info, settings, reuse)
 
-    # 1. files: which changed since the previous generation (size and mtime)
+
+# A file the rebuild reads: (path, path under notes/, size, mtime_ns).
+FileStat = tuple[Path, str, int, int]
+
+
+@dataclass
+class _Scan:
+    """Every file a rebuild reads, in order, with the problems met listing them and the
+    papers.toml that chose them."""
+
+    stats: list[FileStat]
+    problems: list[Problem]
+    config: Config
+
+
+def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
+    """List and stat the note files papers.toml includes: size and mtime decide which files
+    are parsed again. The Zotero library named in papers.toml is one more "file": its stat key
+    covers the database, its -wal and the attachment files, so an unchanged library is not
+    read."""
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
+
     files, walk_problems = list_note_files(paths.notes, follow_links)
-    pdf_cache = paths.index / PDF_CACHE
     problems: list[Problem] = list(walk_problems)
-    # The Zotero library named in papers.toml is one more "file": its stat key covers the
-    # database, its -wal and the attachment files, so an unchanged library is not read.
     zotero = zotero_sources(paths.root, problems)
     if not files and not zotero:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
-    stats: list[tuple[Path, str, int, int]] = []
+    stats: list[FileStat] = []
     for f in files:
         rel = _rel(f, paths.notes)
         try:
@@ -428,125 +496,178 @@ def _rebuild_locked(
     config = load_config(paths.root)
     stats = [s for s in stats if config.included(s[1])]
     stats.extend(zotero)
-    parser = parser_version()
-    cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
-    old_files = previous.file_meta() if previous is not None and cache_ok else {}
-    report.files = len(stats)
-    # --verify: the content of every file, hashed now, must match what was parsed.
-    hashes = {rel: _content_hash(f) for f, rel, _s, _m in stats} if verify else {}
+    return _Scan(stats, problems, config)
 
-    def cached(rel: str, size: int, mtime: int) -> bool:
+
+class _ParseCache:
+    """What the previous generation read: a file with the same size and mtime (and, with
+    --verify, the same content) is not parsed again. Unusable after --full or when the
+    readers changed (PARSER_VERSION)."""
+
+    def __init__(
+        self,
+        previous: store.Index | None,
+        scan: _Scan,
+        pdf_cache: Path,
+        *,
+        full: bool,
+        verify: bool,
+    ):
+        self.parser = parser_version()
+        usable = (
+            previous is not None and not full and previous.manifest.get("parser") == self.parser
+        )
+        self.previous = previous if usable else None
+        self.files = previous.file_meta() if previous is not None and usable else {}
+        self.config = scan.config
+        self.pdf_cache = pdf_cache
+        self.verify = verify
+        # --verify: the content of every file, hashed now, must match what was parsed.
+        self.hashes = {rel: _content_hash(f) for f, rel, _s, _m in scan.stats} if verify else {}
+        # Files the up-to-date check already read again (see same_as_before).
+        self.reread: dict[str, FileResult] = {}
+
+    def fresh(self, rel: str, size: int, mtime: int) -> bool:
         """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
         not fail as a whole, and with --verify, the same content."""
-        c = old_files.get(rel)
+        c = self.files.get(rel)
         if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
             return False
-        return not verify or (c.sha256 is not None and hashes.get(rel) == c.sha256)
+        return not self.verify or (c.sha256 is not None and self.hashes.get(rel) == c.sha256)
 
-    # A file that failed as a whole (unreadable, binary...) is read again on every rebuild: a
-    # chmod or a fix does not change size or mtime. If it fails the same way, nothing changed.
-    reread: dict[str, FileResult] = {}
-
-    def same_as_before(f: Path, rel: str, size: int, mtime: int) -> bool:
-        if cached(rel, size, mtime):
+    def same_as_before(self, f: Path, rel: str, size: int, mtime: int) -> bool:
+        """Fresh, or a file that failed as a whole and fails the same way: such a file is read
+        again by every rebuild, since a chmod or a fix changes neither size nor mtime."""
+        if self.fresh(rel, size, mtime):
             return True
-        c = old_files.get(rel)
+        c = self.files.get(rel)
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
             return False
-        assert previous is not None
-        result = reread[rel] = read_clean(f, rel, config.read_as(rel), pdf_cache)
+        assert self.previous is not None
+        result = self.reread[rel] = read_clean(f, rel, self.config.read_as(rel), self.pdf_cache)
         return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
-            previous.file_cache(rel)
+            self.previous.file_cache(rel)
         )
 
-    if (
-        reuse
-        and cache_ok
-        and previous is not None
-        and set(old_files) == {rel for _f, rel, _s, _m in stats}
-        and all(same_as_before(*st) for st in stats)
-        and all(
-            previous.file_reading(rel).get("mode") == config.read_as(rel)
-            for _f, rel, _s, _m in stats
+    def nothing_changed(self, scan: _Scan) -> bool:
+        """The same files as last time, each the same and read the same way."""
+        if self.previous is None or set(self.files) != {rel for _f, rel, _s, _m in scan.stats}:
+            return False
+        previous = self.previous
+        return all(self.same_as_before(*st) for st in scan.stats) and all(
+            previous.file_reading(rel).get("mode") == self.config.read_as(rel)
+            for _f, rel, _s, _m in scan.stats
         )
-        and encoder_exported(paths.index, info, spec)
-    ):
-        for probs_json in previous.cached_problems():
-            problems.extend(Problem(**p) for p in json.loads(probs_json))
-        _report_problems(report, problems, log, cached=True)
-        report.nothing_changed = True
-        report.papers = int(old_manifest.get("papers", 0))
-        report.chunks = int(old_manifest.get("chunks", 0))
-        report.papers_unchanged = report.papers
-        report.chunks_unchanged = report.chunks
-        return report
 
-    tmp = store.new_generation_dir(paths.index)
-    db = store.GenerationWriter.create(tmp / store.DB_NAME)
-    try:
-        # 2. read what changed; the rest comes from the previous generation's cache
-        readings = _read_with_cache(stats, config, previous, cached, reread, pdf_cache, report)
-        for r, (f, rel, size, mtime) in zip(readings, stats, strict=True):
-            if r.from_cache and rel in old_files:
-                digest = old_files[rel].sha256
-            else:
-                digest = hashes[rel] if rel in hashes else _content_hash(f)
-            db.cache_file(
-                {
-                    "path": rel,
-                    "size": size,
-                    "mtime_ns": mtime,
-                    "records": _records_to_json(r.final.records),
-                    "problems": _problems_to_json(r.final.problems),
-                    "sha256": digest,
-                    "reading": json.dumps(_reading_row(r), ensure_ascii=False),
-                }
-            )
-        problems.extend(final_problems(readings))
-        records = final_records(readings)
-        del readings
-        _report_problems(report, problems, log)
-        if not records:
-            raise NotesError(f"no papers found in the notes under {paths.notes}")
-        papers = merge(records)
-        del records
-        pause("parsed")
-        index, trained_on, next_vid = _build_generation(
-            db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
-        )
-        vectors.write(index, tmp / store.FAISS_NAME)
-        db.write_manifest(
-            {
-                "model": spec.name,
-                "model_path": str(spec.path),
-                "model_stat_key": info.stat_key,
-                **settings,
-                "parser": parser,
-                "dim": int(index.d),
-                "index_type": vectors.kind(index),
-                "ivf_trained_on": trained_on,
-                "papers": len(papers),
-                "chunks": int(index.ntotal),
-                "next_vid": next_vid,
-                "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "complete": True,
-            },
-        )
-        db.commit()
-        db.close()
-        del index
-        pause("written")
-        if not encoder_exported(paths.index, info, spec, log):
-            info.encoder(paths.index, log)  # loading the model exports it (or warns once)
-        # The map of the library (search/map.py) goes into the generation it describes.
-        library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
-        store.publish(paths.index, tmp, pause)
-    except BaseException:
-        db.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    def digest(self, reading: FileReading, f: Path) -> str | None:
+        """The sha256 to store for a file just read (or taken from the cache)."""
+        if reading.from_cache and reading.rel in self.files:
+            return self.files[reading.rel].sha256
+        return self.hashes[reading.rel] if reading.rel in self.hashes else _content_hash(f)
+
+
+def _unchanged_report(
+    report: RebuildReport, cache: _ParseCache, problems: list[Problem], log: Log
+) -> RebuildReport:
+    """Nothing to do: the live generation stays, and the report repeats its counts and
+    problems."""
+    assert cache.previous is not None
+    for probs_json in cache.previous.cached_problems():
+        problems.extend(Problem(**p) for p in json.loads(probs_json))
+    _report_problems(report, problems, log, cached=True)
+    manifest = cache.previous.manifest
+    report.nothing_changed = True
+    report.papers = int(manifest.get("papers", 0))
+    report.chunks = int(manifest.get("chunks", 0))
+    report.papers_unchanged = report.papers
+    report.chunks_unchanged = report.chunks
     return report
+
+
+def _cache_readings(
+    db: store.GenerationWriter, readings: list[FileReading], scan: _Scan, cache: _ParseCache
+) -> None:
+    """Store every file's reading as the next rebuild's parse cache."""
+    for r, (f, rel, size, mtime) in zip(readings, scan.stats, strict=True):
+        db.cache_file(
+            {
+                "path": rel,
+                "size": size,
+                "mtime_ns": mtime,
+                "records": _records_to_json(r.final.records),
+                "problems": _problems_to_json(r.final.problems),
+                "sha256": cache.digest(r, f),
+                "reading": json.dumps(_reading_row(r), ensure_ascii=False),
+            }
+        )
+
+
+def _merge_readings(
+    readings: list[FileReading],
+    problems: list[Problem],
+    notes: Path,
+    report: RebuildReport,
+    log: Log,
+) -> list[Paper]:
+    """Join every mention into papers (library.merge), and report the problems met reading."""
+    problems.extend(final_problems(readings))
+    records = final_records(readings)
+    _report_problems(report, problems, log)
+    if not records:
+        raise NotesError(f"no papers found in the notes under {notes}")
+    return merge(records)
+
+
+def _write_generation(
+    db: store.GenerationWriter,
+    tmp: Path,
+    index: Any,
+    spec: ModelSpec,
+    model: _ModelPlan,
+    papers: int,
+    trained_on: int | None,
+    next_vid: int,
+) -> None:
+    """The vector file and the manifest, which marks the SQLite file complete."""
+    vectors.write(index, tmp / store.FAISS_NAME)
+    db.write_manifest(
+        {
+            "model": spec.name,
+            "model_path": str(spec.path),
+            "model_stat_key": model.info.stat_key,
+            **model.settings,
+            "parser": parser_version(),
+            "dim": int(index.d),
+            "index_type": vectors.kind(index),
+            "ivf_trained_on": trained_on,
+            "papers": papers,
+            "chunks": int(index.ntotal),
+            "next_vid": next_vid,
+            "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "complete": True,
+        },
+    )
+    db.commit()
+    db.close()
+
+
+def _publish(
+    paths: Paths,
+    tmp: Path,
+    spec: ModelSpec,
+    model: _ModelPlan,
+    previous: store.Index | None,
+    log: Log,
+    pause: Pause,
+) -> None:
+    """Make sure questions have their fast encoder, map the new generation, and swap it in
+    atomically (store.publish)."""
+    if not encoder_exported(paths.index, model.info, spec, log):
+        model.info.encoder(paths.index, log)  # loading the model exports it (or warns once)
+    # The map of the library (search/map.py) goes into the generation it describes.
+    library_map.build_for_generation(tmp, previous.gen if previous and model.reuse else None, log)
+    store.publish(paths.index, tmp, pause)
 
 
 def _reading_row(r: FileReading) -> dict[str, Any]:
@@ -561,22 +682,14 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
     return row
 
 
-def _read_with_cache(
-    stats: list[tuple[Path, str, int, int]],
-    config: Config,
-    previous: store.Index | None,
-    is_cached: Callable[[str, int, int], bool],
-    reread: dict[str, FileResult],
-    pdf_cache: Path,
-    report: RebuildReport,
-) -> list[FileReading]:
-    """Every file's reading: unchanged files (`is_cached`: same size and mtime, read the same
-    way) from the previous generation, the rest parsed again (`reread`: files the up-to-date
-    check already read again)."""
-    sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
+def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> list[FileReading]:
+    """Every file's reading: unchanged files from the previous generation's cache, the rest
+    parsed again (or taken from what the up-to-date check already read again)."""
+    sizes = {rel: (size, mtime) for _f, rel, size, mtime in scan.stats}
+    previous = cache.previous
 
     def unchanged(rel: str) -> dict[str, Any] | None:
-        if previous is None or not is_cached(rel, *sizes[rel]):
+        if previous is None or not cache.fresh(rel, *sizes[rel]):
             return None
         return previous.file_reading(rel) or None
 
@@ -612,10 +725,11 @@ def _read_with_cache(
         if rel not in parsed:
             parsed.add(rel)
             report.files_parsed += 1
-        earlier = reread.pop(rel, None) if read_as == config.read_as(rel) else None
-        return earlier if earlier is not None else read_clean(path, rel, read_as, pdf_cache)
+        earlier = cache.reread.pop(rel, None) if read_as == scan.config.read_as(rel) else None
+        return earlier if earlier is not None else read_clean(path, rel, read_as, cache.pdf_cache)
 
-    return read_notes([(f, rel) for f, rel, _s, _m in stats], config, read, cached, cached_promoted)
+    files = [(f, rel) for f, rel, _s, _m in scan.stats]
+    return read_notes(files, scan.config, read, cached, cached_promoted)
 
 
 # At most this many problems are printed by a rebuild; --json lists them all.
@@ -681,10 +795,8 @@ class _OldChunks:
 def _build_generation(
     db: store.GenerationWriter,
     paths: Paths,
-    spec: ModelSpec,
-    info: ModelInfo,
+    model: _ModelPlan,
     previous: store.Index | None,
-    reuse: bool,
     papers: list[Paper],
     report: RebuildReport,
     log: Log,
@@ -694,29 +806,64 @@ def _build_generation(
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
     grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
 
-    With `reuse` False (--full, another model or settings) every chunk is embedded again, but
-    papers are still counted against `previous` so the report says what changed in the notes.
+    Without `model.reuse` (--full, another model or settings) every chunk is embedded again,
+    but papers are still counted against `previous` so the report says what changed in the
+    notes.
     """
     old = _OldChunks.read(previous) if previous is not None else _OldChunks()
     # The chunks whose vectors may be kept: none when everything is re-embedded.
-    keep = old if reuse else _OldChunks()
+    keep = old if model.reuse else _OldChunks()
+    plan = _plan_papers(papers, old, model.reuse, report)
+    _insert_papers(db, papers, plan.digests, old.norm_titles)
+    _plan_chunks(plan, papers, keep, model.info, report, log)
+    embedder = _Embedder(db, paths.index, model.info, log, progress, pause)
+    if previous is not None and model.reuse:
+        embedder.index = previous.vectors
     next_vid = int(previous.manifest.get("next_vid", 0)) if previous is not None else 0
+    next_vid = embedder.embed(plan, papers, next_vid)
+    _count_chunks(report, plan, keep, old.total, embedder.embedded, model.reuse)
+    if plan.kept:
+        assert previous is not None
+        db.carry_chunks_from(previous.gen, plan.kept)
+    if embedder.index is None:
+        raise NotesError("nothing to embed")
+    _drop_unclaimed(embedder.index, keep, plan.claimed)
+    trained_on = previous.manifest.get("ivf_trained_on") if previous and model.reuse else None
+    index, trained_on = vectors.finish(embedder.index, trained_on, log)
+    return index, trained_on, next_vid
 
-    # Pass 1: unchanged papers (same id, same text) keep their vectors; they claim them first,
-    # so a changed paper reusing a chunk by key can never take a vector that is still in use.
-    digests: list[str] = []
-    unchanged: list[list[int] | None] = []
-    claimed: set[int] = set()
+
+@dataclass
+class _ChunkPlan:
+    """Where each new paper's chunks come from: kept whole (same paper, same text), carried
+    one by one from an old chunk with the same key, or embedded."""
+
+    digests: list[str]  # text hash of each paper
+    unchanged: list[list[int] | None]  # each paper's old vids, when all are kept as they are
+    claimed: set[int] = field(default_factory=set)  # old vids the new generation uses
+    kept: list[tuple[int, int, int]] = field(default_factory=list)  # (old vid, new pid, ord)
+    fresh: dict[int, list[int]] = field(default_factory=dict)  # new pid -> ords to embed
+    # (chunks embedded, old vids) of each changed paper: pairs "changed" chunks in the report
+    changed_papers: list[tuple[int, list[int]]] = field(default_factory=list)
+    to_embed: int = 0
+
+
+def _plan_papers(
+    papers: list[Paper], old: _OldChunks, reuse: bool, report: RebuildReport
+) -> _ChunkPlan:
+    """Unchanged papers (same id, same text) keep their vectors. They claim them first, so a
+    changed paper reusing a chunk by key can never take a vector that is still in use."""
+    plan = _ChunkPlan(digests=[], unchanged=[])
     for paper in papers:
         digest = paper_text(paper).digest()
-        digests.append(digest)
+        plan.digests.append(digest)
         before = old.by_paper.get(paper.id)
         same = before is not None and before[0] == digest
         if same and reuse and before is not None and before[1]:
-            unchanged.append(before[1])
-            claimed.update(before[1])
+            plan.unchanged.append(before[1])
+            plan.claimed.update(before[1])
         else:
-            unchanged.append(None)
+            plan.unchanged.append(None)
         if same:
             report.papers_unchanged += 1
         elif before is not None:
@@ -725,110 +872,144 @@ def _build_generation(
             report.papers_added += 1
     report.papers = len(papers)
     report.papers_removed = len(old.by_paper.keys() - {p.id for p in papers})
-    _insert_papers(db, papers, digests, old.norm_titles)
+    return plan
 
-    # Pass 2: chunk changed papers; reuse old vectors by key; count what must be embedded.
-    kept: list[tuple[int, int, int]] = []  # (old vid, new pid, ord)
-    fresh: dict[int, list[int]] = {}  # new pid -> ords of the chunks to embed
-    changed_papers: list[tuple[int, list[int]]] = []  # (chunks to embed, old vids)
-    to_embed = 0
-    for pid, (paper, vids) in enumerate(zip(papers, unchanged, strict=True), start=1):
+
+def _plan_chunks(
+    plan: _ChunkPlan,
+    papers: list[Paper],
+    keep: _OldChunks,
+    info: ModelInfo,
+    report: RebuildReport,
+    log: Log,
+) -> None:
+    """Chunk the changed papers; a chunk whose key (model + text) an unclaimed old chunk has
+    takes that chunk's vector; the rest are to be embedded."""
+    for pid, (paper, vids) in enumerate(zip(papers, plan.unchanged, strict=True), start=1):
         if vids is not None:
-            kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
+            plan.kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
         _report_cut(paper, report, log)
         ords: list[int] = []
         for ord_, (piece, _f, _page) in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
-            vid = next((v for v in keep.by_key.get(key, ()) if v not in claimed), None)
+            vid = next((v for v in keep.by_key.get(key, ()) if v not in plan.claimed), None)
             if vid is None:
                 ords.append(ord_)
             else:
-                kept.append((vid, pid, ord_))
-                claimed.add(vid)
+                plan.kept.append((vid, pid, ord_))
+                plan.claimed.add(vid)
         if ords:
-            fresh[pid] = ords
-            to_embed += len(ords)
+            plan.fresh[pid] = ords
+            plan.to_embed += len(ords)
         before = keep.by_paper.get(paper.id)
         if before is not None:
-            changed_papers.append((len(ords), before[1]))
+            plan.changed_papers.append((len(ords), before[1]))
 
-    # Pass 3: embed, a batch at a time (texts are chunked again rather than kept: memory grows
-    # with the batch, not with the library), adding vectors and chunk rows as we go.
-    index: Any = previous.vectors if previous is not None and reuse else None
-    encoder: Encoder | None = None
-    tick = progress(to_embed) if progress and to_embed else None
-    # (vid, pid, ord, key, text, file, page)
-    pending: list[tuple[int, int, int, str, str, str | None, str | None]] = []
-    embedded = 0
 
-    def flush() -> None:
-        nonlocal index, encoder, embedded
-        if encoder is None:
-            encoder = info.encoder(paths.index, log)
-        if index is None:
-            index = vectors.new_index(encoder.dim)
-        reported = 0
+# A chunk waiting for its vector: (vid, pid, ord, key, text, file, page)
+_Pending = tuple[int, int, int, str, str, str | None, str | None]
+
+
+class _Embedder:
+    """Embeds the planned chunks a batch at a time, adding vectors and chunk rows as it goes
+    (texts are chunked again rather than kept: memory grows with the batch, not with the
+    library). The model is loaded only if something is to be embedded."""
+
+    def __init__(
+        self,
+        db: store.GenerationWriter,
+        index_dir: Path,
+        info: ModelInfo,
+        log: Log,
+        progress: Progress | None,
+        pause: Pause,
+    ):
+        self.db, self.index_dir, self.info, self.log = db, index_dir, info, log
+        self.progress, self.pause = progress, pause
+        self.index: Any = None  # the FAISS index vectors are added to (made on first use)
+        self.encoder: Encoder | None = None
+        self.embedded = 0
+        self.pending: list[_Pending] = []
+        self.tick: Callable[[int], None] | None = None
+
+    def embed(self, plan: _ChunkPlan, papers: list[Paper], next_vid: int) -> int:
+        """Embed plan.fresh, numbering new chunks from `next_vid`; returns the next free vid."""
+        self.tick = self.progress(plan.to_embed) if self.progress and plan.to_embed else None
+        for pid, ords in plan.fresh.items():
+            pieces = _chunks_of(paper_text(papers[pid - 1]), self.info)
+            for ord_ in ords:
+                piece, file, page = pieces[ord_]
+                key = chunk_key(self.info.fingerprint, piece)
+                self.pending.append((next_vid, pid, ord_, key, piece, file, page))
+                next_vid += 1
+                if len(self.pending) >= EMBED_BATCH:
+                    self.flush()
+        if self.pending:
+            self.flush()
+        return next_vid
+
+    def flush(self) -> None:
+        if self.encoder is None:
+            self.encoder = self.info.encoder(self.index_dir, self.log)
+        if self.index is None:
+            self.index = vectors.new_index(self.encoder.dim)
+        pending, reported = self.pending, 0
 
         def advance(n: int) -> None:
             nonlocal reported
             reported += n
-            if tick:
-                tick(n)
+            if self.tick:
+                self.tick(n)
 
-        vecs = encoder.encode([p[4] for p in pending], progress=advance)
+        vecs = self.encoder.encode([p[4] for p in pending], progress=advance)
         vectors.update(
-            index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
+            self.index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
-        db.add_chunks(
+        self.db.add_chunks(
             {"vid": vid, "key": key, "pid": pid, "ord": ord_, "text": t, "file": f, "page": pg}
             for vid, pid, ord_, key, t, f, pg in pending
         )
-        first = embedded == 0
-        embedded += len(pending)
-        if tick and reported < len(pending):
-            tick(len(pending) - reported)  # an encoder that does not report progress
-        pending.clear()
+        first = self.embedded == 0
+        self.embedded += len(pending)
+        if self.tick and reported < len(pending):
+            self.tick(len(pending) - reported)  # an encoder that does not report progress
+        self.pending = []
         if first:
-            pause("embedded")
+            self.pause("embedded")
 
-    for pid, ords in fresh.items():
-        pieces = _chunks_of(paper_text(papers[pid - 1]), info)
-        for ord_ in ords:
-            piece, file, page = pieces[ord_]
-            key = chunk_key(info.fingerprint, piece)
-            pending.append((next_vid, pid, ord_, key, piece, file, page))
-            next_vid += 1
-            if len(pending) >= EMBED_BATCH:
-                flush()
-    if pending:
-        flush()
 
-    removed = keep.total - len(claimed)
-    changed = sum(min(n, sum(v not in claimed for v in vids)) for n, vids in changed_papers)
-    report.chunks_unchanged = len(kept)
+def _count_chunks(
+    report: RebuildReport,
+    plan: _ChunkPlan,
+    keep: _OldChunks,
+    old_total: int,
+    embedded: int,
+    reuse: bool,
+) -> None:
+    """new = unchanged + changed + added; old = unchanged + changed + removed."""
+    removed = keep.total - len(plan.claimed)
+    changed = sum(
+        min(n, sum(v not in plan.claimed for v in vids)) for n, vids in plan.changed_papers
+    )
+    report.chunks_unchanged = len(plan.kept)
     report.chunks_changed = changed
     report.chunks_added = embedded - changed
-    # Re-embedding everything replaces every old chunk: new = unchanged + changed + added and
-    # old = unchanged + changed + removed still hold.
-    report.chunks_removed = removed - changed if reuse else old.total
+    # Re-embedding everything replaces every old chunk: the two sums above still hold.
+    report.chunks_removed = removed - changed if reuse else old_total
     report.chunks_embedded = embedded
-    report.chunks = len(kept) + embedded
+    report.chunks = len(plan.kept) + embedded
 
-    if kept:
-        assert previous is not None
-        db.carry_chunks_from(previous.gen, kept)
-    if index is None:
-        raise NotesError("nothing to embed")
-    if removed:
-        gone = np.fromiter(
-            (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
-            dtype=np.int64,
-        )
-        index.remove_ids(gone)
-    trained_on = previous.manifest.get("ivf_trained_on") if previous and reuse else None
-    index, trained_on = vectors.finish(index, trained_on, log)
-    return index, trained_on, next_vid
+
+def _drop_unclaimed(index: Any, keep: _OldChunks, claimed: set[int]) -> None:
+    """Remove the vectors of old chunks no new chunk uses."""
+    if keep.total - len(claimed) <= 0:
+        return
+    gone = np.fromiter(
+        (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
+        dtype=np.int64,
+    )
+    index.remove_ids(gone)
 
 
 def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
