@@ -20,7 +20,6 @@ import numpy as np
 
 from . import map as library_map
 from . import store, vectors
-from .build_encoder import ModelInfo, encoder_exported, model_info
 from .chunking import (
     MAX_EMBED_CHARS,
     PaperText,
@@ -33,6 +32,7 @@ from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .importers import read_note_data
+from .index_encoder import ModelInfo, encoder_exported, model_info
 from .keywords import keyword_rows
 from .library import Paper, Paths, merge
 from .notes_folder import (
