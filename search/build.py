@@ -10,11 +10,11 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -34,12 +34,14 @@ from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .importers import read_note_data
 from .index_encoder import ModelInfo, encoder_exported, model_info
 from .keywords import keyword_rows
-from .library import Paper, Paths, merge
+from .library import Paper, Paths, merge, merge_keys, paper_id
 from .notes_folder import (
     FileReading,
     final_problems,
     final_records,
+    link_resolver,
     read_notes,
+    resolve_links,
     result_from_json,
     result_to_json,
     summary,
@@ -397,22 +399,35 @@ def _rebuild_locked(
         return _unchanged_report(report, cache, scan.problems, log)
 
     tmp = store.new_generation_dir(paths.index)
-    db = store.GenerationWriter.create(tmp / store.DB_NAME)
+    db: store.GenerationWriter | None = None
     try:
         readings = _read_with_cache(scan, cache, report)
-        _cache_readings(db, readings, scan, cache)
-        papers = _merge_readings(readings, scan.problems, paths.notes, report, log)
+        files = _final_records(readings, scan.problems, paths.notes, report, log)
+        patch = _plan_patch(previous, model, cache, readings, files)
+        db = _open_writer(tmp, previous, patch)
+        _cache_readings(db, readings, scan, cache, patch)
         del readings
-        pause("parsed")
-        index, trained_on, next_vid = _build_generation(
-            db, paths, model, previous, papers, report, log, progress, pause
-        )
-        _write_generation(db, tmp, index, spec, model, len(papers), trained_on, next_vid)
-        del index
+        if patch is None:
+            papers, where = _merge_files(files)
+            del files
+            pause("parsed")
+            built = _build_generation(
+                db, paths, model, previous, papers, where, report, log, progress, pause
+            )
+        else:
+            del files
+            pause("parsed")
+            assert previous is not None
+            built = _patch_generation(
+                db, paths, model, previous, patch, report, log, progress, pause
+            )
+        _write_generation(db, tmp, built, spec, model)
+        del built
         pause("written")
         _publish(paths, tmp, spec, model, previous, log, pause)
     except BaseException:
-        db.close()
+        if db is not None:
+            db.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
@@ -585,10 +600,19 @@ def _unchanged_report(
 
 
 def _cache_readings(
-    db: store.GenerationWriter, readings: list[FileReading], scan: _Scan, cache: _ParseCache
+    db: store.GenerationWriter,
+    readings: list[FileReading],
+    scan: _Scan,
+    cache: _ParseCache,
+    patch: _Patch | None,
 ) -> None:
-    """Store every file's reading as the next rebuild's parse cache."""
+    """Store every file's reading as the next rebuild's parse cache (a patch: the changed
+    files', the rest are in the copy already)."""
+    if patch is not None:
+        db.delete_files(patch.changed)
     for r, (f, rel, size, mtime) in zip(readings, scan.stats, strict=True):
+        if patch is not None and rel not in patch.changed:
+            continue
         db.cache_file(
             {
                 "path": rel,
@@ -602,33 +626,89 @@ def _cache_readings(
         )
 
 
-def _merge_readings(
+class _LazyRecords(Sequence[Record]):
+    """A file's records, made only when first used (`count` of them): the records of a file
+    read from the parse cache are decoded from JSON, its note links resolved, only if the
+    rebuild needs them. An edit needs few files' records: in a library of one 100k-paper data
+    file, decoding them was most of an edit's cost."""
+
+    def __init__(self, make: Callable[[], list[Record]], count: int):
+        self._make, self._count = make, count
+        self._records: list[Record] | None = None
+
+    def _all(self) -> list[Record]:
+        if self._records is None:
+            self._records = self._make()
+        return self._records
+
+    def __len__(self) -> int:
+        return self._count if self._records is None else len(self._records)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._all())
+
+
+# Each file's records as merge sees them: (path under notes/, records), in reading order.
+FileRecords = list[tuple[str, Sequence[Record]]]
+# Where each record comes from, by id(record): (path under notes/, position in the file).
+Origins = dict[int, tuple[str, int]]
+
+
+def _final_records(
     readings: list[FileReading],
     problems: list[Problem],
     notes: Path,
     report: RebuildReport,
     log: Log,
-) -> list[Paper]:
-    """Join every mention into papers (library.merge), and report the problems met reading."""
+) -> FileRecords:
+    """Every file's records with note links resolved (notes_folder.final_records), and the
+    problems met reading, reported."""
     problems.extend(final_problems(readings))
-    records = final_records(readings)
     _report_problems(report, problems, log)
-    if not records:
+    resolve = link_resolver([r.rel for r in readings])
+
+    def resolved(records: Sequence[Record]) -> Sequence[Record]:
+        return _LazyRecords(lambda: resolve_links(records, resolve), len(records))
+
+    files = [(r.rel, resolved(r.final.records)) for r in readings]
+    if not any(records for _rel, records in files):
         raise NotesError(f"no papers found in the notes under {notes}")
-    return merge(records)
+    return files
+
+
+def _merge_files(files: FileRecords) -> tuple[list[Paper], Origins]:
+    """Join every mention into papers (library.merge), remembering where each came from."""
+    records = [r for _rel, recs in files for r in recs]
+    where = {id(r): (rel, pos) for rel, recs in files for pos, r in enumerate(recs)}
+    return merge(records), where
+
+
+def _open_writer(tmp: Path, previous: store.Index | None, patch: _Patch | None) -> Any:
+    """The new generation's SQLite file: empty, or for a patch a copy of the previous one."""
+    if patch is None or previous is None:
+        return store.GenerationWriter.create(tmp / store.DB_NAME)
+    return store.GenerationWriter.copy_of(previous.gen, tmp / store.DB_NAME)
+
+
+@dataclass
+class _Built:
+    """A generation's vectors, written last: the FAISS index, its IVF training size, the next
+    free chunk id, and how many papers it holds."""
+
+    index: Any
+    trained_on: int | None
+    next_vid: int
+    papers: int
 
 
 def _write_generation(
-    db: store.GenerationWriter,
-    tmp: Path,
-    index: Any,
-    spec: ModelSpec,
-    model: _ModelPlan,
-    papers: int,
-    trained_on: int | None,
-    next_vid: int,
+    db: store.GenerationWriter, tmp: Path, built: _Built, spec: ModelSpec, model: _ModelPlan
 ) -> None:
     """The vector file and the manifest, which marks the SQLite file complete."""
+    index = built.index
     vectors.write(index, tmp / store.FAISS_NAME)
     db.write_manifest(
         {
@@ -639,10 +719,10 @@ def _write_generation(
             "parser": parser_version(),
             "dim": int(index.d),
             "index_type": vectors.kind(index),
-            "ivf_trained_on": trained_on,
-            "papers": papers,
+            "ivf_trained_on": built.trained_on,
+            "papers": built.papers,
             "chunks": int(index.ntotal),
-            "next_vid": next_vid,
+            "next_vid": built.next_vid,
             "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "complete": True,
@@ -693,12 +773,18 @@ def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> 
             return None
         return previous.file_reading(rel) or None
 
-    def from_columns(rel: str, row: dict[str, Any]) -> FileResult:
+    def from_columns(rel: str, row: dict[str, Any], count: Any) -> FileResult:
         assert previous is not None
-        recs_json, probs_json = previous.file_cache(rel)
+        index = previous
+
+        def load() -> list[Record]:
+            return _records_from_json(index.file_cache(rel)[0])
+
+        records = load() if not isinstance(count, int) else _LazyRecords(load, count)
         return FileResult(
-            records=_records_from_json(recs_json),
-            problems=[Problem(**p) for p in json.loads(probs_json)],
+            # read-only from here on: nothing appends to a cached file's records
+            records=cast(list[Record], records),
+            problems=[Problem(**p) for p in json.loads(previous.file_problems(rel))],
             reading=str(row.get("reading", "")),
             reason=str(row.get("reason", "")),
             entries=int(row.get("entries", 0)),
@@ -710,14 +796,18 @@ def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> 
             return None
         if "base" in row:
             return result_from_json(row["base"])
-        return from_columns(rel, row)
+        return from_columns(rel, row, (row.get("final") or {}).get("papers"))
 
     def cached_promoted(rel: str, mode: str) -> FileResult | None:
         row = unchanged(rel)
         if row is None or not row.get("promoted"):
             return None
         final = row.get("final") or {}
-        return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})
+        return from_columns(
+            rel,
+            {"reading": final.get("reading"), "reason": final.get("reason")},
+            final.get("papers"),
+        )
 
     parsed: set[str] = set()
 
@@ -771,19 +861,35 @@ class _OldChunks:
     by_key: dict[str, list[int]] = field(default_factory=dict)
     # (title, normalised title) by paper id: normalise_title is slow (ftfy), so reuse it
     norm_titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)  # paper id -> pid
     total: int = 0
 
     @classmethod
-    def read(cls, previous: store.Index) -> _OldChunks:
+    def read(cls, previous: store.Index, pids: set[int] | None = None) -> _OldChunks:
+        """All papers' chunks, or those of `pids` only (a patch)."""
         out = cls()
         pid_to_id = {}
-        for pid, pid_str, text_hash, title, norm in previous.query(
-            "SELECT pid, id, text_hash, title, norm_title FROM papers"
-        ):
+        papers_sql = "SELECT pid, id, text_hash, title, norm_title FROM papers"
+        chunks_sql = "SELECT vid, key, pid FROM chunks"
+        if pids is None:
+            paper_rows = previous.query(papers_sql)
+            chunk_rows = previous.query(chunks_sql + " ORDER BY pid, ord")
+        else:
+            paper_rows, chunk_rows = [], []
+            wanted = sorted(pids)
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                paper_rows += previous.query(f"{papers_sql} WHERE pid IN ({marks})", part)
+                chunk_rows += previous.query(
+                    f"{chunks_sql} WHERE pid IN ({marks}) ORDER BY pid, ord", part
+                )
+        for pid, pid_str, text_hash, title, norm in paper_rows:
             pid_to_id[pid] = (pid_str, text_hash)
             out.norm_titles[pid_str] = (title, norm)
+            out.pids[pid_str] = pid
         grouped: dict[int, list[int]] = {}
-        for vid, key, pid in previous.query("SELECT vid, key, pid FROM chunks ORDER BY pid, ord"):
+        for vid, key, pid in chunk_rows:
             out.by_key.setdefault(key, []).append(vid)
             grouped.setdefault(pid, []).append(vid)
             out.total += 1
@@ -798,13 +904,14 @@ def _build_generation(
     model: _ModelPlan,
     previous: store.Index | None,
     papers: list[Paper],
+    where: Origins,
     report: RebuildReport,
     log: Log,
     progress: Progress | None,
     pause: Pause,
-) -> tuple[Any, int | None, int]:
+) -> _Built:
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
-    grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
+    grows with the batch, not the library).
 
     Without `model.reuse` (--full, another model or settings) every chunk is embedded again,
     but papers are still counted against `previous` so the report says what changed in the
@@ -813,24 +920,27 @@ def _build_generation(
     old = _OldChunks.read(previous) if previous is not None else _OldChunks()
     # The chunks whose vectors may be kept: none when everything is re-embedded.
     keep = old if model.reuse else _OldChunks()
+    pids = list(range(1, len(papers) + 1))
     plan = _plan_papers(papers, old, model.reuse, report)
-    _insert_papers(db, papers, plan.digests, old.norm_titles)
-    _plan_chunks(plan, papers, keep, model.info, report, log)
+    _insert_papers(db, papers, pids, plan.digests, old.norm_titles, where)
+    _plan_chunks(plan, papers, pids, keep, model.info, report, log)
     embedder = _Embedder(db, paths.index, model.info, log, progress, pause)
     if previous is not None and model.reuse:
         embedder.index = previous.vectors
     next_vid = int(previous.manifest.get("next_vid", 0)) if previous is not None else 0
-    next_vid = embedder.embed(plan, papers, next_vid)
+    next_vid = embedder.embed(plan, papers, pids, next_vid)
     _count_chunks(report, plan, keep, old.total, embedder.embedded, model.reuse)
     if plan.kept:
         assert previous is not None
         db.carry_chunks_from(previous.gen, plan.kept)
     if embedder.index is None:
         raise NotesError("nothing to embed")
-    _drop_unclaimed(embedder.index, keep, plan.claimed)
+    gone = _unclaimed(keep, plan.claimed)
+    if len(gone):
+        embedder.index.remove_ids(gone)
     trained_on = previous.manifest.get("ivf_trained_on") if previous and model.reuse else None
     index, trained_on = vectors.finish(embedder.index, trained_on, log)
-    return index, trained_on, next_vid
+    return _Built(index, trained_on, next_vid, len(papers))
 
 
 @dataclass
@@ -842,7 +952,7 @@ class _ChunkPlan:
     unchanged: list[list[int] | None]  # each paper's old vids, when all are kept as they are
     claimed: set[int] = field(default_factory=set)  # old vids the new generation uses
     kept: list[tuple[int, int, int]] = field(default_factory=list)  # (old vid, new pid, ord)
-    fresh: dict[int, list[int]] = field(default_factory=dict)  # new pid -> ords to embed
+    fresh: dict[int, list[int]] = field(default_factory=dict)  # paper (index) -> ords to embed
     # (chunks embedded, old vids) of each changed paper: pairs "changed" chunks in the report
     changed_papers: list[tuple[int, list[int]]] = field(default_factory=list)
     to_embed: int = 0
@@ -878,6 +988,7 @@ def _plan_papers(
 def _plan_chunks(
     plan: _ChunkPlan,
     papers: list[Paper],
+    pids: list[int],
     keep: _OldChunks,
     info: ModelInfo,
     report: RebuildReport,
@@ -885,7 +996,8 @@ def _plan_chunks(
 ) -> None:
     """Chunk the changed papers; a chunk whose key (model + text) an unclaimed old chunk has
     takes that chunk's vector; the rest are to be embedded."""
-    for pid, (paper, vids) in enumerate(zip(papers, plan.unchanged, strict=True), start=1):
+    for at, (paper, vids) in enumerate(zip(papers, plan.unchanged, strict=True)):
+        pid = pids[at]
         if vids is not None:
             plan.kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
@@ -900,7 +1012,7 @@ def _plan_chunks(
                 plan.kept.append((vid, pid, ord_))
                 plan.claimed.add(vid)
         if ords:
-            plan.fresh[pid] = ords
+            plan.fresh[at] = ords
             plan.to_embed += len(ords)
         before = keep.by_paper.get(paper.id)
         if before is not None:
@@ -933,15 +1045,15 @@ class _Embedder:
         self.pending: list[_Pending] = []
         self.tick: Callable[[int], None] | None = None
 
-    def embed(self, plan: _ChunkPlan, papers: list[Paper], next_vid: int) -> int:
+    def embed(self, plan: _ChunkPlan, papers: list[Paper], pids: list[int], next_vid: int) -> int:
         """Embed plan.fresh, numbering new chunks from `next_vid`; returns the next free vid."""
         self.tick = self.progress(plan.to_embed) if self.progress and plan.to_embed else None
-        for pid, ords in plan.fresh.items():
-            pieces = _chunks_of(paper_text(papers[pid - 1]), self.info)
+        for at, ords in plan.fresh.items():
+            pieces = _chunks_of(paper_text(papers[at]), self.info)
             for ord_ in ords:
                 piece, file, page = pieces[ord_]
                 key = chunk_key(self.info.fingerprint, piece)
-                self.pending.append((next_vid, pid, ord_, key, piece, file, page))
+                self.pending.append((next_vid, pids[at], ord_, key, piece, file, page))
                 next_vid += 1
                 if len(self.pending) >= EMBED_BATCH:
                     self.flush()
@@ -1001,15 +1113,173 @@ def _count_chunks(
     report.chunks = len(plan.kept) + embedded
 
 
-def _drop_unclaimed(index: Any, keep: _OldChunks, claimed: set[int]) -> None:
-    """Remove the vectors of old chunks no new chunk uses."""
+def _unclaimed(keep: _OldChunks, claimed: set[int]) -> np.ndarray:
+    """The old chunks no new chunk uses: their vectors and rows go."""
     if keep.total - len(claimed) <= 0:
-        return
-    gone = np.fromiter(
+        return np.zeros(0, np.int64)
+    return np.fromiter(
         (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
         dtype=np.int64,
     )
-    index.remove_ids(gone)
+
+
+# -- patching the previous generation --------------------------------------------------------------
+
+# A patch re-merges the papers changed files touch; past this share of the library a whole
+# rebuild writes about as much and is simpler.
+PATCH_AT_MOST = 0.5
+
+
+@dataclass
+class _Patch:
+    """A rebuild that updates a copy of the previous generation: only the papers records of
+    changed files went into, or now join, are merged again; every other row stays as it is."""
+
+    changed: set[str]  # files (paths under notes/) whose records changed, came or went
+    affected: set[int]  # old pids merged again: their rows are replaced
+    papers: list[Paper]  # what their records (old and new) merge into now
+    where: Origins
+
+
+def _plan_patch(
+    previous: store.Index | None,
+    model: _ModelPlan,
+    cache: _ParseCache,
+    readings: list[FileReading],
+    files: FileRecords,
+) -> _Patch | None:
+    """What a patch would re-merge, or None when the whole library must be merged again (no
+    usable previous generation, new vectors, or a change a patch cannot reproduce exactly).
+
+    Mentions join by shared keys (library.merge_keys). A paper no changed file touches, and
+    that no new record shares a key with, is the same component of the same records as
+    before: only the others (`affected`) are merged again, from their records in unchanged
+    files plus every record of the changed files, in the order a whole merge sees them."""
+    if previous is None or not model.reuse or cache.previous is None:
+        return None
+    if not previous.has_tables(store.PATCH_TABLES):
+        return None  # an index from before paper_records and merge_keys
+    changed = _changed_files(previous, cache, readings)
+    at = {rel: i for i, (rel, _recs) in enumerate(files)}
+    new = [(at[rel], pos) for rel in changed if rel in at for pos in range(len(files[at[rel]][1]))]
+    keys = {k for i, pos in new for k in merge_keys(files[i][1][pos])}
+    affected = previous.pids_of_files(changed) | previous.pids_with_keys(keys)
+    if len(affected) > PATCH_AT_MOST * int(previous.manifest.get("papers", 0)):
+        return None
+    old = [(at.get(f), pos) for f, pos in previous.records_of(affected) if f not in changed]
+    if any(i is None or pos >= len(files[i][1]) for i, pos in old):
+        return None  # the previous generation does not match its parse cache: merge all
+    order = sorted({*new, *((i, pos) for i, pos in old if i is not None)})
+    records = [files[i][1][pos] for i, pos in order]
+    where = {id(files[i][1][pos]): (files[i][0], pos) for i, pos in order}
+    papers = merge(records)
+    if _ids_may_collide(previous, affected, papers):
+        return None
+    return _Patch(changed, affected, papers, where)
+
+
+def _changed_files(
+    previous: store.Index, cache: _ParseCache, readings: list[FileReading]
+) -> set[str]:
+    """Files whose records may differ from the previous generation's: parsed again, gone,
+    read differently because of other files (promoted to one paper, trimmed), or holding a
+    note link that resolves differently now that files came or went."""
+    now = {r.rel for r in readings}
+    before = set(cache.files)
+    changed = before - now
+    old_link = new_link = None
+    if now != before:
+        old_link, new_link = link_resolver(sorted(before)), link_resolver(sorted(now))
+    for r in readings:
+        row = json.loads(json.dumps(_reading_row(r), ensure_ascii=False))
+        if not r.from_cache or r.final is not r.base or previous.file_reading(r.rel) != row:
+            changed.add(r.rel)
+        elif old_link is not None and new_link is not None:
+            targets = (rec.extra.get("note_file") for rec in r.final.records)
+            if any(t and old_link(t) != new_link(t) for t in targets):
+                changed.add(r.rel)
+    return changed
+
+
+def _twin_base(paper: str) -> str | None:
+    """ "x" for "x-2", "x-3"...: merge numbers papers that would share an id."""
+    head, _, tail = paper.rpartition("-")
+    return head if head and tail.isdigit() and int(tail) >= 2 else None
+
+
+def _ids_may_collide(previous: store.Index, affected: set[int], papers: list[Paper]) -> bool:
+    """merge numbers papers that would share an id (x, x-2...) in order of first mention,
+    which a patch does not see: it gives way to a whole merge when an id it makes or drops
+    could be such a twin of a kept paper's (rare: papers with no title key, arXiv id or DOI in
+    common rarely share an id)."""
+    if any(p.id != paper_id(p.records) for p in papers):
+        return True  # twins among the papers merged again
+    mine = {p.id for p in papers} | {row[1] for row in previous.pid_ids(affected)}
+    mine |= {base for paper in mine if (base := _twin_base(paper))}
+    for paper in mine:
+        for pid, other in previous.ids_from(paper):
+            if pid not in affected and (other == paper or _twin_base(other) == paper):
+                return True
+    return False
+
+
+def _patch_generation(
+    db: store.GenerationWriter,
+    paths: Paths,
+    model: _ModelPlan,
+    previous: store.Index,
+    patch: _Patch,
+    report: RebuildReport,
+    log: Log,
+    progress: Progress | None,
+    pause: Pause,
+) -> _Built:
+    """Update the copy of the previous generation in `db`: the affected papers' rows are
+    replaced, their chunks kept, moved or embedded, and the vectors of chunks gone removed;
+    every other row stays as it is."""
+    old = _OldChunks.read(previous, patch.affected)
+    pids = _patch_pids(previous, patch.papers, old)
+    plan = _plan_papers(patch.papers, old, True, report)
+    db.delete_papers(patch.affected)
+    _insert_papers(db, patch.papers, pids, plan.digests, old.norm_titles, patch.where, fresh=False)
+    _plan_chunks(plan, patch.papers, pids, old, model.info, report, log)
+    embedder = _Embedder(db, paths.index, model.info, log, progress, pause)
+    embedder.index = previous.vectors
+    next_vid = embedder.embed(plan, patch.papers, pids, int(previous.manifest.get("next_vid", 0)))
+    _count_chunks(report, plan, old, old.total, embedder.embedded, True)
+    _count_untouched(report, previous, old)
+    db.move_chunks(plan.kept)
+    gone = _unclaimed(old, plan.claimed)
+    db.delete_chunks(int(v) for v in gone)
+    if len(gone):
+        embedder.index.remove_ids(gone)
+    trained_on = previous.manifest.get("ivf_trained_on")
+    index, trained_on = vectors.finish(embedder.index, trained_on, log)
+    return _Built(index, trained_on, next_vid, report.papers)
+
+
+def _patch_pids(previous: store.Index, papers: list[Paper], old: _OldChunks) -> list[int]:
+    """A paper that keeps its id keeps its pid (and its place in `papers list`); new papers
+    are numbered after every old one."""
+    next_pid = int(previous.query("SELECT coalesce(max(pid), 0) FROM papers")[0][0]) + 1
+    pids = []
+    for p in papers:
+        if p.id in old.pids:
+            pids.append(old.pids[p.id])
+        else:
+            pids.append(next_pid)
+            next_pid += 1
+    return pids
+
+
+def _count_untouched(report: RebuildReport, previous: store.Index, old: _OldChunks) -> None:
+    """The papers and chunks a patch did not look at are unchanged."""
+    papers = int(previous.manifest.get("papers", 0)) - len(old.by_paper)
+    chunks = int(previous.manifest.get("chunks", 0)) - old.total
+    report.papers += papers
+    report.papers_unchanged += papers
+    report.chunks += chunks
+    report.chunks_unchanged += chunks
 
 
 def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
@@ -1031,9 +1301,16 @@ def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
 def _insert_papers(
     db: store.GenerationWriter,
     papers: list[Paper],
+    pids: list[int],
     digests: list[str],
     old_norm: dict[str, tuple[str, str]],
+    where: Origins,
+    *,
+    fresh: bool = True,
 ) -> None:
+    """Every row of these papers (pids given): the paper, its aliases, sources, keywords,
+    where its records came from and the keys they join by. `fresh`: a new keyword table."""
+
     def norm(p: Paper) -> str:
         before = old_norm.get(p.id)
         return (
@@ -1058,11 +1335,11 @@ def _insert_papers(
             "notes": json.dumps(p.notes, ensure_ascii=False),
             "text_hash": digest,
         }
-        for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
+        for pid, p, digest in zip(pids, papers, digests, strict=True)
     )
     db.add_aliases(
         {"pid": pid, "alias": alias, "norm": normalise_title(alias)}
-        for pid, p in enumerate(papers, start=1)
+        for pid, p in zip(pids, papers, strict=True)
         for alias in p.aliases
     )
     db.add_sources(
@@ -1074,10 +1351,21 @@ def _insert_papers(
             "section": json.dumps(r.section, ensure_ascii=False),
             "note": r.note,
         }
-        for pid, p in enumerate(papers, start=1)
+        for pid, p in zip(pids, papers, strict=True)
         for i, r in enumerate(p.records)
     )
-    db.add_keywords(keyword_rows((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
+    db.add_keywords(
+        keyword_rows((pid, p, paper_text(p)) for pid, p in zip(pids, papers, strict=True)),
+        fresh=fresh,
+    )
+    db.add_paper_records(
+        (*where[id(r)], pid) for pid, p in zip(pids, papers, strict=True) for r in p.records
+    )
+    db.add_merge_keys(
+        (key, pid)
+        for pid, p in zip(pids, papers, strict=True)
+        for key in dict.fromkeys(k for r in p.records for k in merge_keys(r))
+    )
 
 
 def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:
