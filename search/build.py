@@ -686,7 +686,9 @@ def _merge_files(files: FileRecords) -> tuple[list[Paper], Origins]:
     return merge(records), where
 
 
-def _open_writer(tmp: Path, previous: store.Index | None, patch: _Patch | None) -> Any:
+def _open_writer(
+    tmp: Path, previous: store.Index | None, patch: _Patch | None
+) -> store.GenerationWriter:
     """The new generation's SQLite file: empty, or for a patch a copy of the previous one."""
     if patch is None or previous is None:
         return store.GenerationWriter.create(tmp / store.DB_NAME)
