@@ -99,9 +99,9 @@ def largest_by_chunks(folder: Path) -> Path:
     """The notes folder that gives the most chunks, as this checkout reads and chunks it."""
     sys.path.insert(0, str(REPO))
     from search.build import collect_papers
-    from search.build_encoder import model_info
     from search.chunking import chunk, paper_text
     from search.encoder import resolve_model
+    from search.index_encoder import model_info
 
     info = model_info(resolve_model(None), None, lambda s: None)
     counts = {}

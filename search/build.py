@@ -10,17 +10,16 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from . import map as library_map
 from . import store, vectors
-from .build_encoder import ModelInfo, encoder_exported, model_info
 from .chunking import (
     MAX_EMBED_CHARS,
     PaperText,
@@ -33,13 +32,16 @@ from .config import Config, load_config
 from .encoder import Encoder, ModelSpec, resolve_model
 from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from .importers import read_note_data
+from .index_encoder import ModelInfo, encoder_exported, model_info
 from .keywords import keyword_rows
-from .library import Paper, Paths, merge
+from .library import Paper, Paths, merge, merge_keys, paper_id
 from .notes_folder import (
     FileReading,
     final_problems,
     final_records,
+    link_resolver,
     read_notes,
+    resolve_links,
     result_from_json,
     result_to_json,
     summary,
@@ -386,13 +388,75 @@ def _rebuild_locked(
     progress: Progress | None,
     pause: Pause,
 ) -> RebuildReport:
-    from .notes import list_note_files  # markdown-it and YAML: see read_file
-
+    """The rebuild, holding the lock: each step below is a function of its own."""
     report = RebuildReport(model=spec.name)
+    model = _plan_model(spec, previous, damage, full, report, log)
+    scan = _scan_notes(paths, follow_links)
+    report.files = len(scan.stats)
+    cache = _ParseCache(previous, scan, paths.index / PDF_CACHE, full=full, verify=verify)
+    unchanged = model.reuse and cache.nothing_changed(scan)
+    if unchanged and encoder_exported(paths.index, model.info, spec):
+        return _unchanged_report(report, cache, scan.problems, log)
+
+    tmp = store.new_generation_dir(paths.index)
+    db: store.GenerationWriter | None = None
+    try:
+        readings = _read_with_cache(scan, cache, report)
+        files = _final_records(readings, scan.problems, paths.notes, report, log)
+        patch = _plan_patch(previous, model, cache, readings, files)
+        db = _open_writer(tmp, previous, patch)
+        _cache_readings(db, readings, scan, cache, patch)
+        del readings
+        if patch is None:
+            papers, where = _merge_files(files)
+            del files
+            pause("parsed")
+            built = _build_generation(
+                db, paths, model, previous, papers, where, report, log, progress, pause
+            )
+        else:
+            del files
+            pause("parsed")
+            assert previous is not None
+            built = _patch_generation(
+                db, paths, model, previous, patch, report, log, progress, pause
+            )
+        _write_generation(db, tmp, built, spec, model)
+        del built
+        pause("written")
+        _publish(paths, tmp, spec, model, previous, log, pause)
+    except BaseException:
+        if db is not None:
+            db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+@dataclass
+class _ModelPlan:
+    """The model that embeds this rebuild, and whether the previous generation's vectors may
+    be kept (`reuse`: same model and vector settings, no --full)."""
+
+    info: ModelInfo
+    settings: dict[str, Any]
+    reuse: bool
+
+
+def _plan_model(
+    spec: ModelSpec,
+    previous: store.Index | None,
+    damage: str | None,
+    full: bool,
+    report: RebuildReport,
+    log: Log,
+) -> _ModelPlan:
+    """Vectors made with another model or other settings cannot be mixed with new ones: if
+    anything that changes the vectors changed, every chunk is embedded again (and the report
+    says why)."""
     old_manifest = previous.manifest if previous else {}
     info = model_info(spec, old_manifest or None, log)
     settings = info.settings()
-
     reuse = previous is not None and not full
     if full:
         report.reembed_reason = "--full"
@@ -406,17 +470,36 @@ def _rebuild_locked(
         report.reembed_reason = f"the previous index is unusable ({damage})"
     if report.reembed_reason:
         log(f"re-embedding everything: {report.reembed_reason}")
+    return _ModelPlan(info, settings, reuse)
 
-    # 1. files: which changed since the previous generation (size and mtime)
+
+# A file the rebuild reads: (path, path under notes/, size, mtime_ns).
+FileStat = tuple[Path, str, int, int]
+
+
+@dataclass
+class _Scan:
+    """Every file a rebuild reads, in order, with the problems met listing them and the
+    papers.toml that chose them."""
+
+    stats: list[FileStat]
+    problems: list[Problem]
+    config: Config
+
+
+def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
+    """List and stat the note files papers.toml includes: size and mtime decide which files
+    are parsed again. The Zotero library named in papers.toml is one more "file": its stat key
+    covers the database, its -wal and the attachment files, so an unchanged library is not
+    read."""
+    from .notes import list_note_files  # markdown-it and YAML: see read_file
+
     files, walk_problems = list_note_files(paths.notes, follow_links)
-    pdf_cache = paths.index / PDF_CACHE
     problems: list[Problem] = list(walk_problems)
-    # The Zotero library named in papers.toml is one more "file": its stat key covers the
-    # database, its -wal and the attachment files, so an unchanged library is not read.
     zotero = zotero_sources(paths.root, problems)
     if not files and not zotero:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
-    stats: list[tuple[Path, str, int, int]] = []
+    stats: list[FileStat] = []
     for f in files:
         rel = _rel(f, paths.notes)
         try:
@@ -428,125 +511,245 @@ def _rebuild_locked(
     config = load_config(paths.root)
     stats = [s for s in stats if config.included(s[1])]
     stats.extend(zotero)
-    parser = parser_version()
-    cache_ok = previous is not None and not full and old_manifest.get("parser") == parser
-    old_files = previous.file_meta() if previous is not None and cache_ok else {}
-    report.files = len(stats)
-    # --verify: the content of every file, hashed now, must match what was parsed.
-    hashes = {rel: _content_hash(f) for f, rel, _s, _m in stats} if verify else {}
+    return _Scan(stats, problems, config)
 
-    def cached(rel: str, size: int, mtime: int) -> bool:
+
+class _ParseCache:
+    """What the previous generation read: a file with the same size and mtime (and, with
+    --verify, the same content) is not parsed again. Unusable after --full or when the
+    readers changed (PARSER_VERSION)."""
+
+    def __init__(
+        self,
+        previous: store.Index | None,
+        scan: _Scan,
+        pdf_cache: Path,
+        *,
+        full: bool,
+        verify: bool,
+    ):
+        self.parser = parser_version()
+        usable = (
+            previous is not None and not full and previous.manifest.get("parser") == self.parser
+        )
+        self.previous = previous if usable else None
+        self.files = previous.file_meta() if previous is not None and usable else {}
+        self.config = scan.config
+        self.pdf_cache = pdf_cache
+        self.verify = verify
+        # --verify: the content of every file, hashed now, must match what was parsed.
+        self.hashes = {rel: _content_hash(f) for f, rel, _s, _m in scan.stats} if verify else {}
+        # Files the up-to-date check already read again (see same_as_before).
+        self.reread: dict[str, FileResult] = {}
+
+    def fresh(self, rel: str, size: int, mtime: int) -> bool:
         """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
         not fail as a whole, and with --verify, the same content."""
-        c = old_files.get(rel)
+        c = self.files.get(rel)
         if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
             return False
-        return not verify or (c.sha256 is not None and hashes.get(rel) == c.sha256)
+        return not self.verify or (c.sha256 is not None and self.hashes.get(rel) == c.sha256)
 
-    # A file that failed as a whole (unreadable, binary...) is read again on every rebuild: a
-    # chmod or a fix does not change size or mtime. If it fails the same way, nothing changed.
-    reread: dict[str, FileResult] = {}
-
-    def same_as_before(f: Path, rel: str, size: int, mtime: int) -> bool:
-        if cached(rel, size, mtime):
+    def same_as_before(self, f: Path, rel: str, size: int, mtime: int) -> bool:
+        """Fresh, or a file that failed as a whole and fails the same way: such a file is read
+        again by every rebuild, since a chmod or a fix changes neither size nor mtime."""
+        if self.fresh(rel, size, mtime):
             return True
-        c = old_files.get(rel)
+        c = self.files.get(rel)
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
             return False
-        assert previous is not None
-        result = reread[rel] = read_clean(f, rel, config.read_as(rel), pdf_cache)
+        assert self.previous is not None
+        result = self.reread[rel] = read_clean(f, rel, self.config.read_as(rel), self.pdf_cache)
         return (_records_to_json(result.records), _problems_to_json(result.problems)) == (
-            previous.file_cache(rel)
+            self.previous.file_cache(rel)
         )
 
-    if (
-        reuse
-        and cache_ok
-        and previous is not None
-        and set(old_files) == {rel for _f, rel, _s, _m in stats}
-        and all(same_as_before(*st) for st in stats)
-        and all(
-            previous.file_reading(rel).get("mode") == config.read_as(rel)
-            for _f, rel, _s, _m in stats
+    def nothing_changed(self, scan: _Scan) -> bool:
+        """The same files as last time, each the same and read the same way."""
+        if self.previous is None or set(self.files) != {rel for _f, rel, _s, _m in scan.stats}:
+            return False
+        previous = self.previous
+        return all(self.same_as_before(*st) for st in scan.stats) and all(
+            previous.file_reading(rel).get("mode") == self.config.read_as(rel)
+            for _f, rel, _s, _m in scan.stats
         )
-        and encoder_exported(paths.index, info, spec)
-    ):
-        for probs_json in previous.cached_problems():
-            problems.extend(Problem(**p) for p in json.loads(probs_json))
-        _report_problems(report, problems, log, cached=True)
-        report.nothing_changed = True
-        report.papers = int(old_manifest.get("papers", 0))
-        report.chunks = int(old_manifest.get("chunks", 0))
-        report.papers_unchanged = report.papers
-        report.chunks_unchanged = report.chunks
-        return report
 
-    tmp = store.new_generation_dir(paths.index)
-    db = store.GenerationWriter.create(tmp / store.DB_NAME)
-    try:
-        # 2. read what changed; the rest comes from the previous generation's cache
-        readings = _read_with_cache(stats, config, previous, cached, reread, pdf_cache, report)
-        for r, (f, rel, size, mtime) in zip(readings, stats, strict=True):
-            if r.from_cache and rel in old_files:
-                digest = old_files[rel].sha256
-            else:
-                digest = hashes[rel] if rel in hashes else _content_hash(f)
-            db.cache_file(
-                {
-                    "path": rel,
-                    "size": size,
-                    "mtime_ns": mtime,
-                    "records": _records_to_json(r.final.records),
-                    "problems": _problems_to_json(r.final.problems),
-                    "sha256": digest,
-                    "reading": json.dumps(_reading_row(r), ensure_ascii=False),
-                }
-            )
-        problems.extend(final_problems(readings))
-        records = final_records(readings)
-        del readings
-        _report_problems(report, problems, log)
-        if not records:
-            raise NotesError(f"no papers found in the notes under {paths.notes}")
-        papers = merge(records)
-        del records
-        pause("parsed")
-        index, trained_on, next_vid = _build_generation(
-            db, paths, spec, info, previous, reuse, papers, report, log, progress, pause
-        )
-        vectors.write(index, tmp / store.FAISS_NAME)
-        db.write_manifest(
-            {
-                "model": spec.name,
-                "model_path": str(spec.path),
-                "model_stat_key": info.stat_key,
-                **settings,
-                "parser": parser,
-                "dim": int(index.d),
-                "index_type": vectors.kind(index),
-                "ivf_trained_on": trained_on,
-                "papers": len(papers),
-                "chunks": int(index.ntotal),
-                "next_vid": next_vid,
-                "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "complete": True,
-            },
-        )
-        db.commit()
-        db.close()
-        del index
-        pause("written")
-        if not encoder_exported(paths.index, info, spec, log):
-            info.encoder(paths.index, log)  # loading the model exports it (or warns once)
-        # The map of the library (search/map.py) goes into the generation it describes.
-        library_map.build_for_generation(tmp, previous.gen if previous and reuse else None, log)
-        store.publish(paths.index, tmp, pause)
-    except BaseException:
-        db.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    def digest(self, reading: FileReading, f: Path) -> str | None:
+        """The sha256 to store for a file just read (or taken from the cache)."""
+        if reading.from_cache and reading.rel in self.files:
+            return self.files[reading.rel].sha256
+        return self.hashes[reading.rel] if reading.rel in self.hashes else _content_hash(f)
+
+
+def _unchanged_report(
+    report: RebuildReport, cache: _ParseCache, problems: list[Problem], log: Log
+) -> RebuildReport:
+    """Nothing to do: the live generation stays, and the report repeats its counts and
+    problems."""
+    assert cache.previous is not None
+    for probs_json in cache.previous.cached_problems():
+        problems.extend(Problem(**p) for p in json.loads(probs_json))
+    _report_problems(report, problems, log, cached=True)
+    manifest = cache.previous.manifest
+    report.nothing_changed = True
+    report.papers = int(manifest.get("papers", 0))
+    report.chunks = int(manifest.get("chunks", 0))
+    report.papers_unchanged = report.papers
+    report.chunks_unchanged = report.chunks
     return report
+
+
+def _cache_readings(
+    db: store.GenerationWriter,
+    readings: list[FileReading],
+    scan: _Scan,
+    cache: _ParseCache,
+    patch: _Patch | None,
+) -> None:
+    """Store every file's reading as the next rebuild's parse cache (a patch: the changed
+    files', the rest are in the copy already)."""
+    if patch is not None:
+        db.delete_files(patch.changed)
+    for r, (f, rel, size, mtime) in zip(readings, scan.stats, strict=True):
+        if patch is not None and rel not in patch.changed:
+            continue
+        db.cache_file(
+            {
+                "path": rel,
+                "size": size,
+                "mtime_ns": mtime,
+                "records": _records_to_json(r.final.records),
+                "problems": _problems_to_json(r.final.problems),
+                "sha256": cache.digest(r, f),
+                "reading": json.dumps(_reading_row(r), ensure_ascii=False),
+            }
+        )
+
+
+class _LazyRecords(Sequence[Record]):
+    """A file's records, made only when first used (`count` of them): the records of a file
+    read from the parse cache are decoded from JSON, its note links resolved, only if the
+    rebuild needs them. An edit needs few files' records: in a library of one 100k-paper data
+    file, decoding them was most of an edit's cost."""
+
+    def __init__(self, make: Callable[[], list[Record]], count: int):
+        self._make, self._count = make, count
+        self._records: list[Record] | None = None
+
+    def _all(self) -> list[Record]:
+        if self._records is None:
+            self._records = self._make()
+        return self._records
+
+    def __len__(self) -> int:
+        return self._count if self._records is None else len(self._records)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._all())
+
+
+# Each file's records as merge sees them: (path under notes/, records), in reading order.
+FileRecords = list[tuple[str, Sequence[Record]]]
+# Where each record comes from, by id(record): (path under notes/, position in the file).
+Origins = dict[int, tuple[str, int]]
+
+
+def _final_records(
+    readings: list[FileReading],
+    problems: list[Problem],
+    notes: Path,
+    report: RebuildReport,
+    log: Log,
+) -> FileRecords:
+    """Every file's records with note links resolved (notes_folder.final_records), and the
+    problems met reading, reported."""
+    problems.extend(final_problems(readings))
+    _report_problems(report, problems, log)
+    resolve = link_resolver([r.rel for r in readings])
+
+    def resolved(records: Sequence[Record]) -> Sequence[Record]:
+        return _LazyRecords(lambda: resolve_links(records, resolve), len(records))
+
+    files = [(r.rel, resolved(r.final.records)) for r in readings]
+    if not any(records for _rel, records in files):
+        raise NotesError(f"no papers found in the notes under {notes}")
+    return files
+
+
+def _merge_files(files: FileRecords) -> tuple[list[Paper], Origins]:
+    """Join every mention into papers (library.merge), remembering where each came from."""
+    records = [r for _rel, recs in files for r in recs]
+    where = {id(r): (rel, pos) for rel, recs in files for pos, r in enumerate(recs)}
+    return merge(records), where
+
+
+def _open_writer(
+    tmp: Path, previous: store.Index | None, patch: _Patch | None
+) -> store.GenerationWriter:
+    """The new generation's SQLite file: empty, or for a patch a copy of the previous one."""
+    if patch is None or previous is None:
+        return store.GenerationWriter.create(tmp / store.DB_NAME)
+    return store.GenerationWriter.copy_of(previous.gen, tmp / store.DB_NAME)
+
+
+@dataclass
+class _Built:
+    """A generation's vectors, written last: the FAISS index, its IVF training size, the next
+    free chunk id, and how many papers it holds."""
+
+    index: Any
+    trained_on: int | None
+    next_vid: int
+    papers: int
+
+
+def _write_generation(
+    db: store.GenerationWriter, tmp: Path, built: _Built, spec: ModelSpec, model: _ModelPlan
+) -> None:
+    """The vector file and the manifest, which marks the SQLite file complete."""
+    index = built.index
+    vectors.write(index, tmp / store.FAISS_NAME)
+    db.write_manifest(
+        {
+            "model": spec.name,
+            "model_path": str(spec.path),
+            "model_stat_key": model.info.stat_key,
+            **model.settings,
+            "parser": parser_version(),
+            "dim": int(index.d),
+            "index_type": vectors.kind(index),
+            "ivf_trained_on": built.trained_on,
+            "papers": built.papers,
+            "chunks": int(index.ntotal),
+            "next_vid": built.next_vid,
+            "faiss_bytes": (tmp / store.FAISS_NAME).stat().st_size,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "complete": True,
+        },
+    )
+    db.commit()
+    db.close()
+
+
+def _publish(
+    paths: Paths,
+    tmp: Path,
+    spec: ModelSpec,
+    model: _ModelPlan,
+    previous: store.Index | None,
+    log: Log,
+    pause: Pause,
+) -> None:
+    """Make sure questions have their fast encoder, map the new generation, and swap it in
+    atomically (store.publish)."""
+    if not encoder_exported(paths.index, model.info, spec, log):
+        model.info.encoder(paths.index, log)  # loading the model exports it (or warns once)
+    # The map of the library (search/map.py) goes into the generation it describes.
+    library_map.build_for_generation(tmp, previous.gen if previous and model.reuse else None, log)
+    store.publish(paths.index, tmp, pause)
 
 
 def _reading_row(r: FileReading) -> dict[str, Any]:
@@ -561,31 +764,29 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
     return row
 
 
-def _read_with_cache(
-    stats: list[tuple[Path, str, int, int]],
-    config: Config,
-    previous: store.Index | None,
-    is_cached: Callable[[str, int, int], bool],
-    reread: dict[str, FileResult],
-    pdf_cache: Path,
-    report: RebuildReport,
-) -> list[FileReading]:
-    """Every file's reading: unchanged files (`is_cached`: same size and mtime, read the same
-    way) from the previous generation, the rest parsed again (`reread`: files the up-to-date
-    check already read again)."""
-    sizes = {rel: (size, mtime) for _f, rel, size, mtime in stats}
+def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> list[FileReading]:
+    """Every file's reading: unchanged files from the previous generation's cache, the rest
+    parsed again (or taken from what the up-to-date check already read again)."""
+    sizes = {rel: (size, mtime) for _f, rel, size, mtime in scan.stats}
+    previous = cache.previous
 
     def unchanged(rel: str) -> dict[str, Any] | None:
-        if previous is None or not is_cached(rel, *sizes[rel]):
+        if previous is None or not cache.fresh(rel, *sizes[rel]):
             return None
         return previous.file_reading(rel) or None
 
-    def from_columns(rel: str, row: dict[str, Any]) -> FileResult:
+    def from_columns(rel: str, row: dict[str, Any], count: Any) -> FileResult:
         assert previous is not None
-        recs_json, probs_json = previous.file_cache(rel)
+        index = previous
+
+        def load() -> list[Record]:
+            return _records_from_json(index.file_cache(rel)[0])
+
+        records = load() if not isinstance(count, int) else _LazyRecords(load, count)
         return FileResult(
-            records=_records_from_json(recs_json),
-            problems=[Problem(**p) for p in json.loads(probs_json)],
+            # read-only from here on: nothing appends to a cached file's records
+            records=cast(list[Record], records),
+            problems=[Problem(**p) for p in json.loads(previous.file_problems(rel))],
             reading=str(row.get("reading", "")),
             reason=str(row.get("reason", "")),
             entries=int(row.get("entries", 0)),
@@ -597,14 +798,18 @@ def _read_with_cache(
             return None
         if "base" in row:
             return result_from_json(row["base"])
-        return from_columns(rel, row)
+        return from_columns(rel, row, (row.get("final") or {}).get("papers"))
 
     def cached_promoted(rel: str, mode: str) -> FileResult | None:
         row = unchanged(rel)
         if row is None or not row.get("promoted"):
             return None
         final = row.get("final") or {}
-        return from_columns(rel, {"reading": final.get("reading"), "reason": final.get("reason")})
+        return from_columns(
+            rel,
+            {"reading": final.get("reading"), "reason": final.get("reason")},
+            final.get("papers"),
+        )
 
     parsed: set[str] = set()
 
@@ -612,10 +817,11 @@ def _read_with_cache(
         if rel not in parsed:
             parsed.add(rel)
             report.files_parsed += 1
-        earlier = reread.pop(rel, None) if read_as == config.read_as(rel) else None
-        return earlier if earlier is not None else read_clean(path, rel, read_as, pdf_cache)
+        earlier = cache.reread.pop(rel, None) if read_as == scan.config.read_as(rel) else None
+        return earlier if earlier is not None else read_clean(path, rel, read_as, cache.pdf_cache)
 
-    return read_notes([(f, rel) for f, rel, _s, _m in stats], config, read, cached, cached_promoted)
+    files = [(f, rel) for f, rel, _s, _m in scan.stats]
+    return read_notes(files, scan.config, read, cached, cached_promoted)
 
 
 # At most this many problems are printed by a rebuild; --json lists them all.
@@ -657,19 +863,35 @@ class _OldChunks:
     by_key: dict[str, list[int]] = field(default_factory=dict)
     # (title, normalised title) by paper id: normalise_title is slow (ftfy), so reuse it
     norm_titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)  # paper id -> pid
     total: int = 0
 
     @classmethod
-    def read(cls, previous: store.Index) -> _OldChunks:
+    def read(cls, previous: store.Index, pids: set[int] | None = None) -> _OldChunks:
+        """All papers' chunks, or those of `pids` only (a patch)."""
         out = cls()
         pid_to_id = {}
-        for pid, pid_str, text_hash, title, norm in previous.query(
-            "SELECT pid, id, text_hash, title, norm_title FROM papers"
-        ):
+        papers_sql = "SELECT pid, id, text_hash, title, norm_title FROM papers"
+        chunks_sql = "SELECT vid, key, pid FROM chunks"
+        if pids is None:
+            paper_rows = previous.query(papers_sql)
+            chunk_rows = previous.query(chunks_sql + " ORDER BY pid, ord")
+        else:
+            paper_rows, chunk_rows = [], []
+            wanted = sorted(pids)
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                paper_rows += previous.query(f"{papers_sql} WHERE pid IN ({marks})", part)
+                chunk_rows += previous.query(
+                    f"{chunks_sql} WHERE pid IN ({marks}) ORDER BY pid, ord", part
+                )
+        for pid, pid_str, text_hash, title, norm in paper_rows:
             pid_to_id[pid] = (pid_str, text_hash)
             out.norm_titles[pid_str] = (title, norm)
+            out.pids[pid_str] = pid
         grouped: dict[int, list[int]] = {}
-        for vid, key, pid in previous.query("SELECT vid, key, pid FROM chunks ORDER BY pid, ord"):
+        for vid, key, pid in chunk_rows:
             out.by_key.setdefault(key, []).append(vid)
             grouped.setdefault(pid, []).append(vid)
             out.total += 1
@@ -681,42 +903,79 @@ class _OldChunks:
 def _build_generation(
     db: store.GenerationWriter,
     paths: Paths,
-    spec: ModelSpec,
-    info: ModelInfo,
+    model: _ModelPlan,
     previous: store.Index | None,
-    reuse: bool,
     papers: list[Paper],
+    where: Origins,
     report: RebuildReport,
     log: Log,
     progress: Progress | None,
     pause: Pause,
-) -> tuple[Any, int | None, int]:
+) -> _Built:
     """Write papers and chunks into `db`, embedding only new chunk texts, in batches (memory
-    grows with the batch, not the library). Returns (FAISS index, IVF training size, next vid).
+    grows with the batch, not the library).
 
-    With `reuse` False (--full, another model or settings) every chunk is embedded again, but
-    papers are still counted against `previous` so the report says what changed in the notes.
+    Without `model.reuse` (--full, another model or settings) every chunk is embedded again,
+    but papers are still counted against `previous` so the report says what changed in the
+    notes.
     """
     old = _OldChunks.read(previous) if previous is not None else _OldChunks()
     # The chunks whose vectors may be kept: none when everything is re-embedded.
-    keep = old if reuse else _OldChunks()
+    keep = old if model.reuse else _OldChunks()
+    pids = list(range(1, len(papers) + 1))
+    plan = _plan_papers(papers, old, model.reuse, report)
+    _insert_papers(db, papers, pids, plan.digests, old.norm_titles, where)
+    _plan_chunks(plan, papers, pids, keep, model.info, report, log)
+    embedder = _Embedder(db, paths.index, model.info, log, progress, pause)
+    if previous is not None and model.reuse:
+        embedder.index = previous.vectors
     next_vid = int(previous.manifest.get("next_vid", 0)) if previous is not None else 0
+    next_vid = embedder.embed(plan, papers, pids, next_vid)
+    _count_chunks(report, plan, keep, old.total, embedder.embedded, model.reuse)
+    if plan.kept:
+        assert previous is not None
+        db.carry_chunks_from(previous.gen, plan.kept)
+    if embedder.index is None:
+        raise NotesError("nothing to embed")
+    gone = _unclaimed(keep, plan.claimed)
+    if len(gone):
+        embedder.index.remove_ids(gone)
+    trained_on = previous.manifest.get("ivf_trained_on") if previous and model.reuse else None
+    index, trained_on = vectors.finish(embedder.index, trained_on, log)
+    return _Built(index, trained_on, next_vid, len(papers))
 
-    # Pass 1: unchanged papers (same id, same text) keep their vectors; they claim them first,
-    # so a changed paper reusing a chunk by key can never take a vector that is still in use.
-    digests: list[str] = []
-    unchanged: list[list[int] | None] = []
-    claimed: set[int] = set()
+
+@dataclass
+class _ChunkPlan:
+    """Where each new paper's chunks come from: kept whole (same paper, same text), carried
+    one by one from an old chunk with the same key, or embedded."""
+
+    digests: list[str]  # text hash of each paper
+    unchanged: list[list[int] | None]  # each paper's old vids, when all are kept as they are
+    claimed: set[int] = field(default_factory=set)  # old vids the new generation uses
+    kept: list[tuple[int, int, int]] = field(default_factory=list)  # (old vid, new pid, ord)
+    fresh: dict[int, list[int]] = field(default_factory=dict)  # paper (index) -> ords to embed
+    # (chunks embedded, old vids) of each changed paper: pairs "changed" chunks in the report
+    changed_papers: list[tuple[int, list[int]]] = field(default_factory=list)
+    to_embed: int = 0
+
+
+def _plan_papers(
+    papers: list[Paper], old: _OldChunks, reuse: bool, report: RebuildReport
+) -> _ChunkPlan:
+    """Unchanged papers (same id, same text) keep their vectors. They claim them first, so a
+    changed paper reusing a chunk by key can never take a vector that is still in use."""
+    plan = _ChunkPlan(digests=[], unchanged=[])
     for paper in papers:
         digest = paper_text(paper).digest()
-        digests.append(digest)
+        plan.digests.append(digest)
         before = old.by_paper.get(paper.id)
         same = before is not None and before[0] == digest
         if same and reuse and before is not None and before[1]:
-            unchanged.append(before[1])
-            claimed.update(before[1])
+            plan.unchanged.append(before[1])
+            plan.claimed.update(before[1])
         else:
-            unchanged.append(None)
+            plan.unchanged.append(None)
         if same:
             report.papers_unchanged += 1
         elif before is not None:
@@ -725,110 +984,304 @@ def _build_generation(
             report.papers_added += 1
     report.papers = len(papers)
     report.papers_removed = len(old.by_paper.keys() - {p.id for p in papers})
-    _insert_papers(db, papers, digests, old.norm_titles)
+    return plan
 
-    # Pass 2: chunk changed papers; reuse old vectors by key; count what must be embedded.
-    kept: list[tuple[int, int, int]] = []  # (old vid, new pid, ord)
-    fresh: dict[int, list[int]] = {}  # new pid -> ords of the chunks to embed
-    changed_papers: list[tuple[int, list[int]]] = []  # (chunks to embed, old vids)
-    to_embed = 0
-    for pid, (paper, vids) in enumerate(zip(papers, unchanged, strict=True), start=1):
+
+def _plan_chunks(
+    plan: _ChunkPlan,
+    papers: list[Paper],
+    pids: list[int],
+    keep: _OldChunks,
+    info: ModelInfo,
+    report: RebuildReport,
+    log: Log,
+) -> None:
+    """Chunk the changed papers; a chunk whose key (model + text) an unclaimed old chunk has
+    takes that chunk's vector; the rest are to be embedded."""
+    for at, (paper, vids) in enumerate(zip(papers, plan.unchanged, strict=True)):
+        pid = pids[at]
         if vids is not None:
-            kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
+            plan.kept.extend((vid, pid, ord_) for ord_, vid in enumerate(vids))
             continue
         _report_cut(paper, report, log)
         ords: list[int] = []
         for ord_, (piece, _f, _page) in enumerate(_chunks_of(paper_text(paper), info)):
             key = chunk_key(info.fingerprint, piece)
-            vid = next((v for v in keep.by_key.get(key, ()) if v not in claimed), None)
+            vid = next((v for v in keep.by_key.get(key, ()) if v not in plan.claimed), None)
             if vid is None:
                 ords.append(ord_)
             else:
-                kept.append((vid, pid, ord_))
-                claimed.add(vid)
+                plan.kept.append((vid, pid, ord_))
+                plan.claimed.add(vid)
         if ords:
-            fresh[pid] = ords
-            to_embed += len(ords)
+            plan.fresh[at] = ords
+            plan.to_embed += len(ords)
         before = keep.by_paper.get(paper.id)
         if before is not None:
-            changed_papers.append((len(ords), before[1]))
+            plan.changed_papers.append((len(ords), before[1]))
 
-    # Pass 3: embed, a batch at a time (texts are chunked again rather than kept: memory grows
-    # with the batch, not with the library), adding vectors and chunk rows as we go.
-    index: Any = previous.vectors if previous is not None and reuse else None
-    encoder: Encoder | None = None
-    tick = progress(to_embed) if progress and to_embed else None
-    # (vid, pid, ord, key, text, file, page)
-    pending: list[tuple[int, int, int, str, str, str | None, str | None]] = []
-    embedded = 0
 
-    def flush() -> None:
-        nonlocal index, encoder, embedded
-        if encoder is None:
-            encoder = info.encoder(paths.index, log)
-        if index is None:
-            index = vectors.new_index(encoder.dim)
-        reported = 0
+# A chunk waiting for its vector: (vid, pid, ord, key, text, file, page)
+_Pending = tuple[int, int, int, str, str, str | None, str | None]
+
+
+class _Embedder:
+    """Embeds the planned chunks a batch at a time, adding vectors and chunk rows as it goes
+    (texts are chunked again rather than kept: memory grows with the batch, not with the
+    library). The model is loaded only if something is to be embedded."""
+
+    def __init__(
+        self,
+        db: store.GenerationWriter,
+        index_dir: Path,
+        info: ModelInfo,
+        log: Log,
+        progress: Progress | None,
+        pause: Pause,
+    ):
+        self.db, self.index_dir, self.info, self.log = db, index_dir, info, log
+        self.progress, self.pause = progress, pause
+        self.index: Any = None  # the FAISS index vectors are added to (made on first use)
+        self.encoder: Encoder | None = None
+        self.embedded = 0
+        self.pending: list[_Pending] = []
+        self.tick: Callable[[int], None] | None = None
+
+    def embed(self, plan: _ChunkPlan, papers: list[Paper], pids: list[int], next_vid: int) -> int:
+        """Embed plan.fresh, numbering new chunks from `next_vid`; returns the next free vid."""
+        self.tick = self.progress(plan.to_embed) if self.progress and plan.to_embed else None
+        for at, ords in plan.fresh.items():
+            pieces = _chunks_of(paper_text(papers[at]), self.info)
+            for ord_ in ords:
+                piece, file, page = pieces[ord_]
+                key = chunk_key(self.info.fingerprint, piece)
+                self.pending.append((next_vid, pids[at], ord_, key, piece, file, page))
+                next_vid += 1
+                if len(self.pending) >= EMBED_BATCH:
+                    self.flush()
+        if self.pending:
+            self.flush()
+        return next_vid
+
+    def flush(self) -> None:
+        if self.encoder is None:
+            self.encoder = self.info.encoder(self.index_dir, self.log)
+        if self.index is None:
+            self.index = vectors.new_index(self.encoder.dim)
+        pending, reported = self.pending, 0
 
         def advance(n: int) -> None:
             nonlocal reported
             reported += n
-            if tick:
-                tick(n)
+            if self.tick:
+                self.tick(n)
 
-        vecs = encoder.encode([p[4] for p in pending], progress=advance)
+        vecs = self.encoder.encode([p[4] for p in pending], progress=advance)
         vectors.update(
-            index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
+            self.index, np.zeros(0, np.int64), vecs, np.asarray([p[0] for p in pending], np.int64)
         )
-        db.add_chunks(
+        self.db.add_chunks(
             {"vid": vid, "key": key, "pid": pid, "ord": ord_, "text": t, "file": f, "page": pg}
             for vid, pid, ord_, key, t, f, pg in pending
         )
-        first = embedded == 0
-        embedded += len(pending)
-        if tick and reported < len(pending):
-            tick(len(pending) - reported)  # an encoder that does not report progress
-        pending.clear()
+        first = self.embedded == 0
+        self.embedded += len(pending)
+        if self.tick and reported < len(pending):
+            self.tick(len(pending) - reported)  # an encoder that does not report progress
+        self.pending = []
         if first:
-            pause("embedded")
+            self.pause("embedded")
 
-    for pid, ords in fresh.items():
-        pieces = _chunks_of(paper_text(papers[pid - 1]), info)
-        for ord_ in ords:
-            piece, file, page = pieces[ord_]
-            key = chunk_key(info.fingerprint, piece)
-            pending.append((next_vid, pid, ord_, key, piece, file, page))
-            next_vid += 1
-            if len(pending) >= EMBED_BATCH:
-                flush()
-    if pending:
-        flush()
 
-    removed = keep.total - len(claimed)
-    changed = sum(min(n, sum(v not in claimed for v in vids)) for n, vids in changed_papers)
-    report.chunks_unchanged = len(kept)
+def _count_chunks(
+    report: RebuildReport,
+    plan: _ChunkPlan,
+    keep: _OldChunks,
+    old_total: int,
+    embedded: int,
+    reuse: bool,
+) -> None:
+    """new = unchanged + changed + added; old = unchanged + changed + removed."""
+    removed = keep.total - len(plan.claimed)
+    changed = sum(
+        min(n, sum(v not in plan.claimed for v in vids)) for n, vids in plan.changed_papers
+    )
+    report.chunks_unchanged = len(plan.kept)
     report.chunks_changed = changed
     report.chunks_added = embedded - changed
-    # Re-embedding everything replaces every old chunk: new = unchanged + changed + added and
-    # old = unchanged + changed + removed still hold.
-    report.chunks_removed = removed - changed if reuse else old.total
+    # Re-embedding everything replaces every old chunk: the two sums above still hold.
+    report.chunks_removed = removed - changed if reuse else old_total
     report.chunks_embedded = embedded
-    report.chunks = len(kept) + embedded
+    report.chunks = len(plan.kept) + embedded
 
-    if kept:
-        assert previous is not None
-        db.carry_chunks_from(previous.gen, kept)
-    if index is None:
-        raise NotesError("nothing to embed")
-    if removed:
-        gone = np.fromiter(
-            (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
-            dtype=np.int64,
-        )
-        index.remove_ids(gone)
-    trained_on = previous.manifest.get("ivf_trained_on") if previous and reuse else None
-    index, trained_on = vectors.finish(index, trained_on, log)
-    return index, trained_on, next_vid
+
+def _unclaimed(keep: _OldChunks, claimed: set[int]) -> np.ndarray:
+    """The old chunks no new chunk uses: their vectors and rows go."""
+    if keep.total - len(claimed) <= 0:
+        return np.zeros(0, np.int64)
+    return np.fromiter(
+        (vid for vids in keep.by_key.values() for vid in vids if vid not in claimed),
+        dtype=np.int64,
+    )
+
+
+# -- patching the previous generation --------------------------------------------------------------
+
+# A patch re-merges the papers changed files touch; past this share of the library a whole
+# rebuild writes about as much and is simpler.
+PATCH_AT_MOST = 0.5
+
+
+@dataclass
+class _Patch:
+    """A rebuild that updates a copy of the previous generation: only the papers records of
+    changed files went into, or now join, are merged again; every other row stays as it is."""
+
+    changed: set[str]  # files (paths under notes/) whose records changed, came or went
+    affected: set[int]  # old pids merged again: their rows are replaced
+    papers: list[Paper]  # what their records (old and new) merge into now
+    where: Origins
+
+
+def _plan_patch(
+    previous: store.Index | None,
+    model: _ModelPlan,
+    cache: _ParseCache,
+    readings: list[FileReading],
+    files: FileRecords,
+) -> _Patch | None:
+    """What a patch would re-merge, or None when the whole library must be merged again (no
+    usable previous generation, new vectors, or a change a patch cannot reproduce exactly).
+
+    Mentions join by shared keys (library.merge_keys). A paper no changed file touches, and
+    that no new record shares a key with, is the same component of the same records as
+    before: only the others (`affected`) are merged again, from their records in unchanged
+    files plus every record of the changed files, in the order a whole merge sees them."""
+    if previous is None or not model.reuse or cache.previous is None:
+        return None
+    if not previous.has_tables(store.PATCH_TABLES):
+        return None  # an index from before paper_records and merge_keys
+    changed = _changed_files(previous, cache, readings)
+    at = {rel: i for i, (rel, _recs) in enumerate(files)}
+    new = [(at[rel], pos) for rel in changed if rel in at for pos in range(len(files[at[rel]][1]))]
+    keys = {k for i, pos in new for k in merge_keys(files[i][1][pos])}
+    affected = previous.pids_of_files(changed) | previous.pids_with_keys(keys)
+    if len(affected) > PATCH_AT_MOST * int(previous.manifest.get("papers", 0)):
+        return None
+    old = [(at.get(f), pos) for f, pos in previous.records_of(affected) if f not in changed]
+    if any(i is None or pos >= len(files[i][1]) for i, pos in old):
+        return None  # the previous generation does not match its parse cache: merge all
+    order = sorted({*new, *((i, pos) for i, pos in old if i is not None)})
+    records = [files[i][1][pos] for i, pos in order]
+    where = {id(files[i][1][pos]): (files[i][0], pos) for i, pos in order}
+    papers = merge(records)
+    if _ids_may_collide(previous, affected, papers):
+        return None
+    return _Patch(changed, affected, papers, where)
+
+
+def _changed_files(
+    previous: store.Index, cache: _ParseCache, readings: list[FileReading]
+) -> set[str]:
+    """Files whose records may differ from the previous generation's: parsed again, gone,
+    read differently because of other files (promoted to one paper, trimmed), or holding a
+    note link that resolves differently now that files came or went."""
+    now = {r.rel for r in readings}
+    before = set(cache.files)
+    changed = before - now
+    old_link = new_link = None
+    if now != before:
+        old_link, new_link = link_resolver(sorted(before)), link_resolver(sorted(now))
+    for r in readings:
+        row = json.loads(json.dumps(_reading_row(r), ensure_ascii=False))
+        if not r.from_cache or r.final is not r.base or previous.file_reading(r.rel) != row:
+            changed.add(r.rel)
+        elif old_link is not None and new_link is not None:
+            targets = (rec.extra.get("note_file") for rec in r.final.records)
+            if any(t and old_link(t) != new_link(t) for t in targets):
+                changed.add(r.rel)
+    return changed
+
+
+def _twin_base(paper: str) -> str | None:
+    """ "x" for "x-2", "x-3"...: merge numbers papers that would share an id."""
+    head, _, tail = paper.rpartition("-")
+    return head if head and tail.isdigit() and int(tail) >= 2 else None
+
+
+def _ids_may_collide(previous: store.Index, affected: set[int], papers: list[Paper]) -> bool:
+    """merge numbers papers that would share an id (x, x-2...) in order of first mention,
+    which a patch does not see: it gives way to a whole merge when an id it makes or drops
+    could be such a twin of a kept paper's (rare: papers with no title key, arXiv id or DOI in
+    common rarely share an id)."""
+    if any(p.id != paper_id(p.records) for p in papers):
+        return True  # twins among the papers merged again
+    mine = {p.id for p in papers} | {row[1] for row in previous.pid_ids(affected)}
+    mine |= {base for paper in mine if (base := _twin_base(paper))}
+    for paper in mine:
+        for pid, other in previous.ids_from(paper):
+            if pid not in affected and (other == paper or _twin_base(other) == paper):
+                return True
+    return False
+
+
+def _patch_generation(
+    db: store.GenerationWriter,
+    paths: Paths,
+    model: _ModelPlan,
+    previous: store.Index,
+    patch: _Patch,
+    report: RebuildReport,
+    log: Log,
+    progress: Progress | None,
+    pause: Pause,
+) -> _Built:
+    """Update the copy of the previous generation in `db`: the affected papers' rows are
+    replaced, their chunks kept, moved or embedded, and the vectors of chunks gone removed;
+    every other row stays as it is."""
+    old = _OldChunks.read(previous, patch.affected)
+    pids = _patch_pids(previous, patch.papers, old)
+    plan = _plan_papers(patch.papers, old, True, report)
+    db.delete_papers(patch.affected)
+    _insert_papers(db, patch.papers, pids, plan.digests, old.norm_titles, patch.where, fresh=False)
+    _plan_chunks(plan, patch.papers, pids, old, model.info, report, log)
+    embedder = _Embedder(db, paths.index, model.info, log, progress, pause)
+    embedder.index = previous.vectors
+    next_vid = embedder.embed(plan, patch.papers, pids, int(previous.manifest.get("next_vid", 0)))
+    _count_chunks(report, plan, old, old.total, embedder.embedded, True)
+    _count_untouched(report, previous, old)
+    db.move_chunks(plan.kept)
+    gone = _unclaimed(old, plan.claimed)
+    db.delete_chunks(int(v) for v in gone)
+    if len(gone):
+        embedder.index.remove_ids(gone)
+    trained_on = previous.manifest.get("ivf_trained_on")
+    index, trained_on = vectors.finish(embedder.index, trained_on, log)
+    return _Built(index, trained_on, next_vid, report.papers)
+
+
+def _patch_pids(previous: store.Index, papers: list[Paper], old: _OldChunks) -> list[int]:
+    """A paper that keeps its id keeps its pid (and its place in `papers list`); new papers
+    are numbered after every old one."""
+    next_pid = int(previous.query("SELECT coalesce(max(pid), 0) FROM papers")[0][0]) + 1
+    pids = []
+    for p in papers:
+        if p.id in old.pids:
+            pids.append(old.pids[p.id])
+        else:
+            pids.append(next_pid)
+            next_pid += 1
+    return pids
+
+
+def _count_untouched(report: RebuildReport, previous: store.Index, old: _OldChunks) -> None:
+    """The papers and chunks a patch did not look at are unchanged."""
+    papers = int(previous.manifest.get("papers", 0)) - len(old.by_paper)
+    chunks = int(previous.manifest.get("chunks", 0)) - old.total
+    report.papers += papers
+    report.papers_unchanged += papers
+    report.chunks += chunks
+    report.chunks_unchanged += chunks
 
 
 def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
@@ -850,9 +1303,16 @@ def _report_cut(paper: Paper, report: RebuildReport, log: Log) -> None:
 def _insert_papers(
     db: store.GenerationWriter,
     papers: list[Paper],
+    pids: list[int],
     digests: list[str],
     old_norm: dict[str, tuple[str, str]],
+    where: Origins,
+    *,
+    fresh: bool = True,
 ) -> None:
+    """Every row of these papers (pids given): the paper, its aliases, sources, keywords,
+    where its records came from and the keys they join by. `fresh`: a new keyword table."""
+
     def norm(p: Paper) -> str:
         before = old_norm.get(p.id)
         return (
@@ -877,11 +1337,11 @@ def _insert_papers(
             "notes": json.dumps(p.notes, ensure_ascii=False),
             "text_hash": digest,
         }
-        for pid, (p, digest) in enumerate(zip(papers, digests, strict=True), start=1)
+        for pid, p, digest in zip(pids, papers, digests, strict=True)
     )
     db.add_aliases(
         {"pid": pid, "alias": alias, "norm": normalise_title(alias)}
-        for pid, p in enumerate(papers, start=1)
+        for pid, p in zip(pids, papers, strict=True)
         for alias in p.aliases
     )
     db.add_sources(
@@ -893,10 +1353,21 @@ def _insert_papers(
             "section": json.dumps(r.section, ensure_ascii=False),
             "note": r.note,
         }
-        for pid, p in enumerate(papers, start=1)
+        for pid, p in zip(pids, papers, strict=True)
         for i, r in enumerate(p.records)
     )
-    db.add_keywords(keyword_rows((pid, p, paper_text(p)) for pid, p in enumerate(papers, start=1)))
+    db.add_keywords(
+        keyword_rows((pid, p, paper_text(p)) for pid, p in zip(pids, papers, strict=True)),
+        fresh=fresh,
+    )
+    db.add_paper_records(
+        (*where[id(r)], pid) for pid, p in zip(pids, papers, strict=True) for r in p.records
+    )
+    db.add_merge_keys(
+        (key, pid)
+        for pid, p in zip(pids, papers, strict=True)
+        for key in dict.fromkeys(k for r in p.records for k in merge_keys(r))
+    )
 
 
 def _chunks_of(text: PaperText, info: ModelInfo) -> list[tuple[str, str | None, str | None]]:

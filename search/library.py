@@ -140,6 +140,26 @@ def paper_id(records: list[Record]) -> str:
     return _slug(records[0].title)
 
 
+def merge_keys(r: Record) -> list[str]:
+    """What a mention joins others by (see `merge`): two mentions sharing a key are one
+    paper."""
+    keys = []
+    norm = normalise_title(r.title)
+    if norm:
+        keys.append("t:" + norm)
+    if r.arxiv:
+        keys.append("a:" + r.arxiv)
+    if r.doi:
+        keys.append("d:" + r.doi)
+    linked = r.extra.get("note_file")
+    if linked:
+        keys.append("f:" + linked)
+    elif r.extra.get("kind") == "paper-file":
+        # A one-paper note file joins the list bullet that links to it.
+        keys.append("f:" + r.file)
+    return keys
+
+
 def merge(records: list[Record]) -> list[Paper]:
     """Join mentions of the same paper: same normalised title, arXiv id or DOI, or a list
     bullet whose title links to a note file (`extra["note_file"]`) and that file's paper.
@@ -161,21 +181,7 @@ def merge(records: list[Record]) -> list[Paper]:
 
     first: dict[str, int] = {}
     for i, r in enumerate(records):
-        keys = []
-        norm = normalise_title(r.title)
-        if norm:
-            keys.append("t:" + norm)
-        if r.arxiv:
-            keys.append("a:" + r.arxiv)
-        if r.doi:
-            keys.append("d:" + r.doi)
-        linked = r.extra.get("note_file")
-        if linked:
-            keys.append("f:" + linked)
-        elif r.extra.get("kind") == "paper-file":
-            # A one-paper note file joins the list bullet that links to it.
-            keys.append("f:" + r.file)
-        for k in keys:
+        for k in merge_keys(r):
             if k in first:
                 union(i, first[k])
             else:

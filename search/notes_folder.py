@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,6 +198,12 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
     return resolve
 
 
+def link_resolver(rels: list[str]) -> Callable[[str], str | None]:
+    """How note links resolve among these files: a rebuild compares it before and after
+    files come or go."""
+    return _resolver(rels)
+
+
 def _folder_key(folder: str) -> str:
     return "/".join(part.strip().lower() for part in folder.split("/"))
 
@@ -206,14 +212,18 @@ def final_records(readings: list[FileReading]) -> list[Record]:
     """Every record, with note-file links pointing at the file they resolve to (so a bullet
     and the note it links join in `merge`)."""
     resolve = _resolver([r.rel for r in readings])
+    return [rec for r in readings for rec in resolve_links(r.final.records, resolve)]
+
+
+def resolve_links(records: Iterable[Record], resolve: Callable[[str], str | None]) -> list[Record]:
+    """`records` with note-file links pointing at the file they resolve to."""
     out = []
-    for r in readings:
-        for rec in r.final.records:
-            target = rec.extra.get("note_file")
-            found = resolve(target) if target else None
-            if found and found != target:
-                rec = dataclasses.replace(rec, extra={**rec.extra, "note_file": found})
-            out.append(rec)
+    for rec in records:
+        target = rec.extra.get("note_file")
+        found = resolve(target) if target else None
+        if found and found != target:
+            rec = dataclasses.replace(rec, extra={**rec.extra, "note_file": found})
+        out.append(rec)
     return out
 
 

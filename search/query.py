@@ -17,8 +17,8 @@ from . import vectors
 from .chunking import PaperText, chunk
 from .encoder import MODEL_ENV, Encoder, is_default_model
 from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
+from .index_encoder import indexed_model, open_encoder
 from .keywords import keyword_search, matched_terms, query_terms, split_cjk
-from .query_encoder import for_query
 from .records import (
     looks_like_arxiv_id,
     normalise_doi,
@@ -212,7 +212,15 @@ class Searcher:
             # Only encoding text needs the index's own model: `show`, keyword search and
             # `similar` to an indexed paper (its stored vectors) work whatever is asked for.
             check_model(self.index.manifest, self.model)
-            self._encoder = for_query(self.index_dir, self.index.manifest, self.warn)
+            spec, fingerprint, prompts = indexed_model(self.index.manifest)
+            self._encoder = open_encoder(
+                spec,
+                self.index_dir,
+                for_query=True,
+                fingerprint=fingerprint,
+                prompts=prompts,
+                log=self.warn,
+            )
         return self._encoder
 
     # -- retrieval -------------------------------------------------------------------------

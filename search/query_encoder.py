@@ -1,4 +1,6 @@
-"""The encoder a query uses: the ONNX export kept beside the index, else sentence-transformers."""
+"""The ONNX export of a model kept beside the index (index/encoders/<fingerprint>/): exporting
+it, and loading it with the prompts and window the index was built with. Which encoder a
+rebuild or a question gets is decided by index_encoder.open_encoder."""
 
 from __future__ import annotations
 
@@ -12,10 +14,7 @@ import numpy as np
 from . import store
 from .encoder import (
     Encoder,
-    ModelSpec,
     STEncoder,
-    is_registered,
-    registered_encoder,
     token_spans_with,
 )
 from .errors import damaged
@@ -134,33 +133,3 @@ def export_for_queries(
     folder.parent.mkdir(parents=True, exist_ok=True)
     log("exporting the encoder to ONNX for fast queries…")
     export_onnx(encoder.model, folder)  # swapped in whole: queries never see half an export
-
-
-def for_query(index_dir: Path, manifest: dict[str, Any], warn: Callable[[str], None]) -> Encoder:
-    """The encoder for questions against an index: the ONNX export; if there is none (a model
-    that could not be exported), sentence-transformers with a warning. An export that is
-    there but damaged raises IndexDamaged."""
-    prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
-    problems: list[str] = []
-    fast = load_onnx(
-        index_dir,
-        manifest["fingerprint"],
-        prompts,
-        optimize=False,
-        verify=None,
-        broken=problems.append,
-    )
-    if fast is not None:
-        return fast
-    if problems:
-        # An export that is there but damaged is an error, like a damaged index file: falling
-        # back could hide it (and searching with a broken encoder answers nothing).
-        raise damaged(f"the exported encoder: {problems[0]}")
-    spec = ModelSpec(manifest["model"], Path(manifest["model_path"]))
-    if is_registered(spec.name):
-        return registered_encoder(ModelSpec(spec.name, spec.path, registered=True))
-    warn(
-        "warning: the fast (ONNX) encoder is missing or broken; using sentence-transformers "
-        "(slow). `papers rebuild` re-creates it."
-    )
-    return STEncoder.load(spec)

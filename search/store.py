@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,19 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_pid ON chunks(pid);
 CREATE INDEX chunks_key ON chunks(key);
+CREATE TABLE paper_records (
+    file TEXT NOT NULL, pos INTEGER NOT NULL, pid INTEGER NOT NULL, PRIMARY KEY (file, pos)
+);
+CREATE INDEX paper_records_pid ON paper_records(pid);
+CREATE TABLE merge_keys (key TEXT NOT NULL, pid INTEGER NOT NULL);
+CREATE INDEX merge_keys_key ON merge_keys(key);
+CREATE INDEX merge_keys_pid ON merge_keys(pid);
 """
+# paper_records: which paper each record of each file (path under notes/, position among the
+# file's records) went into; merge_keys: the keys its records join by (library.merge_keys).
+# With them a rebuild re-merges only the papers a changed file touches (build.py); an index
+# built before they existed is rebuilt whole once.
+PATCH_TABLES = ("paper_records", "merge_keys")
 
 
 @dataclass
@@ -322,6 +334,13 @@ class Index:
             raise damaged(f"{self.gen.name}/{DB_NAME}: no cached parse of {path}")
         return rows[0][0], rows[0][1]
 
+    def file_problems(self, path: str) -> str:
+        """The cached problems (json) of one note file."""
+        rows = self.query("SELECT problems FROM files WHERE path = ?", (path,))
+        if not rows:
+            raise damaged(f"{self.gen.name}/{DB_NAME}: no cached parse of {path}")
+        return str(rows[0][0])
+
     def file_reading(self, path: str) -> dict[str, Any]:
         """How one note file was read (see notes_folder.FileReading), or {} if not stored."""
         rows = self.query("SELECT reading FROM files WHERE path = ?", (path,))
@@ -344,9 +363,58 @@ class Index:
             out.append({"file": path, **{k: v for k, v in final.items() if k != "file"}})
         return out
 
+    def has_tables(self, names: Iterable[str]) -> bool:
+        wanted = set(names)
+        found = {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table'")}
+        return wanted <= found
+
+    def pids_of_files(self, files: Iterable[str]) -> set[int]:
+        """Papers that records of these files (paths under notes/) went into."""
+        return self._pids_where("SELECT pid FROM paper_records WHERE file IN ({})", files)
+
+    def pids_with_keys(self, keys: Iterable[str]) -> set[int]:
+        """Papers with a record that joins by one of these merge keys."""
+        return self._pids_where("SELECT pid FROM merge_keys WHERE key IN ({})", keys)
+
+    def records_of(self, pids: Iterable[int]) -> list[tuple[str, int]]:
+        """(file, position) of every record of these papers."""
+        out: list[tuple[str, int]] = []
+        for part in _parts(list(pids)):
+            marks = ",".join("?" * len(part))
+            out += self.query(f"SELECT file, pos FROM paper_records WHERE pid IN ({marks})", part)
+        return out
+
+    def pid_ids(self, pids: Iterable[int]) -> list[tuple[int, str]]:
+        """(pid, id) of these papers."""
+        out: list[tuple[int, str]] = []
+        for part in _parts(list(pids)):
+            marks = ",".join("?" * len(part))
+            out += self.query(f"SELECT pid, id FROM papers WHERE pid IN ({marks})", part)
+        return out
+
+    def ids_from(self, paper: str) -> list[tuple[int, str]]:
+        """(pid, id) of the paper with id `paper` and of those with ids `paper`-... (through
+        the index on papers.id: "." sorts right after "-")."""
+        return self.query(
+            "SELECT pid, id FROM papers WHERE id = ? OR (id > ? AND id < ?)",
+            (paper, paper + "-", paper + "."),
+        )
+
+    def _pids_where(self, sql: str, values: Iterable[Any]) -> set[int]:
+        out: set[int] = set()
+        for part in _parts(list(values)):
+            out.update(r[0] for r in self.query(sql.format(",".join("?" * len(part))), part))
+        return out
+
     def cached_problems(self) -> list[str]:
         """Problems json of every file that had some."""
         return [r[0] for r in self.query("SELECT problems FROM files WHERE problems != '[]'")]
+
+
+def _parts(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """`values` in slices small enough for one SQL statement's parameters."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 def check_files(gen: Path, verify: bool | None) -> None:
@@ -387,10 +455,16 @@ def new_generation_dir(index_dir: Path) -> Path:
     return tmp
 
 
-def create_db(path: Path) -> sqlite3.Connection:
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """A generation's SQLite file (new, or a copy of the previous one) opened to be written."""
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=OFF")  # the whole file is thrown away if a build fails
     db.execute("PRAGMA synchronous=OFF")
+    return db
+
+
+def create_db(path: Path) -> sqlite3.Connection:
+    db = open_for_writing(path)
     db.executescript(SCHEMA)
     return db
 
@@ -423,6 +497,52 @@ class GenerationWriter:
     def create(cls, path: Path) -> GenerationWriter:
         return cls(create_db(path))
 
+    @classmethod
+    def copy_of(cls, previous: Path, path: Path) -> GenerationWriter:
+        """A generation that starts as a copy of the SQLite file of the generation folder
+        `previous`, to be updated in place: rows of papers no note change touched are kept as
+        they are (the copy is a new file: the live generation is never written)."""
+        shutil.copyfile(previous / DB_NAME, path)
+        return cls(open_for_writing(path))
+
+    def delete_papers(self, pids: Iterable[int]) -> None:
+        """Remove papers with their sources, aliases, keyword rows, records and merge keys
+        (their chunks go with delete_chunks / move_chunks)."""
+        pids = list(pids)
+        for table, column in (
+            ("papers", "pid"),
+            ("sources", "pid"),
+            ("aliases", "pid"),
+            ("papers_fts", "rowid"),
+            ("paper_records", "pid"),
+            ("merge_keys", "pid"),
+        ):
+            for part in _parts(pids):
+                marks = ",".join("?" * len(part))
+                self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)
+
+    def delete_files(self, paths: Iterable[str]) -> None:
+        """Drop files from the parse cache (changed or gone)."""
+        self.db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+
+    def delete_chunks(self, vids: Iterable[int]) -> None:
+        self.db.executemany("DELETE FROM chunks WHERE vid = ?", ((v,) for v in vids))
+
+    def move_chunks(self, kept: Iterable[tuple[int, int, int]]) -> None:
+        """Give kept chunks (vid, new pid, new ord) their place in the new generation."""
+        self.db.executemany(
+            "UPDATE chunks SET pid = ?, ord = ? WHERE vid = ?",
+            ((pid, ord_, vid) for vid, pid, ord_ in kept),
+        )
+
+    def add_paper_records(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        """Rows of (file, pos, pid): the paper each record went into."""
+        self.db.executemany("INSERT INTO paper_records (file, pos, pid) VALUES (?, ?, ?)", rows)
+
+    def add_merge_keys(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Rows of (key, pid)."""
+        self.db.executemany("INSERT INTO merge_keys (key, pid) VALUES (?, ?)", rows)
+
     def cache_file(self, row: dict[str, Any]) -> None:
         """One notes file's parse cache: path, size, mtime_ns, records, problems, sha256,
         reading."""
@@ -450,13 +570,15 @@ class GenerationWriter:
             rows,
         )
 
-    def add_keywords(self, rows: Iterable[tuple[int, str, str]]) -> None:
-        """(Re)create the FTS5 keyword table with one row per paper: (pid, title, body)."""
-        self.db.execute("DROP TABLE IF EXISTS papers_fts")
-        self.db.execute(
-            "CREATE VIRTUAL TABLE papers_fts USING fts5("
-            "title, body, tokenize='porter unicode61 remove_diacritics 2')"
-        )
+    def add_keywords(self, rows: Iterable[tuple[int, str, str]], *, fresh: bool = True) -> None:
+        """The FTS5 keyword table's rows, one per paper: (pid, title, body). `fresh`: (re)create
+        the table first (else add to the one a copied generation has)."""
+        if fresh:
+            self.db.execute("DROP TABLE IF EXISTS papers_fts")
+            self.db.execute(
+                "CREATE VIRTUAL TABLE papers_fts USING fts5("
+                "title, body, tokenize='porter unicode61 remove_diacritics 2')"
+            )
         self.db.executemany("INSERT INTO papers_fts(rowid, title, body) VALUES (?, ?, ?)", rows)
 
     def add_chunks(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search import build, build_encoder, vectors
+from search import build, index_encoder, vectors
 from search.encoder import resolve_model
 from search.library import Paths
 from search.onnx_encoder import OnnxEncoder, UnsupportedModel
@@ -82,9 +82,9 @@ def test_length_sorted_batches_return_vectors_in_input_order() -> None:
 def test_build_threads_are_the_cores_this_process_may_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert build_encoder.build_threads() == len(os.sched_getaffinity(0))
+    assert index_encoder.build_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 3, 5})
-    assert build_encoder.build_threads() == 3
+    assert index_encoder.build_threads() == 3
 
 
 def test_progress_reaches_the_total_when_the_encoder_reports_none(seeded: Path) -> None:
@@ -161,10 +161,10 @@ def test_first_build_embeds_with_the_export_and_matches_sentence_transformers(
 
     # The build loads the export with one intra-op thread per available core.
     spec = resolve_model(None)
-    info = build_encoder.model_info(spec, None, logs.append)
+    info = index_encoder.model_info(spec, None, logs.append)
     enc: Any = info.encoder(lib / "index", logs.append)
     threads = enc.inner._session.get_session_options().intra_op_num_threads
-    assert threads == build_encoder.build_threads() == len(os.sched_getaffinity(0))
+    assert threads == index_encoder.build_threads() == len(os.sched_getaffinity(0))
 
 
 @pytest.mark.model

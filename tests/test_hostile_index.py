@@ -303,13 +303,14 @@ def _faiss_write_to_full_device(index: object, path: Path) -> None:
 
 
 def _tiny_sqlite(path: Path) -> sqlite3.Connection:
-    """A real SQLITE_FULL: the database may not grow past a few pages."""
-    db = store_create_db(path)
+    """A real SQLITE_FULL: the database may not grow past a few pages (past its size, for the
+    copy of the previous generation an incremental rebuild starts from)."""
+    db = store_open_for_writing(path)
     db.execute("PRAGMA max_page_count = 12")
     return db
 
 
-store_create_db = store.create_db
+store_open_for_writing = store.open_for_writing
 
 
 def _fsync_enospc(path: Path) -> None:
@@ -318,7 +319,7 @@ def _fsync_enospc(path: Path) -> None:
 
 FULL_DISK = {
     "faiss": ("search.vectors.write", _faiss_write_to_full_device),
-    "sqlite": ("search.store.create_db", _tiny_sqlite),
+    "sqlite": ("search.store.open_for_writing", _tiny_sqlite),
     "oserror": ("search.store._fsync_dir", _fsync_enospc),
 }
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.build_encoder import model_info
 from search.encoder import ModelSpec, default_model_path, prompts_of
+from search.index_encoder import model_info
 from search.query_encoder import OnnxQueryEncoder
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import build, build_encoder, vectors
+from search import build, index_encoder, vectors
 from search.build import RebuildReport, rebuild
 from search.encoder import Encoder
 from search.library import library_paths
@@ -145,7 +145,7 @@ def test_settings_change_reembeds_with_reason(
     two_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r1 = build_fake()
-    monkeypatch.setattr("search.build_encoder.CHUNKING_VERSION", 999)
+    monkeypatch.setattr("search.index_encoder.CHUNKING_VERSION", 999)
     r2 = build_fake()
     assert r2.reembed_reason and "chunking_version" in r2.reembed_reason
     assert r2.chunks_embedded == r1.chunks
@@ -264,7 +264,7 @@ def test_build_encoder_gets_the_models_prompts(
     monkeypatch.setattr("search.query_encoder.load_onnx", fake_load_onnx)
     from search.encoder import ModelSpec
 
-    got = build_encoder.load_encoder(
+    got = index_encoder.load_encoder(
         ModelSpec("m", tmp_path), "fp", tmp_path, print, ("q: ", "p: ")
     )
     assert got == "onnx"
