@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -89,9 +90,14 @@ def exact_top10(path: Path, qs: np.ndarray) -> np.ndarray:
     return np.take_along_axis(best_i, order, axis=1)
 
 
-def child_build(work: Path) -> None:
+def child_build(work: Path, factory: str) -> None:
     t = time.perf_counter()
-    ann.build(work / "vectors.npy", work / ann.ANN_FILE, log=lambda s: print(s, file=sys.stderr))
+    ann.build(
+        work / "vectors.npy",
+        work / ann.ANN_FILE,
+        log=lambda s: print(s, file=sys.stderr),
+        factory=factory,
+    )
     print(json.dumps({"build_s": time.perf_counter() - t, "build_peak_rss_mb": peak_rss_mb()}))
 
 
@@ -102,11 +108,12 @@ def child_query(work: Path, k: int) -> None:
     load_s = time.perf_counter() - t
     qs = np.load(work / "queries.npy")
     truth = np.load(work / "truth.npy")
-    default_nprobe = int(index.nprobe)
+    ivf = ann.ivf_of(index)
+    default_nprobe = int(ivf.nprobe)
     grid = []
     for nprobe in (default_nprobe, 2 * default_nprobe):
-        for rerank in (256, 1024, 2048):
-            index.nprobe = nprobe
+        for rerank in (256, 1024, 2048, 4096):
+            ivf.nprobe = nprobe
             times, hits = [], 0
             for i, q in enumerate(qs):
                 t = time.perf_counter()
@@ -139,7 +146,7 @@ def child_query(work: Path, k: int) -> None:
                 "exact_scan_p50_ms": float(np.median(exact_times) * 1000),
                 "query_rss_mb": query_rss,
                 "query_peak_rss_mb": query_peak,
-                "nlist": int(index.nlist),
+                "nlist": int(ivf.nlist),
                 "default_nprobe": default_nprobe,
                 "default_rerank": ann.RERANK,
             }
@@ -147,41 +154,79 @@ def child_query(work: Path, k: int) -> None:
     )
 
 
+def prepare(work: Path, n: int, dim: int, queries: int) -> dict[str, float]:
+    """Vectors, queries and exact top-10 in `work`, reused when a previous run made the same."""
+    want = {"n": n, "dim": dim, "queries": queries}
+    meta_path = work / "data.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()) == want:
+        return {}
+    t = time.perf_counter()
+    generate(work / "vectors.npy", n, dim)
+    qs = queries_near(work / "vectors.npy", queries)
+    np.save(work / "queries.npy", qs)
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    np.save(work / "truth.npy", exact_top10(work / "vectors.npy", qs))
+    meta_path.write_text(json.dumps(want))
+    return {"generate_s": gen_s, "truth_s": time.perf_counter() - t}
+
+
+def run_child(args: list[str]) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(work: Path, n: int, dim: int, factories: list[str]) -> dict[str, object]:
+    result: dict[str, object] = {"load_average": os.getloadavg()}
+    runs = []
+    for factory in factories:
+        run: dict[str, object] = {"factory": ann.factory_for(n, dim, factory)}
+        run.update(run_child(["--child", "build", "--work", str(work), "--factory", factory]))
+        run["index_mb"] = (work / ann.ANN_FILE).stat().st_size / 1e6
+        run.update(run_child(["--child", "query", "--work", str(work)]))
+        run["load_average_after"] = os.getloadavg()
+        print(json.dumps(run), file=sys.stderr, flush=True)
+        runs.append(run)
+    result["runs"] = runs
+    result["vectors_f16_mb"] = (work / "vectors.npy").stat().st_size / 1e6
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3_000_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--factory",
+        action="append",
+        help="Index to try (FAISS index_factory, {nlist} and {m} filled in as search/ann.py "
+        f"does; repeatable). Default: ann.FACTORY, {ann.FACTORY!r}.",
+    )
+    parser.add_argument(
+        "--work", type=Path, help="Keep the data here and reuse it (default: a temporary folder)."
+    )
+    parser.add_argument(
+        "--prepare", action="store_true", help="Only write the data and ground truth to --work."
+    )
     parser.add_argument("--child", choices=["build", "query"])
-    parser.add_argument("--work", type=Path)
     args = parser.parse_args()
+    factories = args.factory or [ann.FACTORY]
     if args.child == "build":
-        return child_build(args.work)
+        return child_build(args.work, factories[0])
     if args.child == "query":
         return child_query(args.work, 10)
 
     with tempfile.TemporaryDirectory(prefix="ann-bench-", dir="/tmp") as tmp:
-        work = Path(tmp)
-        t = time.perf_counter()
-        generate(work / "vectors.npy", args.n, args.dim)
-        qs = queries_near(work / "vectors.npy", args.queries)
-        np.save(work / "queries.npy", qs)
-        gen_s = time.perf_counter() - t
-        t = time.perf_counter()
-        np.save(work / "truth.npy", exact_top10(work / "vectors.npy", qs))
-        truth_s = time.perf_counter() - t
-        result = {"n": args.n, "dim": args.dim, "queries": args.queries, "generate_s": gen_s}
-        result["truth_s"] = truth_s
-        for child in ("build", "query"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", child, "--work", str(work)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            result.update(json.loads(out.stdout.strip().splitlines()[-1]))
-        result["index_mb"] = (work / ann.ANN_FILE).stat().st_size / 1e6
-        result["vectors_f16_mb"] = (work / "vectors.npy").stat().st_size / 1e6
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        result: dict[str, object] = {"n": args.n, "dim": args.dim, "queries": args.queries}
+        result.update(prepare(work, args.n, args.dim, args.queries))
+        if not args.prepare:
+            result.update(measure(work, args.n, args.dim, factories))
         print(json.dumps(result, indent=2))
 
 

@@ -24,7 +24,7 @@ def test_ivfpq_with_reranking_finds_the_exact_neighbours(tmp_path: Path) -> None
     np.save(path, x.astype(np.float16))
     ann.build(path, tmp_path / ann.ANN_FILE)
     index = ann.load(tmp_path / ann.ANN_FILE)
-    assert index.ntotal == 6000 and index.nprobe >= ann.MIN_NPROBE
+    assert index.ntotal == 6000 and ann.ivf_of(index).nprobe >= ann.MIN_NPROBE
     vecs = np.load(path, mmap_mode="r")
     rng = np.random.default_rng(1)
     noise = rng.standard_normal((50, 64)).astype(np.float32) * 0.1
@@ -84,3 +84,33 @@ def test_merge_builds_the_index_above_the_threshold(
     assert merged.meta["ann"] == ann.ANN_FILE and (merged.folder / ann.ANN_FILE).is_file()
     hits = search_catalog(paths, "test-fingerprint", x[123], 5)
     assert hits[0].paper.title == "paper number 123"
+
+
+@pytest.mark.parametrize(
+    "pick",
+    ["all", "dense", "sparse", "none", "one"],
+)
+def test_blocks_give_the_chosen_rows_in_order(tmp_path: Path, pick: str) -> None:
+    x = clustered(1000, 8)
+    path = tmp_path / "vectors.npy"
+    np.save(path, x.astype(np.float16))
+    rng = np.random.default_rng(2)
+    rows = {
+        "all": np.arange(1000),
+        "dense": np.sort(rng.choice(1000, 700, replace=False)),  # read as spans, filtered
+        "sparse": np.sort(rng.choice(1000, 40, replace=False)),  # gathered
+        "none": np.zeros(0, dtype=np.int64),
+        "one": np.array([999]),
+    }[pick]
+    expect = x.astype(np.float16).astype(np.float32)[rows]
+    on_disk = ann.Rows(path)
+    for vecs in (on_disk, np.load(path, mmap_mode="r")):
+        parts = list(ann.blocks(vecs, rows, size=64))
+        assert all(len(p) <= 64 for _, p in parts)
+        starts = [s for s, _ in parts]
+        assert starts == sorted(starts) and len(set(starts)) == len(starts)
+        got = np.concatenate([p for _, p in parts]) if parts else np.zeros((0, 8), np.float32)
+        assert np.array_equal(got, expect)
+        for s, p in parts:
+            assert np.array_equal(p, expect[s : s + len(p)])
+    on_disk.close()
