@@ -19,7 +19,6 @@ built.
 from __future__ import annotations
 
 import math
-import mmap
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,9 +33,9 @@ ANN_MIN = 200_000
 TRAIN_MAX = 160_000
 # Rows converted to float32 at a time (build and scans): 64k x 384 x 4 B = 100 MB.
 CHUNK = 65_536
-# Rows converted to float32 at a time when a whole catalog is scored (recommend): 16k x 384 x
-# 4 B = 25 MB, so scoring 2.7M papers needs no more memory than scoring 100k.
-SCORE_BLOCK = 16_384
+# Rows converted to float32 at a time when a whole catalog is scored (recommend): 4k x 384 x
+# 4 B = 6 MB, so scoring 2.7M papers needs no more memory than scoring 100k.
+SCORE_BLOCK = 4_096
 # Candidates from the IVF-PQ index re-scored exactly per query. At 3M vectors (benchmark):
 # recall@10 0.81 with 256, 0.88 with 1024, 0.89 with 2048 (p50 14 ms and 48 ms).
 RERANK = 1024
@@ -114,13 +113,11 @@ def load(path: Path) -> Any:
 
 
 class Rows:
-    """Rows of a float16 .npy file, kept out of the query process's memory.
-
-    Re-ranking gathers a few thousand scattered rows through a memory map (fancy indexing:
-    2x faster than one pread per row at 4,096 rows) and then drops the mapped pages with
-    MADV_DONTNEED: they stay in the OS cache, but not in the process's RSS, which would
-    otherwise grow with every row ever re-ranked, up to the whole 2.3 GB file at 3M vectors.
-    Whole blocks (scans, recommend) are read with one pread each."""
+    """Rows of a float16 .npy file read with pread, not mapped: the pages a query touches go
+    to the OS cache instead of into the query process. Through a memory map each row read
+    maps a whole large folio of the file (measured: gathering 2,048 random rows of a 1M-row
+    file through a map raised the process's peak RSS by 692 MB on this machine's kernel, with
+    or without MADV_RANDOM), so RSS would grow with every row ever re-ranked."""
 
     def __init__(self, path: Path):
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -130,41 +127,37 @@ class Rows:
         del mapped
         self.row_bytes = self.shape[1] * self.dtype.itemsize
         self.fd = os.open(path, os.O_RDONLY)
-        self._map: mmap.mmap | None = None
-        self._mapped: np.ndarray | None = None
-        if self.shape[0] * self.row_bytes:
-            self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
-            self._mapped = np.frombuffer(
-                self._map, dtype=self.dtype, count=self.shape[0] * self.shape[1], offset=self.offset
-            ).reshape(self.shape)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def close(self) -> None:
-        self._mapped = None  # the array holds the map's buffer: release it before closing
-        if self._map is not None:
-            self._map.close()
-            self._map = None
         os.close(self.fd)
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """The given rows as float32, in the order given."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self._mapped is None or not len(rows):
-            return np.zeros((len(rows), self.shape[1]), dtype=np.float32)
-        out = self._mapped[rows].astype(np.float32)
-        if hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)  # type: ignore[union-attr]
-        return out
+        """The given rows as float32, in the order given: one pread each, into one buffer."""
+        raw = bytearray(len(rows) * self.row_bytes)
+        view = memoryview(raw)
+        size = self.row_bytes
+        for i, start in enumerate((self.offset + np.asarray(rows, np.int64) * size).tolist()):
+            os.preadv(self.fd, [view[i * size : (i + 1) * size]], start)
+        out = np.frombuffer(raw, dtype=self.dtype).reshape(len(rows), self.shape[1])
+        return out.astype(np.float32)
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Rows start..stop as float32, in one read."""
+    def block(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows start..stop as float32, in one read; into `out` (a float32 array of at
+        least stop - start rows, reused across calls) when given."""
         stop = min(stop, self.shape[0])
-        data = os.pread(
-            self.fd, (stop - start) * self.row_bytes, self.offset + start * self.row_bytes
-        )
-        return np.frombuffer(data, dtype=self.dtype).reshape(-1, self.shape[1]).astype(np.float32)
+        count = stop - start
+        raw = bytearray(count * self.row_bytes)
+        got = os.preadv(self.fd, [raw], self.offset + start * self.row_bytes)
+        if got != len(raw):
+            raise OSError(f"short read of the vectors file ({got} of {len(raw)} bytes)")
+        rows = np.frombuffer(raw, dtype=self.dtype).reshape(count, self.shape[1])
+        if out is None:
+            return rows.astype(np.float32)
+        np.copyto(out[:count], rows)
+        return out[:count]
 
 
 def take(vecs: Any, rows: np.ndarray) -> np.ndarray:
@@ -179,34 +172,41 @@ def _block(vecs: Any, start: int, stop: int) -> np.ndarray:
 
 
 def blocks(
-    vecs: Any, rows: np.ndarray | None = None, size: int = SCORE_BLOCK
+    vecs: Any, rows: np.ndarray | None = None, size: int | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """The given rows of `vecs` (every row when None; else ascending row numbers) as float32
-    blocks of at most `size` rows, each with the position in `rows` of its first row: for
-    scoring a whole catalog in bounded memory.
+    blocks of at most `size` (SCORE_BLOCK) rows, each with the position in `rows` of its
+    first row: for scoring a whole catalog in bounded memory. A block may be a buffer that the
+    next one overwrites: use it before asking for the next.
 
     A selection that covers at least 1/8 of its span of the file is read as contiguous spans
     (one read each) and filtered; a sparser one (a `--since` digest among millions) is
-    gathered row by row."""
+    gathered. Blocks are converted into one reused buffer: a fresh 25 MB array per block
+    costs its page faults every time, and a small buffer stays in the CPU cache."""
+    size = size or SCORE_BLOCK
     n = int(vecs.shape[0])
-    if rows is None:
-        for s in range(0, n, size):
-            yield s, _block(vecs, s, s + size)
+    if rows is not None and not len(rows):
         return
-    if not len(rows):
-        return
-    first, last = int(rows[0]), int(rows[-1])
-    if len(rows) * 8 < last - first + 1:
+    first, last = (0, n - 1) if rows is None else (int(rows[0]), int(rows[-1]))
+    if rows is not None and len(rows) * 8 < last - first + 1:
         for s in range(0, len(rows), size):
             yield s, take(vecs, rows[s : s + size])
         return
+    buf = np.empty((min(size, n), int(vecs.shape[1])), dtype=np.float32)
     pos = 0
     for s in range(first, last + 1, size):
         e = min(s + size, n)
-        stop = int(np.searchsorted(rows, e, side="left"))
+        stop = e if rows is None else int(np.searchsorted(rows, e, side="left"))
         if stop > pos:
-            part = _block(vecs, s, e)
-            yield pos, part if stop - pos == e - s else part[rows[pos:stop] - s]
+            if isinstance(vecs, Rows):
+                part = vecs.block(s, e, out=buf)
+            else:
+                part = buf[: e - s]
+                np.copyto(part, vecs[s:e])
+            if rows is None or stop - pos == e - s:
+                yield pos, part
+            else:
+                yield pos, part[rows[pos:stop] - s]
         pos = stop
 
 

@@ -88,7 +88,7 @@ def test_merge_builds_the_index_above_the_threshold(
 
 @pytest.mark.parametrize(
     "pick",
-    ["all", "dense", "sparse", "none", "one"],
+    ["every", "all", "dense", "sparse", "none", "one"],
 )
 def test_blocks_give_the_chosen_rows_in_order(tmp_path: Path, pick: str) -> None:
     x = clustered(1000, 8)
@@ -96,16 +96,18 @@ def test_blocks_give_the_chosen_rows_in_order(tmp_path: Path, pick: str) -> None
     np.save(path, x.astype(np.float16))
     rng = np.random.default_rng(2)
     rows = {
+        "every": None,
         "all": np.arange(1000),
         "dense": np.sort(rng.choice(1000, 700, replace=False)),  # read as spans, filtered
         "sparse": np.sort(rng.choice(1000, 40, replace=False)),  # gathered
         "none": np.zeros(0, dtype=np.int64),
         "one": np.array([999]),
     }[pick]
-    expect = x.astype(np.float16).astype(np.float32)[rows]
+    expect = x.astype(np.float16).astype(np.float32)[slice(None) if rows is None else rows]
     on_disk = ann.Rows(path)
     for vecs in (on_disk, np.load(path, mmap_mode="r")):
-        parts = list(ann.blocks(vecs, rows, size=64))
+        # A block may be a reused buffer: copy each before asking for the next.
+        parts = [(s, p.copy()) for s, p in ann.blocks(vecs, rows, size=64)]
         assert all(len(p) <= 64 for _, p in parts)
         starts = [s for s, _ in parts]
         assert starts == sorted(starts) and len(set(starts)) == len(starts)
