@@ -932,12 +932,14 @@ def search_catalog(
             raise CatalogError(
                 "the catalog was embedded by another model: run `papers catalog embed`"
             )
-        index = None
-        vecs: Any = merged.vectors
-        if merged.meta.get("ann"):
-            index = ann.load(merged.folder / merged.meta["ann"])
-            vecs = ann.Rows(merged.folder / "vectors.npy")
-        scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
+        index = ann.load(merged.folder / merged.meta["ann"]) if merged.meta.get("ann") else None
+        # pread, not the memory map, also for an exact scan: mapped pages stay in the RSS of a
+        # long-running server (see ann.Rows)
+        vecs = ann.Rows(merged.folder / "vectors.npy")
+        try:
+            scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
+        finally:
+            vecs.close()
         valid = rows[0] >= 0
         cids = [int(c) for c in merged.cids[rows[0][valid]]]
         found = catalog.papers(cids)
