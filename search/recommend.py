@@ -261,6 +261,18 @@ def scores_for(
     ann.Rows over the float16 file, or an array): higher is more like the positives. The rows
     are read in blocks, so memory does not grow with the catalog."""
 
+    with ann.one_blas_thread():
+        return _scores(method, vecs, candidates, examples, keywords, seed)
+
+
+def _scores(
+    method: str,
+    vecs: Any,
+    candidates: np.ndarray,
+    examples: Examples,
+    keywords: tuple[Any, np.ndarray] | None,
+    seed: int,
+) -> np.ndarray:
     pos, neg = examples.pos_vecs, examples.neg_vecs
     has_neg = len(neg) > 0
     if method == "centroid":
