@@ -98,7 +98,14 @@ def child_build(work: Path, factory: str) -> None:
         log=lambda s: print(s, file=sys.stderr),
         factory=factory,
     )
-    print(json.dumps({"build_s": time.perf_counter() - t, "build_peak_rss_mb": peak_rss_mb()}))
+    built = {
+        "factory": factory,
+        "build_s": time.perf_counter() - t,
+        "build_peak_rss_mb": peak_rss_mb(),
+        "build_load_average": os.getloadavg(),
+    }
+    (work / "build.json").write_text(json.dumps(built))
+    print(json.dumps(built))
 
 
 def child_query(work: Path, k: int) -> None:
@@ -111,8 +118,8 @@ def child_query(work: Path, k: int) -> None:
     ivf = ann.ivf_of(index)
     default_nprobe = int(ivf.nprobe)
     grid = []
-    for nprobe in (default_nprobe, 2 * default_nprobe):
-        for rerank in (256, 1024, 2048, 4096):
+    for nprobe in (default_nprobe // 2, default_nprobe, 2 * default_nprobe):
+        for rerank in (512, 1024, 2048, 4096):
             ivf.nprobe = nprobe
             times, hits = [], 0
             for i, q in enumerate(qs):
@@ -179,12 +186,19 @@ def run_child(args: list[str]) -> dict[str, object]:
     return result
 
 
-def measure(work: Path, n: int, dim: int, factories: list[str]) -> dict[str, object]:
+def measure(
+    work: Path, n: int, dim: int, factories: list[str], reuse: bool = False
+) -> dict[str, object]:
     result: dict[str, object] = {"load_average": os.getloadavg()}
     runs = []
     for factory in factories:
         run: dict[str, object] = {"factory": ann.factory_for(n, dim, factory)}
-        run.update(run_child(["--child", "build", "--work", str(work), "--factory", factory]))
+        built = work / "build.json"
+        earlier = json.loads(built.read_text()) if reuse and built.is_file() else {}
+        if earlier and ann.factory_for(n, dim, earlier["factory"]) == run["factory"]:
+            run.update(earlier, factory=run["factory"], build_reused=True)
+        else:
+            run.update(run_child(["--child", "build", "--work", str(work), "--factory", factory]))
         run["index_mb"] = (work / ann.ANN_FILE).stat().st_size / 1e6
         run.update(run_child(["--child", "query", "--work", str(work)]))
         run["load_average_after"] = os.getloadavg()
@@ -212,6 +226,12 @@ def main() -> None:
     parser.add_argument(
         "--prepare", action="store_true", help="Only write the data and ground truth to --work."
     )
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="Query the index in --work if it was built there with the same factory (its "
+        "build figures are the ones recorded then, in build.json).",
+    )
     parser.add_argument("--child", choices=["build", "query"])
     args = parser.parse_args()
     factories = args.factory or [ann.FACTORY]
@@ -226,7 +246,7 @@ def main() -> None:
         result: dict[str, object] = {"n": args.n, "dim": args.dim, "queries": args.queries}
         result.update(prepare(work, args.n, args.dim, args.queries))
         if not args.prepare:
-            result.update(measure(work, args.n, args.dim, factories))
+            result.update(measure(work, args.n, args.dim, factories, args.reuse_index))
         print(json.dumps(result, indent=2))
 
 

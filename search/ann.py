@@ -39,8 +39,11 @@ SCORE_BLOCK = 4_096
 # Candidates from the IVF-PQ index re-scored exactly per query. At 3M vectors (benchmark):
 # recall@10 0.81 with 256, 0.88 with 1024, 0.89 with 2048 (p50 14 ms and 48 ms).
 RERANK = 1024
-# Bytes per vector in PQ codes: dim / PQ_DIMS sub-quantizers of 8 bits.
-PQ_DIMS = 8
+# Bytes per vector in PQ codes: dim / PQ_DIMS sub-quantizers of 8 bits (PQ96 at 384-d). With
+# 8 dimensions a byte (PQ48) the codes misranked true neighbours (recall@10 0.878 at 3M with
+# 1,024 re-ranked); with 4, recall@10 equals the share of neighbours in the probed lists
+# (bench/ann_large.py, docs/benchmarks.md).
+PQ_DIMS = 4
 # The index (FAISS index_factory; {nlist} and {m} are filled in from the size and dimension).
 FACTORY = "IVF{nlist},PQ{m}"
 # Share of lists probed: 1/16 gained 0.01-0.02 recall@10 over 1/32 at 3M, at no measurable
@@ -119,14 +122,23 @@ def build(vectors_path: Path, out: Path, log: Log = lambda s: None, factory: str
         index.add(part)
         if s and s % (CHUNK * 16) == 0:
             log(f"  {s}/{n} vectors added")
-    ivf.nprobe = int(min(nlist, max(MIN_NPROBE, round(nlist * NPROBE_FRACTION))))
+    ivf.nprobe = nprobe_for(nlist)
     tmp = out.with_name(out.name + ".tmp")
     faiss.write_index(index, str(tmp))
     tmp.replace(out)
 
 
+def nprobe_for(nlist: int) -> int:
+    return int(min(nlist, max(MIN_NPROBE, round(nlist * NPROBE_FRACTION))))
+
+
 def load(path: Path) -> Any:
-    return _faiss().read_index(str(path))
+    """The index at `path`, probing as NPROBE_FRACTION says now (a query-time choice: an
+    index built with another setting needs no rebuild)."""
+    index = _faiss().read_index(str(path))
+    ivf = ivf_of(index)
+    ivf.nprobe = nprobe_for(int(ivf.nlist))
+    return index
 
 
 class Rows:
