@@ -1,13 +1,13 @@
 """Search over millions of catalog vectors: IVF-PQ in memory, exact re-ranking from float16
-vectors memory-mapped on disk.
+vectors on disk.
 
 At arXiv scale (~2.7M abstracts, 384-d) the vectors alone are 4.1 GB as float32: more than a
-query process should hold. IVF-PQ keeps 48 bytes per vector in memory (PQ48: 8 dimensions per
-sub-quantizer, 144 MB at 3M) and finds candidates; the RERANK best candidates are then scored
-exactly against their float16 rows on disk, so the ranking among them is exact and only a
-neighbour PQ pushed below the cut is lost. Measured by bench/ann_large.py (docs/benchmarks.md,
-"The catalog index over millions"): at 3M vectors recall@10 is 0.88 (target 0.9: not met;
-more PQ bytes or OPQ would be the next step), p50 14 ms, query RSS 218 MB, build peak 2.7 GB.
+query process should hold. IVF-PQ keeps 96 bytes per vector in memory (FACTORY: 4-bit
+"fast-scan" PQ, two dimensions per sub-quantizer; 288 MB at 3M) and finds candidates; the
+RERANK best candidates are then scored exactly against their float16 rows on disk, so the
+ranking among them is exact and only a neighbour outside the probed lists, or pushed below the
+cut by its code, is lost. Measured by bench/ann_large.py (docs/benchmarks.md, "The catalog
+index over millions"), with the figures next to each setting below.
 
 The index is built from the float16 matrix on disk in streamed chunks (training on a sample of
 TRAIN_MAX rows), so building never holds the float32 matrix either. Row numbers are the ids.
