@@ -36,9 +36,10 @@ CHUNK = 65_536
 # Rows converted to float32 at a time when a whole catalog is scored (recommend): 4k x 384 x
 # 4 B = 6 MB, so scoring 2.7M papers needs no more memory than scoring 100k.
 SCORE_BLOCK = 4_096
-# Candidates from the IVF-PQ index re-scored exactly per query. At 3M vectors (benchmark):
-# recall@10 0.81 with 256, 0.88 with 1024, 0.89 with 2048 (p50 14 ms and 48 ms).
-RERANK = 1024
+# Candidates from the IVF-PQ index re-scored exactly per query. With 96-byte codes at 3M
+# vectors (benchmark) 512 already find every neighbour in the probed lists (recall@10 equal
+# to that share at 512, 1024, 2048 and 4096); each more costs a read of its float16 row.
+RERANK = 512
 # Dimensions per PQ sub-quantizer, each a 4-bit code: dim / 2 sub-quantizers, 96 bytes a
 # vector at 384-d (288 MB at 3M). At 1M vectors (bench/ann_large.py, docs/benchmarks.md)
 # PQ48 (8 dimensions a byte) ranked true neighbours below the cut (recall@10 0.92 with 256
@@ -48,9 +49,11 @@ RERANK = 1024
 PQ_DIMS = 2
 # The index (FAISS index_factory; {nlist} and {m} are filled in from the size and dimension).
 FACTORY = "IVF{nlist},PQ{m}x4fs"
-# Share of lists probed: 1/16 gained 0.01-0.02 recall@10 over 1/32 at 3M, at no measurable
-# cost next to the re-ranking.
-NPROBE_FRACTION = 1 / 16
+# Share of lists probed. At 3M (benchmark) the lists are what loses neighbours: recall@10 was
+# 0.875 probing 1/32, 0.903 with 1/16, 0.931 with 1/8 and 0.961 with 1/4 (p50 7-12 ms with
+# 512 re-ranked; 4-bit codes are cheap to scan), each time the share of true neighbours
+# inside the probed lists.
+NPROBE_FRACTION = 1 / 4
 MIN_NPROBE = 16
 
 Log = Callable[[str], None]
