@@ -45,7 +45,7 @@ RERANK = 512
 # PQ48 (8 dimensions a byte) ranked true neighbours below the cut (recall@10 0.92 with 256
 # re-ranked against 0.975 of them in the probed lists); 96 bytes, as PQ96 or as 4-bit
 # "fast-scan" PQ192, lose nothing next to the lists; fast-scan (SIMD lookups in registers)
-# searched 10x faster than PQ96 and trained 6x faster (no polysemous training).
+# searched 3-15x faster than PQ96 and trained 6x faster (no polysemous training).
 PQ_DIMS = 2
 # The index (FAISS index_factory; {nlist} and {m} are filled in from the size and dimension).
 FACTORY = "IVF{nlist},PQ{m}x4fs"
@@ -221,8 +221,8 @@ def blocks(
 
     A selection that covers at least 1/8 of its span of the file is read as contiguous spans
     (one read each) and filtered; a sparser one (a `--since` digest among millions) is
-    gathered. Blocks are converted into one reused buffer: a fresh 25 MB array per block
-    costs its page faults every time, and a small buffer stays in the CPU cache."""
+    gathered. Blocks are converted into one reused buffer: a fresh array per block costs its
+    page faults every time, and a small buffer stays in the CPU cache."""
     size = size or SCORE_BLOCK
     n = int(vecs.shape[0])
     if rows is not None and not len(rows):

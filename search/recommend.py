@@ -14,6 +14,11 @@ held-out papers of a real reading list):
 
 Every result names the positive paper it is closest to. Papers already in your notes (same
 arXiv id, DOI or title) are never recommended.
+
+Every method scores the whole catalog, so scoring reads the float16 vectors in small blocks
+with pread (ann.blocks: memory stays flat from 100k to 2.7M papers, where a memory map would
+hold every page read) on one BLAS thread (ann.one_blas_thread). Speed and memory per method:
+docs/benchmarks.md, "Recommendations".
 """
 
 from __future__ import annotations
