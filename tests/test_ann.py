@@ -84,6 +84,15 @@ def test_merge_builds_the_index_above_the_threshold(
     assert merged.meta["ann"] == ann.ANN_FILE and (merged.folder / ann.ANN_FILE).is_file()
     hits = search_catalog(paths, "test-fingerprint", x[123], 5)
     assert hits[0].paper.title == "paper number 123"
+    # An index of another kind (made before the default changed) is made again by a merge.
+    assert store.is_current(cat)
+    meta_path = merged.folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["ann_index"] = "IVF110,PQ16"
+    meta_path.write_text(json.dumps(meta))
+    assert not store.is_current(cat)
+    assert store.merge(cat).meta["ann_index"] == ann.factory_for(3000, 32)
+    assert store.is_current(cat)
 
 
 @pytest.mark.parametrize(
