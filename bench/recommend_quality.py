@@ -17,16 +17,20 @@ The reading list has titles only (no abstracts), so every catalog entry, hidden 
 is embedded from its title alone: otherwise the hidden papers would stand out by their
 shorter text, not by their topic.
 
-Speed: a catalog of 100,000 synthetic 384-d vectors (float16, memory-mapped, as merged/ holds
-them) with keyword features of the same density as real abstracts, 600 positives; the time of
-one `scores_for` + top-k per method (the part that grows with the catalog).
+Speed: a catalog of 100,000 synthetic 384-d vectors (float16 on disk, as merged/ holds them,
+read as `papers recommend` reads them: ann.Rows) with keyword features of the same density as
+real abstracts, 600 positives; the time of one `scores_for` + top-k per method (the part that
+grows with the catalog). Memory: the peak RSS of a fresh process scoring --memory-n papers
+(1M) with svm, read in blocks as now and, as the baseline, through a memory map.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search import vectors  # noqa: E402
+from search import ann, vectors  # noqa: E402
 from search.library import library_paths  # noqa: E402
 from search.recommend import METHODS, Examples, Positive, keyword_matrix, scores_for  # noqa: E402
 
@@ -161,19 +165,46 @@ def quality(lib: Path, seeds: int) -> dict[str, object]:
     }
 
 
-def speed(work: Path, n: int = 100_000, positives: int = 600, dim: int = 384) -> dict[str, float]:
+def synthetic_catalog(work: Path, n: int, dim: int = 384) -> Path:
+    """n unit vectors (a Gaussian mixture of n/1000 topics) as float16 in a .npy, written in
+    chunks as `catalog embed` writes merged/vectors.npy."""
+    path = work / f"speed-vectors-{n}.npy"
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((max(1, n // 1000), dim)).astype(np.float32)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, dim))
+    for s in range(0, n, 100_000):
+        m = min(100_000, n - s)
+        x = centres[rng.integers(0, len(centres), m)]
+        x += rng.standard_normal((m, dim)).astype(np.float32) * (2.0 / np.sqrt(dim))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[s : s + m] = x
+    out.flush()
+    del out
+    return path
+
+
+def examples_from(path: Path, positives: int) -> Examples:
+    rng = np.random.default_rng(1)
+    rows = ann.Rows(path)  # not a memory map: see ann.Rows
+    pos = rows.take(np.sort(rng.integers(0, len(rows), positives)))
+    rows.close()
+    pos /= np.linalg.norm(pos, axis=1, keepdims=True)
+    return Examples(
+        positives=[
+            Positive(str(i), f"paper {i}", "", f"words of paper {i}") for i in range(positives)
+        ],
+        pos_vecs=pos,
+    )
+
+
+def speed(work: Path, n: int = 100_000, positives: int = 600) -> dict[str, float]:
     import scipy.sparse as sp
 
+    path = synthetic_catalog(work, n)
+    # Read as `papers recommend` reads merged/vectors.npy.
+    vecs = ann.Rows(path)
+    examples = examples_from(path, positives)
     rng = np.random.default_rng(0)
-    centres = rng.standard_normal((n // 1000, dim)).astype(np.float32)
-    x = centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, dim)).astype(
-        np.float32
-    ) * (2.0 / np.sqrt(dim))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    path = work / "speed-vectors.npy"
-    np.save(path, x.astype(np.float16))
-    vecs = np.load(path, mmap_mode="r")
-    pos = x[rng.integers(0, n, positives)]
     # ~120 distinct hashed words and bigrams per abstract, as measured on SciFact.
     per_row = 120
     indices = rng.integers(0, 1 << 18, n * per_row).astype(np.int32)
@@ -182,12 +213,6 @@ def speed(work: Path, n: int = 100_000, positives: int = 600, dim: int = 384) ->
     kw = sp.csr_matrix((data, indices, indptr), shape=(n, 1 << 18))
     kw.sum_duplicates()
     idf = np.ones(1 << 18, dtype=np.float32)
-    examples = Examples(
-        positives=[
-            Positive(str(i), f"paper {i}", "", f"words of paper {i}") for i in range(positives)
-        ],
-        pos_vecs=pos,
-    )
     candidates = np.arange(n)
     # How busy the machine is: a fixed 20 GFLOP of float32 matmuls (0.3-0.4 s when idle).
     a = rng.standard_normal((1000, 1000)).astype(np.float32)
@@ -203,6 +228,51 @@ def speed(work: Path, n: int = 100_000, positives: int = 600, dim: int = 384) ->
             np.argpartition(-s, 19)[:20]
             times.append(time.perf_counter() - t)
         out[method] = round(float(np.median(times)), 3)
+    out["load_average"] = round(os.getloadavg()[0], 1)
+    vecs.close()
+    path.unlink()
+    return out
+
+
+def child_memory(path: Path, method: str, mapped: bool) -> None:
+    """Score a catalog in this fresh process; print its peak RSS (VmHWM) before and after."""
+
+    def peak_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    examples = examples_from(path, 600)
+    vecs = np.load(path, mmap_mode="r") if mapped else ann.Rows(path)
+    before = peak_mb()
+    t = time.perf_counter()
+    s = scores_for(method, vecs, np.arange(int(vecs.shape[0])), examples)
+    np.argpartition(-s, 19)[:20]
+    print(
+        json.dumps(
+            {
+                "seconds": round(time.perf_counter() - t, 2),
+                "peak_rss_mb_before": round(before),
+                "peak_rss_mb": round(peak_mb()),
+            }
+        )
+    )
+
+
+def memory(work: Path, n: int) -> dict[str, object]:
+    """Peak RSS of scoring n papers with `svm` (the default above KEYWORD_MAX, where the
+    catalog has no keyword features), read as recommend reads them (ann.Rows) and, as the
+    baseline, through a memory map (as recommend read them before)."""
+    path = synthetic_catalog(work, n)
+    out: dict[str, object] = {"n": n, "vectors_mb": round(path.stat().st_size / 1e6)}
+    for label, mapped in (("pread_blocks", False), ("memory_map", True)):
+        args = ["--child-memory", str(path), "--method", "svm"] + (["--mapped"] if mapped else [])
+        res = subprocess.run(
+            [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        )
+        out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    out["load_average"] = round(os.getloadavg()[0], 1)
     path.unlink()
     return out
 
@@ -213,16 +283,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--only-speed", action="store_true")
+    parser.add_argument(
+        "--memory-n", type=int, default=1_000_000, help="Catalog size for the peak-RSS figure."
+    )
+    parser.add_argument("--child-memory", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--method", default="svm", help=argparse.SUPPRESS)
+    parser.add_argument("--mapped", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_memory:
+        return child_memory(args.child_memory, args.method, args.mapped)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.only_speed:
-        print(json.dumps({"seconds_at_100k_600_positives": speed(args.work)}, indent=2))
+        result = {
+            "seconds_at_100k_600_positives": speed(args.work),
+            "peak_rss_scoring": memory(args.work, args.memory_n),
+        }
+        print(json.dumps(result, indent=2))
         return
     lib = build_notes(args.work)
     result: dict[str, object] = {"quality": quality(lib, args.seeds)}
     print(json.dumps(result, indent=2), file=sys.stderr, flush=True)
     if not args.skip_speed:
         result["seconds_at_100k_600_positives"] = speed(args.work)
+        result["peak_rss_scoring"] = memory(args.work, args.memory_n)
     print(json.dumps(result, indent=2))
 
 

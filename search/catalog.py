@@ -744,6 +744,7 @@ class Embeddings:
                 log(f"{n} vectors: building the IVF-PQ index…")
                 ann.build(tmp / "vectors.npy", tmp / ann.ANN_FILE, log=log)
                 meta["ann"] = ann.ANN_FILE
+                meta["ann_index"] = ann.factory_for(n, dim)
             (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             old = None
             if self.merged_dir.exists():
@@ -758,11 +759,16 @@ class Embeddings:
         return self.load()
 
     def is_current(self, catalog: Catalog) -> bool:
-        """True if merged/ holds every shard and the catalog as it is now."""
+        """True if merged/ holds every shard and the catalog as it is now (and its index, if it
+        has one, is the kind search/ann.py builds now)."""
         try:
             meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
+        if meta.get("ann") and meta.get("ann_index") != ann.factory_for(
+            int(meta.get("count", 0)), int(meta.get("dim", 0))
+        ):
+            return False  # an index of another kind than ann.FACTORY: made again by a merge
         return meta.get("version") == catalog.version and meta.get("shards") == len(
             self.shard_files()
         )
@@ -932,12 +938,14 @@ def search_catalog(
             raise CatalogError(
                 "the catalog was embedded by another model: run `papers catalog embed`"
             )
-        index = None
-        vecs: Any = merged.vectors
-        if merged.meta.get("ann"):
-            index = ann.load(merged.folder / merged.meta["ann"])
-            vecs = ann.Rows(merged.folder / "vectors.npy")
-        scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
+        index = ann.load(merged.folder / merged.meta["ann"]) if merged.meta.get("ann") else None
+        # pread, not the memory map, also for an exact scan: mapped pages stay in the RSS of a
+        # long-running server (see ann.Rows)
+        vecs = ann.Rows(merged.folder / "vectors.npy")
+        try:
+            scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
+        finally:
+            vecs.close()
         valid = rows[0] >= 0
         cids = [int(c) for c in merged.cids[rows[0][valid]]]
         found = catalog.papers(cids)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,35 +20,14 @@ from .catalog import (
     embed_pending,
 )
 from .catalog_ray import embed_with_ray
+from .cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
+from .cli_common import progress_bar as embedding_progress
 from .errors import PapersError
 from .importers import write_atomic
-from .library import Paths, shorten
+from .library import shorten
 from .recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
 
 MAX_PROBLEMS_SHOWN = 20
-
-
-def _paths() -> Paths:
-    paths: Paths = click.get_current_context().find_root().obj["paths"]
-    return paths
-
-
-def _err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-class _Group(click.Group):
-    """Library errors end as one line on stderr, wherever the group is mounted."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PapersError as e:
-            raise click.ClickException(str(e)) from None
 
 
 def _since(value: str | None) -> str | None:
@@ -61,12 +38,8 @@ def _since(value: str | None) -> str | None:
         raise click.BadParameter(str(e)) from None
 
 
-@click.group(
-    cls=_Group,
-    invoke_without_command=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.group(cls=PapersGroup, invoke_without_command=True, context_settings=CONTEXT)
+@json_option
 @click.pass_context
 def catalog_group(ctx: click.Context, as_json: bool) -> None:
     """Papers you have not noted (arXiv, OpenAlex, BEIR), to search and get recommendations from.
@@ -87,7 +60,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
 
-    paths = _paths()
+    paths = paths_of()
     cat = Catalog.open(catalog_dir(paths))
     try:
         summary = cat.summary()
@@ -110,27 +83,27 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     finally:
         cat.close()
     if as_json:
-        _emit(summary)
+        emit_json(summary)
         return
     dates = (
         f", published {summary['first_date']} to {summary['last_date']}"
         if summary["first_date"]
         else ""
     )
-    click.echo(f"{summary['papers']} papers ({summary['with_abstract']} with an abstract){dates}")
+    out(f"{summary['papers']} papers ({summary['with_abstract']} with an abstract){dates}")
     for source, n in summary["sources"].items():
-        click.echo(f"  source {source or '-'}: {n}")
+        out(f"  source {source or '-'}: {n}")
     if summary["top_categories"]:
         cats = ", ".join(f"{c} {n}" for c, n in summary["top_categories"].items())
-        click.echo(f"  categories: {cats}")
+        out(f"  categories: {cats}")
     for f in summary["files"]:
-        click.echo(f"  file {f['file']}: {f['papers']} papers")
+        out(f"  file {f['file']}: {f['papers']} papers")
     for e in embedded:
         state = "current" if e["current"] else "stale: run `papers catalog embed`"
         kind = ", IVF-PQ index" if e["ann"] else ""
-        click.echo(f"  embeddings {e['fingerprint'][:12]}: {e['vectors']} vectors{kind} ({state})")
+        out(f"  embeddings {e['fingerprint'][:12]}: {e['vectors']} vectors{kind} ({state})")
     if not embedded:
-        click.echo("  not embedded yet: run `papers catalog embed`")
+        out("  not embedded yet: run `papers catalog embed`")
 
 
 @catalog_group.command("add")
@@ -145,7 +118,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--since", default=None, metavar="DATE", help="Keep papers published on or after DATE."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def add_command(
     files: tuple[Path, ...], categories: tuple[str, ...], since: str | None, as_json: bool
 ) -> None:
@@ -167,23 +140,21 @@ def add_command(
         if not path.is_file():
             raise click.BadParameter(f"{path} is not a readable file", param_hint="FILES")
     filters = Filters(tuple(c.strip() for c in categories if c.strip()), _since(since))
-    cat = Catalog.open(catalog_dir(_paths()), create=True)
+    cat = Catalog.open(catalog_dir(paths_of()), create=True)
     try:
-        report = cat.add_files(list(files), filters, log=_err)
+        report = cat.add_files(list(files), filters, log=err)
     finally:
         cat.close()
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
-        _err(f"warning: {problem}")
+        err(f"warning: {problem}")
     if as_json:
-        _emit(report.to_json())
+        emit_json(report.to_json())
         return
     for f in report.files:
-        click.echo(
-            f"{f['file']}: {f['added']} added, {f['updated']} updated, {f['unchanged']} unchanged"
-        )
-    click.echo(f"catalog: {report.total} papers")
+        out(f"{f['file']}: {f['added']} added, {f['updated']} updated, {f['unchanged']} unchanged")
+    out(f"catalog: {report.total} papers")
     if report.added or report.updated:
-        _err("run `papers catalog embed` to embed the new papers")
+        err("run `papers catalog embed` to embed the new papers")
 
 
 @catalog_group.command("embed")
@@ -208,7 +179,7 @@ def add_command(
     metavar="NAME_OR_PATH",
     help="Model (default: the one the notes index was built with).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def embed_command(
     ray_address: str | None,
     workers: int | None,
@@ -230,48 +201,48 @@ def embed_command(
       papers catalog embed --ray local --workers 2
     """
 
-    paths = _paths()
+    paths = paths_of()
     start = time.perf_counter()
     cat = Catalog.open(catalog_dir(paths))
     try:
-        enc = catalog_encoder(paths, model, log=_err)
+        enc = catalog_encoder(paths, model, log=err)
         store = Embeddings.of(paths, enc.fingerprint)
         pending, _ = store.pending(cat)
         todo = min(len(pending), limit) if limit else len(pending)
         report = EmbedReport(papers=cat.count(), already=cat.count() - len(pending))
         if todo:
-            _err(f"embedding {todo} papers…")
+            err(f"embedding {todo} papers…")
             if ray_address:
                 report.embedded = embed_with_ray(
-                    cat, store, enc, address=ray_address, workers=workers, limit=limit, log=_err
+                    cat, store, enc, address=ray_address, workers=workers, limit=limit, log=err
                 )
                 report.workers = f"ray ({ray_address})"
             else:
-                with click.progressbar(length=todo, label="embedding", file=sys.stderr) as bar:
+                with embedding_progress() as progress:
                     report.embedded = embed_pending(
-                        cat, store, enc.encode, progress=bar.update, limit=limit
+                        cat, store, enc.encode, progress=progress(todo), limit=limit
                     )
         if store.is_current(cat):
             merged = store.load(cat)
         else:
-            merged = store.merge(cat, log=_err)
+            merged = store.merge(cat, log=err)
 
-            build_keywords(cat, merged, log=_err)
+            build_keywords(cat, merged, log=err)
         report.shards = len(store.shard_files())
         report.missing = int(merged.meta.get("missing", 0))
     finally:
         cat.close()
     report.seconds = round(time.perf_counter() - start, 2)
     if as_json:
-        _emit(report.to_json())
+        emit_json(report.to_json())
         return
-    click.echo(
+    out(
         f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}); "
         f"{report.papers - report.missing} of {report.papers} catalog papers have vectors"
     )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.option(
     "--like",
     multiple=True,
@@ -295,7 +266,7 @@ def embed_command(
     default=None,
     help="Also write a markdown digest to this file ('-' prints it).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def recommend_command(
     like: tuple[str, ...],
     unlike: tuple[str, ...],
@@ -319,41 +290,38 @@ def recommend_command(
       papers recommend --since 2024-06-02 --json | jq '.[].title'
     """
 
-    try:
-        result = recommend(
-            _paths(),
-            like=list(like),
-            unlike=list(unlike),
-            since=_since(since),
-            k=k,
-            method=method or DEFAULT_METHOD,
-        )
-    except PapersError as e:
-        raise click.ClickException(str(e)) from None
+    result = recommend(
+        paths_of(),
+        like=list(like),
+        unlike=list(unlike),
+        since=_since(since),
+        k=k,
+        method=method or DEFAULT_METHOD,
+    )
     if markdown_out is not None:
         text = markdown_digest(result)
         if str(markdown_out) == "-":
-            click.echo(text)
+            out(text)
         else:
             write_atomic(markdown_out, text.encode("utf-8"))
-            _err(f"digest written to {markdown_out}")
+            err(f"digest written to {markdown_out}")
     if as_json:
-        _emit(result.to_json())
+        emit_json(result.to_json())
         return
     if markdown_out is not None and str(markdown_out) == "-":
         return
     if not result.recommendations:
-        _err("no catalog papers to recommend" + (f" since {result.since}" if result.since else ""))
+        err("no catalog papers to recommend" + (f" since {result.since}" if result.since else ""))
         return
-    _err(
+    err(
         f"{len(result.recommendations)} of {result.candidates} catalog papers, by {result.method}, "
         f"from {result.positives} of your papers"
     )
     for r in result.recommendations:
         p = r.paper
         when = p.date or (str(p.year) if p.year else "")
-        click.echo(f"{r.rank:>3}  {r.score:>7.3f}  {shorten(p.title, 90)}  {when}")
-        click.echo(f"{'':13}closest to: {shorten(r.closest.title, 70)} ({r.closest.where})")
+        out(f"{r.rank:>3}  {r.score:>7.3f}  {shorten(p.title, 90)}  {when}")
+        out(f"{'':13}closest to: {shorten(r.closest.title, 70)} ({r.closest.where})")
 
 
 # -- `ask --catalog` and `similar --catalog` (called from cli.py) ----------------------------------
@@ -361,17 +329,17 @@ def recommend_command(
 
 def print_catalog_hits(hits: list[Any], as_json: bool) -> None:
     if as_json:
-        _emit([h.to_json() for h in hits])
+        emit_json([h.to_json() for h in hits])
         return
     if not hits:
-        _err("no catalog papers found")
+        err("no catalog papers found")
         return
     for h in hits:
         p = h.paper
         when = p.date or (str(p.year) if p.year else "")
-        click.echo(f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, 90)}  {when}  {p.key}")
+        out(f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, 90)}  {when}  {p.key}")
         if p.abstract:
-            click.echo(f"{'':13}{shorten(p.abstract, 100)}")
+            out(f"{'':13}{shorten(p.abstract, 100)}")
 
 
 def register_catalog(cli: click.Group) -> None:

@@ -1,8 +1,9 @@
 """What every `papers` command shares: error wrapping, common options, output and progress.
 
-Commands live in cli.py (search and index), cli_import.py (notes in) and cli_eval.py; each
-resolves its input, calls one `search.api.Library` method and formats what comes back with
-`search.output`.
+Commands live in cli.py (search and index), cli_import.py (notes in), cli_eval.py and
+cli_catalog.py (the catalog and `recommend`); each resolves its input, calls one
+`search.api.Library` method (or, for the catalog, one catalog/recommend function) and formats
+what comes back with `search.output`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ held-out papers of a real reading list):
 
 Every result names the positive paper it is closest to. Papers already in your notes (same
 arXiv id, DOI or title) are never recommended.
+
+Every method scores the whole catalog, so scoring reads the float16 vectors in small blocks
+with pread (ann.blocks: memory stays flat from 100k to 2.7M papers, where a memory map would
+hold every page read) on one BLAS thread (ann.one_blas_thread). Speed and memory per method:
+docs/benchmarks.md, "Recommendations".
 """
 
 from __future__ import annotations
@@ -250,16 +255,29 @@ def _load_keywords(merged: Merged) -> tuple[Any, np.ndarray] | None:
 
 def scores_for(
     method: str,
-    vecs: np.ndarray,
+    vecs: Any,
     candidates: np.ndarray,
     examples: Examples,
     *,
     keywords: tuple[Any, np.ndarray] | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """A score for each candidate row of `vecs` (float16 or float32 unit rows): higher is
-    more like the positives."""
+    """A score for each candidate row (ascending row numbers) of `vecs` (unit rows: an
+    ann.Rows over the float16 file, or an array): higher is more like the positives. The rows
+    are read in blocks, so memory does not grow with the catalog."""
 
+    with ann.one_blas_thread():
+        return _scores(method, vecs, candidates, examples, keywords, seed)
+
+
+def _scores(
+    method: str,
+    vecs: Any,
+    candidates: np.ndarray,
+    examples: Examples,
+    keywords: tuple[Any, np.ndarray] | None,
+    seed: int,
+) -> np.ndarray:
     pos, neg = examples.pos_vecs, examples.neg_vecs
     has_neg = len(neg) > 0
     if method == "centroid":
@@ -270,8 +288,7 @@ def scores_for(
     if method == "maxsim":
         best = np.full(len(candidates), -np.inf, dtype=np.float32)
         worst = np.full(len(candidates), -np.inf, dtype=np.float32)
-        for s in range(0, len(candidates), ann.CHUNK):
-            part = _block(vecs, candidates, s, s + ann.CHUNK)
+        for s, part in ann.blocks(vecs, candidates):
             best[s : s + len(part)] = (part @ pos.T).max(axis=1)
             if has_neg:
                 worst[s : s + len(part)] = (part @ neg.T).max(axis=1)
@@ -287,26 +304,22 @@ def scores_for(
     raise PapersError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
 
 
-def _block(vecs: np.ndarray, rows: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Rows rows[start:stop] of `vecs` as float32: a slice when `rows` is every row in order
-    (3x faster than gathering from the memory-mapped file), else a gather."""
-    if len(rows) == len(vecs) and (not len(rows) or (rows[0] == 0 and rows[-1] == len(rows) - 1)):
-        return np.asarray(vecs[start:stop], dtype=np.float32)
-    return np.asarray(vecs[rows[start:stop]], dtype=np.float32)
-
-
-def _dot(vecs: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
-
+def _dot(vecs: Any, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`w` against the given rows of `vecs`, read in blocks (see ann.blocks)."""
     w = np.asarray(w, dtype=np.float32)
     out = np.empty(len(rows), dtype=np.float32)
-    for s in range(0, len(rows), ann.CHUNK):
-        part = _block(vecs, rows, s, s + ann.CHUNK)
+    for s, part in ann.blocks(vecs, rows):
         out[s : s + len(part)] = part @ w
     return out
 
 
+def _every_row(rows: np.ndarray, n: int) -> bool:
+    """`rows` is 0..n-1 in order (then no copy of the keyword matrix is needed)."""
+    return len(rows) == n and (not n or (int(rows[0]) == 0 and int(rows[-1]) == n - 1))
+
+
 def _svm_scores(
-    vecs: np.ndarray,
+    vecs: Any,
     candidates: np.ndarray,
     examples: Examples,
     keywords: tuple[Any, np.ndarray] | None,
@@ -323,7 +336,7 @@ def _svm_scores(
         [
             examples.pos_vecs,
             examples.neg_vecs.reshape(-1, examples.pos_vecs.shape[1]),
-            np.asarray(vecs[sample_rows], dtype=np.float32),
+            ann.take(vecs, sample_rows),
         ]
     )
     y = np.zeros(len(x_dense), dtype=np.int8)
@@ -340,13 +353,17 @@ def _svm_scores(
         x = sp.hstack(
             [sp.csr_matrix(x_dense), sp.vstack([ex_kw, kw_matrix[sample_rows]]) * KEYWORD_WEIGHT]
         ).tocsr()
-    clf = LinearSVC(class_weight="balanced", C=SVM_C, max_iter=2000, tol=1e-3, dual=True)
+    # random_state: liblinear visits the samples in a random order; fixed, a call is repeatable
+    clf = LinearSVC(
+        class_weight="balanced", C=SVM_C, max_iter=2000, tol=1e-3, dual=True, random_state=seed
+    )
     clf.fit(x, y)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
     dim = examples.pos_vecs.shape[1]
     scores = _dot(vecs, candidates, coef[:dim])
     if kw_matrix is not None:
-        scores += np.asarray(kw_matrix[candidates] @ (coef[dim:] * KEYWORD_WEIGHT)).ravel()
+        kw_rows = kw_matrix if _every_row(candidates, kw_matrix.shape[0]) else kw_matrix[candidates]
+        scores += np.asarray(kw_rows @ (coef[dim:] * KEYWORD_WEIGHT)).ravel()
     return scores
 
 
@@ -398,13 +415,19 @@ def recommend(
         keywords = _load_keywords(merged) if method in ("svm-kw", "auto") else None
         if method == "auto":
             method = "svm-kw" if keywords is not None else "svm"
-        scores = scores_for(method, merged.vectors, candidates, examples, keywords=keywords)
-        k = min(k, len(candidates))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        rows = candidates[top]
+        # Read with pread, not through the memory map: every mapped page scored would stay in
+        # this process's RSS (the whole 2 GB file at arXiv scale); see ann.Rows.
+        vecs = ann.Rows(merged.folder / "vectors.npy")
+        try:
+            scores = scores_for(method, vecs, candidates, examples, keywords=keywords)
+            k = min(k, len(candidates))
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            rows = candidates[top]
+            near = ann.take(vecs, rows) @ examples.pos_vecs.T
+        finally:
+            vecs.close()
         found = catalog.papers([int(c) for c in merged.cids[rows]])
-        near = np.asarray(merged.vectors[rows], dtype=np.float32) @ examples.pos_vecs.T
         out = []
         for i, (row, t) in enumerate(zip(rows, top, strict=True)):
             j = int(near[i].argmax())

@@ -364,3 +364,37 @@ def test_default_method_uses_keywords_when_the_catalog_has_them(notes_and_catalo
     merged = next((notes_and_catalog / "catalog" / "embeddings").glob("*/merged"))
     (merged / "keywords.npz").unlink()
     assert recommend(library_paths(), k=3).method == "svm"
+
+
+@pytest.mark.parametrize("method", ["centroid", "maxsim", "svm", "svm-kw"])
+def test_scores_read_from_disk_in_blocks_equal_scores_from_memory(
+    tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search import ann
+    from search.recommend import Examples, Positive, keyword_matrix, scores_for
+
+    monkeypatch.setattr(ann, "SCORE_BLOCK", 97)  # many blocks, one partial
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1000, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x16 = x.astype(np.float16)
+    path = tmp_path / "vectors.npy"
+    np.save(path, x16)
+    texts = [f"word{i % 17} word{i % 5} topic{i % 3}" for i in range(1000)]
+    keywords = keyword_matrix(texts)
+    examples = Examples(
+        positives=[Positive(str(i), f"p{i}", "", texts[i]) for i in range(20)],
+        pos_vecs=x[:20],
+        negatives=[Positive("n", "n", "", texts[500])],
+        neg_vecs=x[500:501],
+    )
+    for candidates in (np.arange(1000), np.arange(0, 1000, 3), np.array([5, 600, 999])):
+        in_memory = scores_for(method, x16, candidates, examples, keywords=keywords)
+        on_disk = ann.Rows(path)
+        from_disk = scores_for(method, on_disk, candidates, examples, keywords=keywords)
+        on_disk.close()
+        assert from_disk.shape == (len(candidates),)
+        assert np.allclose(from_disk, in_memory, atol=1e-5)
+        if method == "centroid":  # and both are the scores, not just equal to each other
+            w = x[:20].mean(axis=0) - 0.5 * x[500]
+            assert np.allclose(in_memory, x16[candidates].astype(np.float32) @ w, atol=1e-5)

@@ -39,6 +39,7 @@ LAZY_OK = {
     "pypdf",
     "ray",  # catalog embed --ray only: an optional extra, seconds to import
     "scipy",  # recommend's SVM features: scipy and scikit-learn take ~1 s to import
+    "threadpoolctl",  # only scoring vectors needs it (ann.one_blas_thread); ~10 ms to import
     "rapidfuzz",
     "rich",
     "sentence_transformers",
