@@ -340,9 +340,3 @@ def print_catalog_hits(hits: list[Any], as_json: bool) -> None:
         out(f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, 90)}  {when}  {p.key}")
         if p.abstract:
             out(f"{'':13}{shorten(p.abstract, 100)}")
-
-
-def register_catalog(cli: click.Group) -> None:
-    """Mount `papers catalog` and `papers recommend` on the root group."""
-    cli.add_command(catalog_group, "catalog")
-    cli.add_command(recommend_command, "recommend")
