@@ -167,22 +167,121 @@ def place(args: argparse.Namespace) -> None:
     print(f"| {n} | {fit:.1f} | {med:.3f} | {fit / med:.0f}x |")
 
 
+def small(args: argparse.Namespace) -> None:
+    """What a small rebuild pays for its map: a fresh process (as every `papers rebuild` is)
+    that imports the map code and makes the whole map (layout, k-means, labels) of n papers;
+    wall time from the parent, so imports and numba's compilation count. Baseline: the same
+    process making a PCA map (the map's fixed cost without any layout library)."""
+    print("| n | method | fresh process s | over the PCA process s | trustworthiness@10 |")
+    print("|---:|---|---:|---:|---:|")
+    for n in args.sizes:
+        path = vectors_file(args, n)
+        walls = {}
+        for method in ["pca", *args.methods]:
+            start = time.perf_counter()
+            r = run_fit(path, method, full=True)
+            walls[method] = time.perf_counter() - start
+            over = walls[method] - walls["pca"]
+            print(
+                f"| {n} | {method} | {walls[method]:.1f} | {over:+.1f} | {r['trust']:.3f} |",
+                flush=True,
+            )
+
+
+def trust_of_rows(x: np.ndarray, xy: np.ndarray, rows: np.ndarray, k: int = 10) -> float:
+    """sklearn's trustworthiness (cosine), summed over `rows` only: how many of each row's k
+    nearest points on the map are not among its k nearest in the vectors, weighted by how far
+    down the vector ranking they are (1.0: none)."""
+    n = len(x)
+    penalty = 0.0
+    for s in range(0, len(rows), 256):
+        part = rows[s : s + 256]
+        sims = x[part] @ x.T
+        sims[np.arange(len(part)), part] = np.inf  # self first, rank 0
+        order = np.argsort(-sims, axis=1)
+        ranks = np.empty_like(order)
+        ranks[np.arange(len(part))[:, None], order] = np.arange(n)[None, :]
+        d2 = ((xy[part, None, :] - xy[None, :, :]) ** 2).sum(-1)
+        d2[np.arange(len(part)), part] = np.inf
+        near = np.argpartition(d2, k, axis=1)[:, :k]
+        r = np.take_along_axis(ranks, near, axis=1)
+        penalty += float(np.maximum(r - k, 0).sum())
+    return 1.0 - 2.0 / (len(rows) * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+
+
+def transform(model: object, method: str, new: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """The method's own placement of `new` into a fitted layout (what a pickled model does)."""
+    if method == "opentsne":
+        return np.asarray(model.transform(new))  # type: ignore[attr-defined]
+    if method == "pacmap":
+        return np.asarray(model.transform(new, basis=fitted))  # type: ignore[attr-defined]
+    return np.asarray(model.transform(new))  # type: ignore[attr-defined]
+
+
+def placed(args: argparse.Namespace) -> None:
+    """How well new papers are placed: neighbour average vs the method's transform vs refit."""
+    from search import map as library_map
+
+    x = np.load(vectors_file(args, args.n))
+    rng = np.random.default_rng(2)
+    new = np.sort(rng.choice(len(x), size=args.new, replace=False))
+    old = np.setdiff1d(np.arange(len(x)), new)
+    model = library_map.layout_model(args.method, len(old))
+    start = time.perf_counter()
+    if args.method == "opentsne":
+        model = model.fit(x[old])  # the fitted embedding is what transforms
+        fit_xy = np.asarray(model)
+    else:
+        fit_xy = np.asarray(model.fit_transform(x[old]))
+    fit_s = time.perf_counter() - start
+    results = {}
+    start = time.perf_counter()
+    nb_xy, _ = library_map.place(x[new], x[old], fit_xy)
+    results["neighbour average (the map's `place`)"] = (nb_xy, time.perf_counter() - start)
+    start = time.perf_counter()
+    tr_xy = transform(model, args.method, x[new], x[old])
+    results[f"{args.method} transform"] = (tr_xy, time.perf_counter() - start)
+    rows = np.arange(len(old), len(x))  # the new papers, after the fitted ones
+    order = np.concatenate([old, new])
+    print(f"{len(old)} papers fitted ({fit_s:.1f} s), {len(new)} new papers placed\n")
+    print("| new papers placed by | trustworthiness@10 of the new papers | seconds (all new) |")
+    print("|---|---:|---:|")
+    for name, (xy_new, secs) in results.items():
+        xy = np.concatenate([fit_xy, xy_new])
+        print(f"| {name} | {trust_of_rows(x[order], xy, rows):.3f} | {secs:.2f} |", flush=True)
+    start = time.perf_counter()
+    full = library_map.fit_layout(x[order], args.method)
+    secs = time.perf_counter() - start
+    print(f"| baseline: full refit | {trust_of_rows(x[order], full, rows):.3f} | {secs:.1f} |")
+    some_fitted = np.arange(min(2000, len(old)))
+    fitted_trust = trust_of_rows(x[order], np.concatenate([fit_xy, nb_xy]), some_fitted)
+    print(f"| (for scale: 2,000 of the fitted papers) | {fitted_trust:.3f} | |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("compare", "sizes", "place"):
+    for name in ("compare", "sizes", "place", "placed", "small"):
         p = sub.add_parser(name)
         p.add_argument("--library", type=Path, default=None)
         p.add_argument("--n", type=int, default=10000)
         p.add_argument("--method", default="umap")
         p.add_argument("--methods", nargs="+", default=["umap", "pacmap", "opentsne"])
         p.add_argument("--sizes", nargs="+", type=int, default=[1000, 10000, 50000])
+        p.add_argument("--new", type=int, default=500)
     f = sub.add_parser("fit")
     f.add_argument("--vectors", type=Path, required=True)
     f.add_argument("--method", required=True)
     f.add_argument("--full", action="store_true")
     args = ap.parse_args()
-    {"compare": compare, "sizes": sizes, "place": place, "fit": fit_one}[args.cmd](args)
+    {
+        "compare": compare,
+        "sizes": sizes,
+        "place": place,
+        "placed": placed,
+        "small": small,
+        "fit": fit_one,
+    }[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -135,36 +135,49 @@ def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndar
         centred = x - x.mean(axis=0)
         _, vecs = np.linalg.eigh(centred.T @ centred)
         return _scaled(centred @ vecs[:, ::-1][:, :2])
-    if method == "umap":
-        with warnings.catch_warnings():
-            # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
-            # while fitting small libraries that the neighbour graph is not fully connected
-            # (the layout is still right): neither is for the user.
-            warnings.simplefilter("ignore", ImportWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+    if method not in LAYOUTS:
+        raise ValueError(f"unknown layout method {method!r}")
+    with warnings.catch_warnings():
+        # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
+        # while fitting small libraries that the neighbour graph is not fully connected
+        # (the layout is still right): neither is for the user.
+        warnings.simplefilter("ignore", ImportWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model = layout_model(method, n, seed)
+        if method == "opentsne":
+            return _scaled(np.asarray(model.fit(x)))
+        return _scaled(model.fit_transform(x))
 
-            big = n > LARGE
-            reducer = umap.UMAP(
-                n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
-                min_dist=0.1,
-                metric="cosine",
-                random_state=seed,
-                n_jobs=1,
-                # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
-                # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
-                init="pca" if big else "spectral",
-                n_epochs=200 if big else None,
-            )
-            return _scaled(reducer.fit_transform(x))
+
+LAYOUTS = ("umap", "pacmap", "opentsne")
+
+
+def layout_model(method: str, n: int, seed: int = SEED) -> Any:
+    """An unfitted estimator of `method` with the map's settings for `n` papers (bench/map.py
+    fits the same ones, and calls their own `transform` to compare with `place`)."""
+    if method == "umap":
+        import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+
+        big = n > LARGE
+        return umap.UMAP(
+            n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
+            min_dist=0.1,
+            metric="cosine",
+            random_state=seed,
+            n_jobs=1,
+            # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
+            # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
+            init="pca" if big else "spectral",
+            n_epochs=200 if big else None,
+        )
     if method == "pacmap":
         import pacmap  # lazy: numba
 
-        return _scaled(pacmap.PaCMAP(n_components=2, random_state=seed).fit_transform(x))
+        return pacmap.PaCMAP(n_components=2, random_state=seed)
     if method == "opentsne":
         from openTSNE import TSNE  # lazy
 
-        return _scaled(np.asarray(TSNE(metric="cosine", random_state=seed, n_jobs=2).fit(x)))
+        return TSNE(metric="cosine", random_state=seed, n_jobs=2)
     raise ValueError(f"unknown layout method {method!r}")
 
 
@@ -395,7 +408,7 @@ def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: list[int]) -> np.
     """One unit vector per paper in `pids`: the mean of its chunks' vectors."""
     row_of = {pid: i for i, pid in enumerate(pids)}
     out = np.zeros((len(pids), int(index.d)), dtype=np.float32)
-    for vecs, ids in vectors._batches(index)():
+    for vecs, ids in vectors.iter_vectors(index):
         rows = np.array([row_of.get(chunk_pid.get(int(v), -1), -1) for v in ids])
         ok = rows >= 0
         np.add.at(out, rows[ok], vecs[ok])

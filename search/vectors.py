@@ -160,6 +160,12 @@ def _batches(index: Any) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]
     return ivf if _is_ivf(index) else flat
 
 
+def iter_vectors(index: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (vectors, ids) pair of `index`, MOVE_BATCH vectors at a time, whatever its type:
+    for readers of the whole index (the map), without copying it all at once."""
+    return _batches(index)()
+
+
 def write(index: Any, path: Path) -> None:
     _faiss().write_index(index, str(path))
     with open(path, "rb") as f:

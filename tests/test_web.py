@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from search import map as library_map
+from search import vectors
 from search.api import Library
 from search.cli import cli
 from search.store import current_generation
@@ -105,6 +106,28 @@ def test_many_changes_refit_the_map() -> None:
     data.hashes = ["h"] * 50 + ["changed"] * 9 + ["x"]
     placed = library_map.compute(data, again, method="pca")
     assert placed.placed_since_fit == 1
+
+
+def test_paper_vectors_are_read_alike_from_exact_and_ivf_indexes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The map averages each paper's chunk vectors, read through vectors.iter_vectors whatever
+    the index type."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    vids = np.arange(300, dtype=np.int64) * 3 + 1
+    chunk_pid = {int(v): i // 3 for i, v in enumerate(vids)}  # 100 papers of 3 chunks
+    pids = list(range(99, -1, -1))  # any order: rows follow `pids`
+    expected = np.stack([x[3 * p : 3 * p + 3].mean(axis=0) for p in pids])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    flat = vectors.new_index(16)
+    flat.add_with_ids(x, vids)
+    assert np.allclose(library_map.paper_vectors(flat, chunk_pid, pids), expected, atol=1e-6)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 100)
+    ivf, _ = vectors.finish(flat, None)
+    assert vectors.kind(ivf) == "ivf"
+    assert np.allclose(library_map.paper_vectors(ivf, chunk_pid, pids), expected, atol=1e-6)
 
 
 def test_c_tf_idf_prefers_words_that_set_a_cluster_apart() -> None:
