@@ -41,8 +41,10 @@ from .errors import IndexMissing, PapersError
 
 MAP_NAME = "map.json"
 MAP_VERSION = 1
+# The layout method (chosen by bench/map.py: see the module docstring).
+LAYOUT = "opentsne"
 # Below this many papers a neighbour-graph layout is noise: PCA instead.
-MIN_UMAP = 30
+MIN_LAYOUT = 30
 UMAP_NEIGHBOURS = 15
 # From this many papers a layout takes long enough to say so, and a cheaper start pays.
 LARGE = 2000
@@ -122,14 +124,14 @@ class LibraryMap:
 
 
 # -- layout ----------------------------------------------------------------------------------
-def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndarray:
+def fit_layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> np.ndarray:
     """2-D coordinates of the rows of `x` (unit vectors), scaled to about [-1, 1]."""
     n = len(x)
     if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
     if n < 3:
         return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
-    if method == "pca" or n < MIN_UMAP:
+    if method == "pca" or n < MIN_LAYOUT:
         # the top two eigenvectors of the d x d covariance: an SVD of the n x d matrix costs
         # 10-100x more here (64 s against 0.4 s for 10k papers on the shared machine)
         centred = x - x.mean(axis=0)
@@ -175,9 +177,15 @@ def layout_model(method: str, n: int, seed: int = SEED) -> Any:
 
         return pacmap.PaCMAP(n_components=2, random_state=seed)
     if method == "opentsne":
-        from openTSNE import TSNE  # lazy
+        from openTSNE import TSNE  # lazy: scikit-learn and scipy (no JIT compiler)
 
-        return TSNE(metric="cosine", random_state=seed, n_jobs=2)
+        # One thread below LARGE: on a few hundred papers two threads only spin (a 1,000-paper
+        # map cost 4x the CPU time with two), and a busy machine makes that spinning slow.
+        threads = 1 if n <= LARGE else max(1, os.cpu_count() or 1)
+        # t-SNE needs 3 x perplexity neighbours per paper: a small library gets a smaller one
+        # (openTSNE would lower it too, but says so on stderr in every rebuild)
+        perplexity = min(30.0, (n - 1) / 3 - 1)
+        return TSNE(metric="cosine", perplexity=perplexity, random_state=seed, n_jobs=threads)
     raise ValueError(f"unknown layout method {method!r}")
 
 
@@ -334,7 +342,7 @@ class MapInput:
 def compute(
     data: MapInput,
     previous: LibraryMap | None = None,
-    method: str = "umap",
+    method: str = LAYOUT,
     log: Log = lambda s: None,
 ) -> LibraryMap:
     """The map of `data`; reuses `previous` (placing only new papers) when few changed."""
@@ -350,18 +358,19 @@ def compute(
     removed = len(set(old) - set(data.ids))
     changed = n - len(kept) + removed
     fitted = previous.fitted_papers if previous else 0
+    used = "pca" if n < MIN_LAYOUT or method == "pca" else method
     refit = (
         previous is None
         or not kept
         or previous.placed_since_fit + changed > REFIT_FRACTION * max(fitted, 1)
-        or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
+        # grown past PCA, or a map made by another method (a release that changed LAYOUT)
+        or (previous.method != used and n >= MIN_LAYOUT)
     )
     if refit:
         if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
         xy = fit_layout(x, method)
         labels = fit_clusters(x)
-        used = "pca" if n < MIN_UMAP or method == "pca" else method
         fitted, placed = n, 0
     else:
         assert previous is not None

@@ -44,7 +44,7 @@ def test_rebuild_stores_a_map_whose_clusters_follow_the_topics(built: Path) -> N
     gen = current_generation(built / "index")
     assert gen is not None
     m = library_map.read(gen)
-    assert m is not None and m.method == "umap"
+    assert m is not None and m.method == library_map.LAYOUT
     assert len(m.points) == PAPERS and m.fitted_papers == PAPERS
     assert sum(c.size for c in m.clusters) == PAPERS
     assert all(-1.01 <= p.x <= 1.01 and -1.01 <= p.y <= 1.01 for p in m.points)
@@ -128,6 +128,40 @@ def test_paper_vectors_are_read_alike_from_exact_and_ivf_indexes(
     ivf, _ = vectors.finish(flat, None)
     assert vectors.kind(ivf) == "ivf"
     assert np.allclose(library_map.paper_vectors(ivf, chunk_pid, pids), expected, atol=1e-6)
+
+
+def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    data = library_map.MapInput(
+        ids=[f"p{i}" for i in range(40)],
+        titles=[f"t{i}" for i in range(40)],
+        sections=[["A"] for _ in range(40)],
+        texts=["alpha beta"] * 40,
+        hashes=["h"] * 40,
+        vectors=x,
+    )
+    first = library_map.compute(data, method="pca")
+    data.titles[0], data.sections[0] = "renamed", ["B"]  # a new heading, the same text
+    fitted: list[str] = []
+    real_fit = library_map.fit_layout
+
+    def counting_fit(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+        fitted.append(method)
+        return real_fit(x, "pca", seed)
+
+    monkeypatch.setattr(library_map, "fit_layout", counting_fit)
+    again = library_map.compute(data, first, method="pca")
+    assert fitted == [] and again.placed_since_fit == 0
+    assert [(p.x, p.y) for p in again.points] == [(p.x, p.y) for p in first.points]
+    assert again.points[0].title == "renamed" and again.points[0].section == ["B"]
+    # a map made by another layout method (an older release's) is fitted again
+    first.method = "umap"
+    refitted = library_map.compute(data, first, method="opentsne")
+    assert fitted == ["opentsne"] and refitted.method == "opentsne"
 
 
 def test_c_tf_idf_prefers_words_that_set_a_cluster_apart() -> None:
