@@ -205,6 +205,22 @@ def test_papers_map_without_an_index_is_one_line(library: Path) -> None:
 
 
 # -- the web app -----------------------------------------------------------------------------
+def test_one_question_searches_on_one_thread_and_gives_it_back() -> None:
+    """A single query runs FAISS on one OpenMP thread (warm servers answer one question at a
+    time), finds what a batch search finds, and leaves the thread count as it was."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 16)).astype(np.float32)
+    index = vectors.new_index(16)
+    index.add_with_ids(x, np.arange(500, dtype=np.int64))
+    before = faiss.omp_get_max_threads()
+    one = vectors.search(index, x[7:8], 5)
+    batch = vectors.search(index, x[5:10], 5)
+    assert faiss.omp_get_max_threads() == before
+    assert np.array_equal(one[1][0], batch[1][2]) and one[1][0][0] == 7
+
+
 def test_search_page_shows_results_with_where_and_why(client: TestClient) -> None:
     page = client.get("/", params={"q": "robot grasp torque"})
     assert page.status_code == 200
