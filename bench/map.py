@@ -41,14 +41,24 @@ def synthetic(n: int, dim: int = 384, topics: int = 60, seed: int = 0) -> np.nda
 
 
 def library_vectors(library: Path) -> np.ndarray:
-    from search import map as library_map
-    from search.store import Index
+    """Each paper's vector (the mean of its chunks, as the map makes it) from the library's live
+    generation, read straight from its FAISS file and chunks table (so an index written by an
+    older schema still serves)."""
+    import sqlite3
 
-    idx = Index.open(library / "index")
-    try:
-        return library_map.map_input(idx).vectors
-    finally:
-        idx.close()
+    import faiss
+
+    from search import map as library_map
+    from search import store
+
+    gen = store.current_generation(library / "index")
+    if gen is None:
+        sys.exit(f"{library} has no index")
+    index = faiss.read_index(str(gen / store.FAISS_NAME))
+    db = sqlite3.connect(f"{(gen / store.DB_NAME).as_uri()}?mode=ro", uri=True)
+    chunk_pid = {int(v): int(p) for v, p in db.execute("SELECT vid, pid FROM chunks")}
+    db.close()
+    return library_map.paper_vectors(index, chunk_pid, sorted(set(chunk_pid.values())))
 
 
 def peak_rss_mb() -> float:
@@ -122,14 +132,14 @@ def vectors_file(args: argparse.Namespace, n: int) -> Path:
 def compare(args: argparse.Namespace) -> None:
     path = vectors_file(args, args.n)
     n = len(np.load(path))
-    print("| method | n | fit s | vs PCA | trustworthiness@10 | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| method | n | fit s | fit CPU s | vs PCA (CPU) | trustworthiness@10 | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     base = run_fit(path, "pca")
     for method in ["pca", *args.methods]:
         r = base if method == "pca" else run_fit(path, method)
         print(
-            f"| {method} | {n} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.0f}x "
-            f"| {r['trust']:.3f} | {r['rss_mb']:.0f} |",
+            f"| {method} | {n} | {r['seconds']:.1f} | {r['cpu']:.1f} "
+            f"| {r['cpu'] / base['cpu']:.0f}x | {r['trust']:.3f} | {r['rss_mb']:.0f} |",
             flush=True,
         )
 
