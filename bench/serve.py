@@ -129,17 +129,31 @@ def via_mcp(library: Path, qs: list[str]) -> list[float]:
     return result
 
 
-def in_process(library: Path, qs: list[str]) -> list[float]:
+def in_process(library: Path, qs: list[str], faiss_threads: bool = False) -> list[float]:
+    """`Library.ask` in this process. `faiss_threads`: search as before one question was kept
+    on one OpenMP thread (search.vectors.search), FAISS on all its threads."""
+    from search import vectors
     from search.api import Library
 
-    with Library(library) as lib:
-        for q in qs[:3]:
-            lib.ask(q)
-        times = []
-        for q in qs[3:]:
-            start = time.perf_counter()
-            lib.ask(q)
-            times.append(time.perf_counter() - start)
+    one_thread = vectors.search
+
+    def all_threads(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, int(index.ntotal)))
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids
+
+    vectors.search = all_threads if faiss_threads else one_thread  # type: ignore[assignment]
+    try:
+        with Library(library) as lib:
+            for q in qs[:3]:
+                lib.ask(q)
+            times = []
+            for q in qs[3:]:
+                start = time.perf_counter()
+                lib.ask(q)
+                times.append(time.perf_counter() - start)
+    finally:
+        vectors.search = one_thread  # type: ignore[assignment]
     return times
 
 
@@ -198,6 +212,8 @@ def latency(args: argparse.Namespace) -> None:
     print(f"{n} papers, {args.runs} questions each, one at a time\n")
     print("| path | questions | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|")
+    before = in_process(args.library, qs, faiss_threads=True)
+    print(row("Library.ask in process, FAISS on all its threads (before)", before), flush=True)
     print(row("baseline: Library.ask in process", in_process(args.library, qs)), flush=True)
     print(row("/api/ask (papers serve, HTTP on 127.0.0.1)", via_http(args.library, qs)), flush=True)
     print(row("ask tool (papers mcp, stdio)", via_mcp(args.library, qs)), flush=True)

@@ -184,8 +184,8 @@ def layout_model(method: str, n: int, seed: int = SEED) -> Any:
     if method == "opentsne":
         from openTSNE import TSNE  # lazy: scikit-learn and scipy (no JIT compiler)
 
-        # One thread below LARGE: on a few hundred papers two threads only spin (a 1,000-paper
-        # map cost 4x the CPU time with two), and a busy machine makes that spinning slow.
+        # One thread below LARGE: on a small library a second thread only spins (100 papers:
+        # 11.9 CPU seconds with two threads, 1.1 with one), and a busy machine makes it slow.
         threads = 1 if n <= LARGE else max(1, os.cpu_count() or 1)
         # t-SNE needs 3 x perplexity neighbours per paper: a small library gets a smaller one
         # (openTSNE would lower it too, but says so on stderr in every rebuild)
