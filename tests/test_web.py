@@ -164,6 +164,21 @@ def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
     assert fitted == ["opentsne"] and refitted.method == "opentsne"
 
 
+@pytest.mark.parametrize("n", [library_map.MIN_LAYOUT, 60, 200])
+def test_a_small_library_gets_a_layout_without_warnings(
+    n: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """openTSNE lowers a perplexity too high for the library itself, but logs a warning that
+    would reach stderr in every rebuild: the map picks one that fits."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with caplog.at_level("DEBUG"):
+        xy = library_map.fit_layout(x, "opentsne")
+    assert xy.shape == (n, 2) and np.isfinite(xy).all() and len(np.unique(xy, axis=0)) == n
+    assert [r for r in caplog.records if r.levelno >= 30] == []
+
+
 def test_c_tf_idf_prefers_words_that_set_a_cluster_apart() -> None:
     texts = ["shared denoise noise", "shared denoise image", "shared robot grasp", "shared robot"]
     labels = library_map.label_clusters(texts, np.array([0, 0, 1, 1]), n_terms=1)
