@@ -13,13 +13,13 @@ bench/map.py):
 - Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic): the words frequent in one cluster's
   text and rare across clusters.
 - Stored as `map.json` in the index generation, written by the rebuild before it is published.
-  A later rebuild that changed few papers places the new ones from their nearest mapped papers
-  (a similarity-weighted mean of their positions) and keeps everything else still; when more
-  than REFIT_FRACTION changed, the map is fitted again, and a rebuild that changed no paper's
-  text fits nothing. t-SNE's own `transform` (which would need the fitted model, kept only by
-  pickling it, and nothing in the index is loaded with pickle) starts from the same neighbours
-  and then optimises against the fixed map: measured, it placed new papers no better
-  (trustworthiness of the placed papers 0.981 against 0.979, refit 0.985) and took 60x longer.
+  A later rebuild that changed few papers places the new ones at the median position of
+  their nearest mapped papers (see `place`) and keeps everything else still; when more than
+  REFIT_FRACTION changed, the map is fitted again, and a rebuild that changed no paper's
+  text fits nothing. openTSNE's own `transform` places new papers better on real vectors
+  (trustworthiness of the placed papers 0.971 against 0.898; a refit 0.977), but it needs the
+  fitted model, which can only be kept by pickling it, and nothing in the index is loaded
+  with pickle.
 
 The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit, so that
 queries and `--help` never pay for them.
