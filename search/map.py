@@ -132,14 +132,9 @@ class LibraryMap:
 # -- layout ----------------------------------------------------------------------------------
 def fit_layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> np.ndarray:
     """2-D coordinates of the rows of `x` (unit vectors), scaled to about [-1, 1]."""
-    return layout(x, method, seed)[0]
-
-
-def layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> tuple[np.ndarray, float]:
-    """fit_layout's coordinates, and the factor they were divided by to fit [-1, 1]."""
     n = len(x)
     if n == 0:
-        return np.zeros((0, 2), dtype=np.float32), 0.0
+        return np.zeros((0, 2), dtype=np.float32)
     if n < 3:
         return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
     if method == "pca" or n < MIN_LAYOUT:
@@ -200,11 +195,11 @@ def layout_model(method: str, n: int, seed: int = SEED) -> Any:
     raise ValueError(f"unknown layout method {method!r}")
 
 
-def _scaled(xy: np.ndarray) -> tuple[np.ndarray, float]:
+def _scaled(xy: np.ndarray) -> np.ndarray:
     xy = np.asarray(xy, dtype=np.float64)
     xy = xy - xy.mean(axis=0)
     span = float(np.abs(xy).max()) or 1.0
-    return (xy / span).astype(np.float32), span
+    return (xy / span).astype(np.float32)
 
 
 def place(
@@ -377,7 +372,7 @@ def compute(
     if refit:
         if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
-        xy, _ = layout(x, method)
+        xy = fit_layout(x, method)
         labels = fit_clusters(x)
         fitted, placed = n, 0
     else:

@@ -7,7 +7,6 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -148,13 +147,13 @@ def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
     first = library_map.compute(data, method="pca")
     data.titles[0], data.sections[0] = "renamed", ["B"]  # a new heading, the same text
     fitted: list[str] = []
-    real_layout = library_map.layout
+    real_fit = library_map.fit_layout
 
-    def counting_layout(x: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[Any, float]:
+    def counting_fit(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
         fitted.append(method)
-        return real_layout(x, "pca", seed)
+        return real_fit(x, "pca", seed)
 
-    monkeypatch.setattr(library_map, "layout", counting_layout)
+    monkeypatch.setattr(library_map, "fit_layout", counting_fit)
     again = library_map.compute(data, first, method="pca")
     assert fitted == [] and again.placed_since_fit == 0
     assert [(p.x, p.y) for p in again.points] == [(p.x, p.y) for p in first.points]
