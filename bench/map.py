@@ -146,17 +146,17 @@ def compare(args: argparse.Namespace) -> None:
 
 def sizes(args: argparse.Namespace) -> None:
     print(
-        "| n | map (layout + k-means + labels) s | PCA baseline s | trustworthiness@10 "
-        "| peak RSS MB |"
+        "| n | map (layout + k-means + labels) s | its CPU s | PCA baseline s "
+        "| trustworthiness@10 | peak RSS MB |"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         path = vectors_file(args, n)
         base = run_fit(path, "pca")
         r = run_fit(path, args.method, full=True)
         print(
-            f"| {n} | {r['seconds']:.1f} | {base['seconds']:.2f} | {r['trust']:.3f} "
-            f"| {r['rss_mb']:.0f} |",
+            f"| {n} | {r['seconds']:.1f} | {r['cpu']:.1f} | {base['seconds']:.2f} "
+            f"| {r['trust']:.3f} | {r['rss_mb']:.0f} |",
             flush=True,
         )
 
