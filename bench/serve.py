@@ -1,10 +1,16 @@
 """Warm questions through the servers, and the map page in a real browser.
 
-    python bench/serve.py latency --library /tmp/papers-web-7k --runs 50
+    python bench/serve.py build --library /tmp/lib10k --papers 10000
+    python bench/serve.py latency --library /tmp/lib10k --runs 50
     python bench/serve.py page --n 10000
 
-latency: `papers serve` and `papers mcp` run as subprocesses over a library built with the
-real model (cvpr2021 + SciFact, ~6.8k papers, as bench/query_speed.py builds it); after 3
+build: a library of `--papers` papers made with the real model from ../shared/data: the seed
+notes, the CVPR 2021 abstracts, the SciFact corpus, the arXiv sample and every notes
+repository there (copied as note folders), topped up to `--papers` with papers recombined from
+two SciFact abstracts each (first half of one, second half of another: real text, new papers).
+Built once, outside the repository; it takes a while on 2 cores.
+
+latency: `papers serve` and `papers mcp` run as subprocesses over such a library; after 3
 warm-up questions, `--runs` different questions are asked through each, one at a time, over
 127.0.0.1 (HTTP) and stdio (MCP, the SDK's own client). The baseline, measured in the same
 run, is the same questions through `Library.ask` in this process (no transport at all).
@@ -17,7 +23,9 @@ drawn; the baseline is an empty page loaded the same way.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+DATA = ROOT.parent / "shared" / "data"
 WORDS = (
     "denoising image noise self-supervised contrastive loss metric learning retrieval "
     "segmentation depth camera pose transformer attention graph protein gene cell cancer "
@@ -120,18 +129,76 @@ def via_mcp(library: Path, qs: list[str]) -> list[float]:
     return result
 
 
-def in_process(library: Path, qs: list[str]) -> list[float]:
+def in_process(library: Path, qs: list[str], faiss_threads: bool = False) -> list[float]:
+    """`Library.ask` in this process. `faiss_threads`: search as before one question was kept
+    on one OpenMP thread (search.vectors.search), FAISS on all its threads."""
+    from search import vectors
     from search.api import Library
 
-    with Library(library) as lib:
-        for q in qs[:3]:
-            lib.ask(q)
-        times = []
-        for q in qs[3:]:
-            start = time.perf_counter()
-            lib.ask(q)
-            times.append(time.perf_counter() - start)
+    one_thread = vectors.search
+
+    def all_threads(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, int(index.ntotal)))
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids
+
+    vectors.search = all_threads if faiss_threads else one_thread  # type: ignore[assignment]
+    try:
+        with Library(library) as lib:
+            for q in qs[:3]:
+                lib.ask(q)
+            times = []
+            for q in qs[3:]:
+                start = time.perf_counter()
+                lib.ask(q)
+                times.append(time.perf_counter() - start)
+    finally:
+        vectors.search = one_thread  # type: ignore[assignment]
     return times
+
+
+def build(args: argparse.Namespace) -> None:
+    lib: Path = args.library
+    sources = [
+        DATA / "cvpr2021" / "papers.jsonl",
+        DATA / "scifact-train" / "corpus.jsonl",
+        DATA / "arxiv" / "arxiv-metadata-oai-snapshot.sample.jsonl",
+    ]
+    for s in sources:
+        if not s.exists():
+            sys.exit(f"{s} is missing: this benchmark needs ../shared/data")
+    notes = lib / "notes"
+    notes.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "notes" / "cvpr2020.md", notes / "cvpr2020.md")
+    shutil.copytree(DATA / "notes-dennybritz", notes / "dennybritz", dirs_exist_ok=True)
+    for repo in sorted((DATA / "notes-real").iterdir()):
+        if repo.is_dir():
+            shutil.copytree(repo, notes / "real" / repo.name, dirs_exist_ok=True)
+    papers = str(BIN / "papers")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = [papers, "--library", str(lib)]
+    subprocess.run([*run, "import", *map(str, sources)], env=env, check=True)
+    from search.build import collect_papers
+
+    have = len(collect_papers(notes))  # what the reader finds, before anything is embedded
+    corpus = [
+        json.loads(line)
+        for line in (DATA / "scifact-train" / "corpus.jsonl").read_text().splitlines()
+    ]
+    rng = np.random.default_rng(0)
+    extra = lib / "recombined.jsonl"
+    with extra.open("w", encoding="utf-8") as f:
+        for i in range(max(0, args.papers - have)):
+            a, b = rng.choice(len(corpus), size=2, replace=False)
+            sa, sb = corpus[a]["text"].split(". "), corpus[b]["text"].split(". ")
+            text = ". ".join(sa[: max(1, len(sa) // 2)] + sb[len(sb) // 2 :])
+            title = f"{corpus[a]['title'].rstrip('.')} and {corpus[b]['title'].rstrip('.')}"
+            f.write(json.dumps({"id": f"recombined-{i}", "title": title, "abstract": text}))
+            f.write("\n")
+    subprocess.run([*run, "import", str(extra)], env=env, check=True)
+    start = time.perf_counter()
+    subprocess.run([*run, "rebuild"], env=env, check=True)
+    print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
 def latency(args: argparse.Namespace) -> None:
@@ -145,6 +212,8 @@ def latency(args: argparse.Namespace) -> None:
     print(f"{n} papers, {args.runs} questions each, one at a time\n")
     print("| path | questions | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|")
+    before = in_process(args.library, qs, faiss_threads=True)
+    print(row("Library.ask in process, FAISS on all its threads (before)", before), flush=True)
     print(row("baseline: Library.ask in process", in_process(args.library, qs)), flush=True)
     print(row("/api/ask (papers serve, HTTP on 127.0.0.1)", via_http(args.library, qs)), flush=True)
     print(row("ask tool (papers mcp, stdio)", via_mcp(args.library, qs)), flush=True)
@@ -224,14 +293,17 @@ def page(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    bld = sub.add_parser("build")
+    bld.add_argument("--library", type=Path, default=Path("/tmp/lib10k"))
+    bld.add_argument("--papers", type=int, default=10000)
     lat = sub.add_parser("latency")
-    lat.add_argument("--library", type=Path, default=Path("/tmp/papers-web-7k"))
+    lat.add_argument("--library", type=Path, default=Path("/tmp/lib10k"))
     lat.add_argument("--runs", type=int, default=50)
     pg = sub.add_parser("page")
     pg.add_argument("--n", type=int, default=10000)
     pg.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    {"latency": latency, "page": page}[args.cmd](args)
+    {"build": build, "latency": latency, "page": page}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def watch_command(once: bool) -> None:
 def map_command(as_json: bool, html_file: Path | None, top: int) -> None:
     """The map of the library: clusters of papers, each labelled by its distinctive words.
 
-    The map (a 2-D layout with UMAP, k-means clusters, c-TF-IDF labels) is made by
+    The map (a 2-D t-SNE layout, k-means clusters, c-TF-IDF labels) is made by
     `papers rebuild` and stored with the index; `papers serve` draws it at /map.
 
     \b

@@ -1,23 +1,28 @@
 """The map of a library: every paper placed in 2-D, grouped into labelled clusters.
 
-Why these pieces (figures in docs/benchmarks.md, "Map", from bench/map.py):
-- Layout: UMAP (cosine, 15 neighbours) on each paper's vector (the mean of its chunks). It kept
-  neighbourhoods best for its time on 10k real abstracts among UMAP, PaCMAP and openTSNE
-  (sklearn's trustworthiness). A library too small for a neighbour graph gets PCA.
+Why these pieces (figures in docs/benchmarks.md, "The map, the servers and the page", from
+bench/map.py):
+- Layout: t-SNE (openTSNE, cosine) on each paper's vector (the mean of its chunks). Of UMAP,
+  PaCMAP and openTSNE it kept neighbourhoods best on 10k papers (sklearn's trustworthiness, 10
+  neighbours), and it needs no JIT compiler: UMAP and PaCMAP compile their code with numba,
+  which UMAP does again in every fresh process, so every rebuild of even a 50-paper library
+  paid ~12 CPU seconds for its map. A library too small for a neighbour graph gets PCA.
 - Clusters: k-means on the vectors themselves (not on the 2-D layout, which distorts distances),
   k growing with the square root of the library. Every paper gets a cluster: HDBSCAN leaves
   many papers as noise on spread-out notes, which a map cannot colour.
 - Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic): the words frequent in one cluster's
   text and rare across clusters.
 - Stored as `map.json` in the index generation, written by the rebuild before it is published.
-  A later rebuild that changed few papers places the new ones from their nearest mapped papers
-  (UMAP's own `transform` starts the same way: a membership-weighted mean of the neighbours'
-  positions) and keeps everything else still; when more than REFIT_FRACTION changed, the map is
-  fitted again. The fitted UMAP object itself is not kept: it can only be saved with pickle,
-  and nothing in the index is loaded with pickle.
+  A later rebuild that changed few papers places the new ones at the median position of
+  their nearest mapped papers (see `place`) and keeps everything else still; when more than
+  REFIT_FRACTION changed, the map is fitted again, and a rebuild that changed no paper's
+  text fits nothing. openTSNE's own `transform` places new papers better on real vectors
+  (trustworthiness of the placed papers 0.971 against 0.898; a refit 0.977), but it needs the
+  fitted model, which can only be kept by pickling it, and nothing in the index is loaded
+  with pickle.
 
-The heavy pieces (umap-learn with numba, scikit-learn) are imported inside the functions that
-fit, so that queries and `--help` never pay for them.
+The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit, so that
+queries and `--help` never pay for them.
 """
 
 from __future__ import annotations
@@ -41,15 +46,18 @@ from .errors import IndexMissing, PapersError
 
 MAP_NAME = "map.json"
 MAP_VERSION = 1
+# The layout method (chosen by bench/map.py: see the module docstring).
+LAYOUT = "opentsne"
 # Below this many papers a neighbour-graph layout is noise: PCA instead.
-MIN_UMAP = 30
+MIN_LAYOUT = 30
 UMAP_NEIGHBOURS = 15
 # From this many papers a layout takes long enough to say so, and a cheaper start pays.
 LARGE = 2000
 # More than this share of papers new, changed or removed since the map was fitted: refit.
 REFIT_FRACTION = 0.1
-# A new paper is placed from this many nearest mapped papers.
-PLACE_NEIGHBOURS = 10
+# A new paper is placed at the median of this many nearest mapped papers (openTSNE's own
+# `transform` starts there, with k=25).
+PLACE_NEIGHBOURS = 25
 LABEL_TERMS = 3
 TOP_PAPERS = 5
 SEED = 42
@@ -122,49 +130,68 @@ class LibraryMap:
 
 
 # -- layout ----------------------------------------------------------------------------------
-def fit_layout(x: np.ndarray, method: str = "umap", seed: int = SEED) -> np.ndarray:
+def fit_layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> np.ndarray:
     """2-D coordinates of the rows of `x` (unit vectors), scaled to about [-1, 1]."""
     n = len(x)
     if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
     if n < 3:
         return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
-    if method == "pca" or n < MIN_UMAP:
+    if method == "pca" or n < MIN_LAYOUT:
         # the top two eigenvectors of the d x d covariance: an SVD of the n x d matrix costs
         # 10-100x more here (64 s against 0.4 s for 10k papers on the shared machine)
         centred = x - x.mean(axis=0)
         _, vecs = np.linalg.eigh(centred.T @ centred)
         return _scaled(centred @ vecs[:, ::-1][:, :2])
-    if method == "umap":
-        with warnings.catch_warnings():
-            # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
-            # while fitting small libraries that the neighbour graph is not fully connected
-            # (the layout is still right): neither is for the user.
-            warnings.simplefilter("ignore", ImportWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+    if method not in LAYOUTS:
+        raise ValueError(f"unknown layout method {method!r}")
+    with warnings.catch_warnings():
+        # umap says on import that TensorFlow (for ParametricUMAP, unused) is absent, and
+        # while fitting small libraries that the neighbour graph is not fully connected
+        # (the layout is still right): neither is for the user.
+        warnings.simplefilter("ignore", ImportWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model = layout_model(method, n, seed)
+        if method == "opentsne":
+            return _scaled(np.asarray(model.fit(x)))
+        return _scaled(model.fit_transform(x))
 
-            big = n > LARGE
-            reducer = umap.UMAP(
-                n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
-                min_dist=0.1,
-                metric="cosine",
-                random_state=seed,
-                n_jobs=1,
-                # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
-                # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
-                init="pca" if big else "spectral",
-                n_epochs=200 if big else None,
-            )
-            return _scaled(reducer.fit_transform(x))
+
+LAYOUTS = ("umap", "pacmap", "opentsne")
+
+
+def layout_model(method: str, n: int, seed: int = SEED) -> Any:
+    """An unfitted estimator of `method` with the map's settings for `n` papers (bench/map.py
+    fits the same ones, and calls their own `transform` to compare with `place`)."""
+    if method == "umap":
+        import umap  # lazy: pulls in numba and pynndescent (seconds to import)
+
+        big = n > LARGE
+        return umap.UMAP(
+            n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
+            min_dist=0.1,
+            metric="cosine",
+            random_state=seed,
+            n_jobs=1,
+            # a large library: PCA start and 200 epochs (UMAP's own choice above 10k)
+            # instead of a spectral start and 500 epochs; 10k papers in 32 s, not minutes
+            init="pca" if big else "spectral",
+            n_epochs=200 if big else None,
+        )
     if method == "pacmap":
         import pacmap  # lazy: numba
 
-        return _scaled(pacmap.PaCMAP(n_components=2, random_state=seed).fit_transform(x))
+        return pacmap.PaCMAP(n_components=2, random_state=seed)
     if method == "opentsne":
-        from openTSNE import TSNE  # lazy
+        from openTSNE import TSNE  # lazy: scikit-learn and scipy (no JIT compiler)
 
-        return _scaled(np.asarray(TSNE(metric="cosine", random_state=seed, n_jobs=2).fit(x)))
+        # One thread below LARGE: on a small library a second thread only spins (100 papers:
+        # 11.9 CPU seconds with two threads, 1.1 with one), and a busy machine makes it slow.
+        threads = 1 if n <= LARGE else max(1, os.cpu_count() or 1)
+        # t-SNE needs 3 x perplexity neighbours per paper: a small library gets a smaller one
+        # (openTSNE would lower it too, but says so on stderr in every rebuild)
+        perplexity = min(30.0, (n - 1) / 3 - 1)
+        return TSNE(metric="cosine", perplexity=perplexity, random_state=seed, n_jobs=threads)
     raise ValueError(f"unknown layout method {method!r}")
 
 
@@ -178,26 +205,23 @@ def _scaled(xy: np.ndarray) -> np.ndarray:
 def place(
     new: np.ndarray, mapped: np.ndarray, mapped_xy: np.ndarray, k: int = PLACE_NEIGHBOURS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of `new` rows among already-mapped ones: the similarity-weighted mean of their
-    k nearest mapped papers (cosine). Returns (xy, index of each one's nearest mapped paper)."""
+    """Positions of `new` rows among already-mapped ones, which stay where they are: the median
+    position of their k nearest mapped papers (cosine), the start openTSNE's own `transform`
+    takes. Returns (xy, index of each one's nearest mapped paper).
+
+    The median rather than a similarity-weighted mean: a paper whose neighbours sit in two
+    clusters lands in one of them, not in the gap between (trustworthiness of placed papers
+    0.876 -> 0.898 on real vectors, bench/map.py placed). openTSNE's `transform` then
+    optimises against the fixed map (0.971); it needs the fitted model, kept only by pickling
+    it, and that step is not reproduced here (docs/benchmarks.md)."""
     if len(new) == 0 or len(mapped) == 0:
         return np.zeros((len(new), 2), dtype=np.float32), np.zeros(len(new), dtype=np.int64)
     k = min(k, len(mapped))
     sims = new @ mapped.T
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    out = np.zeros((len(new), 2), dtype=np.float32)
-    first = np.zeros(len(new), dtype=np.int64)
-    for i, row in enumerate(nearest):
-        s = sims[i, row]
-        order = np.argsort(-s)
-        row, s = row[order], s[order]
-        # UMAP-style memberships: exp(-(d - d_nearest) / spread) over cosine distances.
-        d = 1.0 - s
-        spread = max(float(d.mean() - d[0]), 1e-6)
-        w = np.exp(-(d - d[0]) / spread)
-        out[i] = (mapped_xy[row] * w[:, None]).sum(axis=0) / w.sum()
-        first[i] = row[0]
-    return out, first
+    best = np.argmax(np.take_along_axis(sims, nearest, axis=1), axis=1)
+    first = nearest[np.arange(len(new)), best].astype(np.int64)
+    return np.median(mapped_xy[nearest], axis=1).astype(np.float32), first
 
 
 # -- clusters and labels ---------------------------------------------------------------------
@@ -321,7 +345,7 @@ class MapInput:
 def compute(
     data: MapInput,
     previous: LibraryMap | None = None,
-    method: str = "umap",
+    method: str = LAYOUT,
     log: Log = lambda s: None,
 ) -> LibraryMap:
     """The map of `data`; reuses `previous` (placing only new papers) when few changed."""
@@ -337,18 +361,19 @@ def compute(
     removed = len(set(old) - set(data.ids))
     changed = n - len(kept) + removed
     fitted = previous.fitted_papers if previous else 0
+    used = "pca" if n < MIN_LAYOUT or method == "pca" else method
     refit = (
         previous is None
         or not kept
         or previous.placed_since_fit + changed > REFIT_FRACTION * max(fitted, 1)
-        or (previous.method == "pca" and method != "pca" and n >= MIN_UMAP)
+        # grown past PCA, or a map made by another method (a release that changed LAYOUT)
+        or (previous.method != used and n >= MIN_LAYOUT)
     )
     if refit:
         if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
         xy = fit_layout(x, method)
         labels = fit_clusters(x)
-        used = "pca" if n < MIN_UMAP or method == "pca" else method
         fitted, placed = n, 0
     else:
         assert previous is not None
@@ -395,7 +420,7 @@ def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: list[int]) -> np.
     """One unit vector per paper in `pids`: the mean of its chunks' vectors."""
     row_of = {pid: i for i, pid in enumerate(pids)}
     out = np.zeros((len(pids), int(index.d)), dtype=np.float32)
-    for vecs, ids in vectors._batches(index)():
+    for vecs, ids in vectors.iter_vectors(index):
         rows = np.array([row_of.get(chunk_pid.get(int(v), -1), -1) for v in ids])
         ok = rows >= 0
         np.add.at(out, rows[ok], vecs[ok])
@@ -446,7 +471,7 @@ def build_for_generation(gen: Path, previous_gen: Path | None, log: Log = lambda
         previous = read(previous_gen) if previous_gen is not None else None
         library_map = compute(map_input(idx), previous, log=log)
         write(gen, library_map)
-    except Exception as e:  # noqa: BLE001 - UMAP/numba/pynndescent raise their own error types
+    except Exception as e:  # noqa: BLE001 - the layout libraries raise their own error types
         first = (str(e).strip().splitlines() or [""])[0]
         log(f"map: not made ({e.__class__.__name__}: {first})")
     finally:

@@ -160,6 +160,12 @@ def _batches(index: Any) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]
     return ivf if _is_ivf(index) else flat
 
 
+def iter_vectors(index: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (vectors, ids) pair of `index`, MOVE_BATCH vectors at a time, whatever its type:
+    for readers of the whole index (the map), without copying it all at once."""
+    return _batches(index)()
+
+
 def write(index: Any, path: Path) -> None:
     _faiss().write_index(index, str(path))
     with open(path, "rb") as f:
@@ -189,7 +195,21 @@ def read(path: Path, expected_size: int | None, expected_total: int | None) -> A
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, ids) for each query row; ids of -1 mark empty slots."""
     k = max(1, min(k, int(index.ntotal)))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if len(queries) != 1:
+        scores, ids = index.search(queries, k)
+        return scores, ids
+    # One question runs on one thread: a scan of 50k vectors takes ~7 ms on one core, and on a
+    # busy machine waking FAISS's second OpenMP thread can wait a whole scheduler slice (warm
+    # questions went from 62 to 34 ms p50, docs/benchmarks.md). The setting belongs to the
+    # calling thread only, and is put back (a rebuild in the same thread trains on all cores).
+    faiss = _faiss()
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = index.search(queries, k)
+    finally:
+        faiss.omp_set_num_threads(threads)
     return scores, ids
 
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from search import map as library_map
+from search import vectors
 from search.api import Library
 from search.cli import cli
 from search.store import current_generation
@@ -43,7 +44,7 @@ def test_rebuild_stores_a_map_whose_clusters_follow_the_topics(built: Path) -> N
     gen = current_generation(built / "index")
     assert gen is not None
     m = library_map.read(gen)
-    assert m is not None and m.method == "umap"
+    assert m is not None and m.method == library_map.LAYOUT
     assert len(m.points) == PAPERS and m.fitted_papers == PAPERS
     assert sum(c.size for c in m.clusters) == PAPERS
     assert all(-1.01 <= p.x <= 1.01 and -1.01 <= p.y <= 1.01 for p in m.points)
@@ -107,6 +108,77 @@ def test_many_changes_refit_the_map() -> None:
     assert placed.placed_since_fit == 1
 
 
+def test_paper_vectors_are_read_alike_from_exact_and_ivf_indexes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The map averages each paper's chunk vectors, read through vectors.iter_vectors whatever
+    the index type."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    vids = np.arange(300, dtype=np.int64) * 3 + 1
+    chunk_pid = {int(v): i // 3 for i, v in enumerate(vids)}  # 100 papers of 3 chunks
+    pids = list(range(99, -1, -1))  # any order: rows follow `pids`
+    expected = np.stack([x[3 * p : 3 * p + 3].mean(axis=0) for p in pids])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    flat = vectors.new_index(16)
+    flat.add_with_ids(x, vids)
+    assert np.allclose(library_map.paper_vectors(flat, chunk_pid, pids), expected, atol=1e-6)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 100)
+    ivf, _ = vectors.finish(flat, None)
+    assert vectors.kind(ivf) == "ivf"
+    assert np.allclose(library_map.paper_vectors(ivf, chunk_pid, pids), expected, atol=1e-6)
+
+
+def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    data = library_map.MapInput(
+        ids=[f"p{i}" for i in range(40)],
+        titles=[f"t{i}" for i in range(40)],
+        sections=[["A"] for _ in range(40)],
+        texts=["alpha beta"] * 40,
+        hashes=["h"] * 40,
+        vectors=x,
+    )
+    first = library_map.compute(data, method="pca")
+    data.titles[0], data.sections[0] = "renamed", ["B"]  # a new heading, the same text
+    fitted: list[str] = []
+    real_fit = library_map.fit_layout
+
+    def counting_fit(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+        fitted.append(method)
+        return real_fit(x, "pca", seed)
+
+    monkeypatch.setattr(library_map, "fit_layout", counting_fit)
+    again = library_map.compute(data, first, method="pca")
+    assert fitted == [] and again.placed_since_fit == 0
+    assert [(p.x, p.y) for p in again.points] == [(p.x, p.y) for p in first.points]
+    assert again.points[0].title == "renamed" and again.points[0].section == ["B"]
+    # a map made by another layout method (an older release's) is fitted again
+    first.method = "umap"
+    refitted = library_map.compute(data, first, method="opentsne")
+    assert fitted == ["opentsne"] and refitted.method == "opentsne"
+
+
+@pytest.mark.parametrize("n", [library_map.MIN_LAYOUT, 60, 200])
+def test_a_small_library_gets_a_layout_without_warnings(
+    n: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """openTSNE lowers a perplexity too high for the library itself, but logs a warning that
+    would reach stderr in every rebuild: the map picks one that fits."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with caplog.at_level("DEBUG"):
+        xy = library_map.fit_layout(x, "opentsne")
+    assert xy.shape == (n, 2) and np.isfinite(xy).all() and len(np.unique(xy, axis=0)) == n
+    assert [r for r in caplog.records if r.levelno >= 30] == []
+
+
 def test_c_tf_idf_prefers_words_that_set_a_cluster_apart() -> None:
     texts = ["shared denoise noise", "shared denoise image", "shared robot grasp", "shared robot"]
     labels = library_map.label_clusters(texts, np.array([0, 0, 1, 1]), n_terms=1)
@@ -148,6 +220,22 @@ def test_papers_map_without_an_index_is_one_line(library: Path) -> None:
 
 
 # -- the web app -----------------------------------------------------------------------------
+def test_one_question_searches_on_one_thread_and_gives_it_back() -> None:
+    """A single query runs FAISS on one OpenMP thread (warm servers answer one question at a
+    time), finds what a batch search finds, and leaves the thread count as it was."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 16)).astype(np.float32)
+    index = vectors.new_index(16)
+    index.add_with_ids(x, np.arange(500, dtype=np.int64))
+    before = faiss.omp_get_max_threads()
+    one = vectors.search(index, x[7:8], 5)
+    batch = vectors.search(index, x[5:10], 5)
+    assert faiss.omp_get_max_threads() == before
+    assert np.array_equal(one[1][0], batch[1][2]) and one[1][0][0] == 7
+
+
 def test_search_page_shows_results_with_where_and_why(client: TestClient) -> None:
     page = client.get("/", params={"q": "robot grasp torque"})
     assert page.status_code == 200

@@ -1,6 +1,6 @@
 """A library for the MCP, web and map tests: the seed notes plus three topics of 25 papers,
-built once per test module with the fake encoder (enough papers for UMAP, distinct words per
-topic so that clusters and labels can be checked)."""
+built once per test module with the fake encoder (enough papers for a t-SNE layout, distinct
+words per topic so that clusters and labels can be checked)."""
 
 from __future__ import annotations
 

@@ -187,7 +187,11 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
         return page(request, "map.html")
 
     # -- JSON ----------------------------------------------------------------------------
-    def api_ask(request: Request) -> Response:
+    async def api_ask(request: Request) -> Response:
+        # Answered in the event loop's own thread, not handed to the thread pool a plain
+        # function runs in: a warm question is ~20 ms of work, and the two thread switches
+        # of that hand-off cost ~10 ms more at p50 on a busy machine (docs/benchmarks.md).
+        # The loop waits meanwhile; a local server for one person loses nothing by it.
         def run() -> Any:
             params = search_params(request)
             return output.hits_json(library.ask(request.query_params.get("q") or "", **params))
