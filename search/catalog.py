@@ -41,21 +41,13 @@ from typing import Any
 import numpy as np
 
 from . import ann
-from .encoder import (
-    ModelSpec,
-    STEncoder,
-    is_registered,
-    prompts_of,
-    read_model_config,
-    registered_encoder,
-    resolve_model,
-)
+from .encoder import prompts_of, read_model_config, resolve_model
 from .errors import IndexMissing, PapersError
 from .importers import record_from_object
+from .index_encoder import indexed_model, open_encoder
 from .library import Paths
-from .onnx_encoder import EncoderUnavailable, OnnxEncoder
 from .query import check_model
-from .query_encoder import encoder_dir, export_for_queries, load_onnx
+from .query_encoder import encoder_dir
 from .records import Record, normalise_title
 from .store import Index
 
@@ -861,17 +853,15 @@ class CatalogEncoder:
 
 def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) -> CatalogEncoder:
     """The encoder for the catalog: the one the notes index was built with when there is an
-    index (a different --model is refused), else `model` (or the default)."""
-
+    index (a different --model is refused), else `model` (or the default). Opened as a
+    rebuild opens it (`open_encoder`): the ONNX export on every core, exported first if
+    missing, sentence-transformers if it cannot be."""
     try:
         notes = Index.open(paths.index)
         manifest = dict(notes.manifest)
         notes.close()
         check_model(manifest, model)
-        name = manifest["model"]
-        spec = ModelSpec(name, Path(manifest["model_path"]), registered=is_registered(name))
-        fingerprint = manifest["fingerprint"]
-        prompts = (manifest.get("query_prompt", ""), manifest.get("document_prompt", ""))
+        spec, fingerprint, prompts = indexed_model(manifest)
     except IndexMissing:
         spec = resolve_model(model)
         fingerprint = spec.fingerprint()
@@ -880,39 +870,14 @@ def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) 
             if spec.registered
             else prompts_of(read_model_config(spec.path).get("prompts") or {})
         )
+    enc = open_encoder(
+        spec, paths.index, for_query=False, fingerprint=fingerprint, prompts=prompts, log=log
+    )
     if spec.registered:
-        return CatalogEncoder(registered_encoder(spec), fingerprint, None)
-
-    fast = _all_cores(load_onnx(paths.index, fingerprint, prompts, optimize=True))
-    if fast is None:
-        log(f"loading {spec.name} with sentence-transformers to export it to ONNX…")
-        st = STEncoder.load(spec)
-        try:
-            export_for_queries(paths.index, fingerprint, st, log)
-        except Exception as e:  # the export is an optimisation: embed with torch instead
-            log(f"warning: could not export the encoder to ONNX ({e}); using sentence-transformers")
-        fast = _all_cores(load_onnx(paths.index, fingerprint, prompts, optimize=True))
-        if fast is None:
-            return CatalogEncoder(st, fingerprint, None, prompts[1], spec.path)
-    folder = encoder_dir(paths.index, fingerprint)
-    return CatalogEncoder(fast, fingerprint, folder, prompts[1], spec.path)
-
-
-def _all_cores(fast: Any) -> Any:
-    """The query encoder reloaded with one ONNX thread per core: a query caps its threads
-    (a few short texts gain nothing from more), a catalog of millions uses them all."""
-    if fast is None:
-        return None
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:
-        fast.inner = OnnxEncoder.load(fast.folder, threads=cores, optimize=True)
-    except EncoderUnavailable:
-        pass
-    return fast
+        return CatalogEncoder(enc, fingerprint, None)
+    # Only the ONNX export can be shipped to Ray workers; an in-process model cannot.
+    folder = encoder_dir(paths.index, fingerprint) if hasattr(enc, "folder") else None
+    return CatalogEncoder(enc, fingerprint, folder, prompts[1], spec.path)
 
 
 @dataclass
