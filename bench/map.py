@@ -273,7 +273,8 @@ def placed(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     if args.method == "opentsne":
         model = model.fit(x[old])  # the fitted embedding is what transforms
-        fit_xy = np.asarray(model)
+        # a copy: `transform` centres the embedding in place, which would move a view of it
+        fit_xy = np.array(model)
     else:
         fit_xy = np.asarray(model.fit_transform(x[old]))
     fit_s = time.perf_counter() - start
@@ -286,8 +287,20 @@ def placed(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     nb_xy, _ = library_map.place(x[new], x[old], fit_xy)
     results["the map's `place`: median of the 25 nearest"] = (nb_xy, time.perf_counter() - start)
+    if args.method == "opentsne":
+        # the map's coordinates and what map.json keeps to undo their scaling
+        map_xy, scale, offset = library_map._scaled_with(fit_xy)
+        for perplexity in (library_map.TRANSFORM_PERPLEXITY, model.perplexity):
+            start = time.perf_counter()
+            pt_xy, _ = library_map.place_tsne(
+                x[new], x[old], map_xy, scale, offset, perplexity=perplexity
+            )
+            name = f"the map's `place_tsne` (perplexity {perplexity:g})"
+            results[name] = (pt_xy * scale + offset, time.perf_counter() - start)
     start = time.perf_counter()
     tr_xy = transform(model, args.method, x[new], x[old])
+    if args.method == "opentsne":  # back from the centred embedding `transform` placed into
+        tr_xy = tr_xy + (fit_xy.max(axis=0) + fit_xy.min(axis=0)) / 2
     results[f"{args.method} transform"] = (tr_xy, time.perf_counter() - start)
     rows = np.arange(len(old), len(x))  # the new papers, after the fitted ones
     order = np.concatenate([old, new])

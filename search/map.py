@@ -58,6 +58,17 @@ REFIT_FRACTION = 0.1
 # A new paper is placed at the median of this many nearest mapped papers (openTSNE's own
 # `transform` starts there, with k=25).
 PLACE_NEIGHBOURS = 25
+# openTSNE's `TSNEEmbedding.transform` defaults, which `place_tsne` runs after `place`: the
+# perplexity of a new paper's affinities, then no early-exaggeration steps and 250 steps at
+# exaggeration 1.5, a small learning rate and clipped gradients (so new papers do not shoot
+# off the map).
+TRANSFORM_PERPLEXITY = 5.0
+TRANSFORM_EARLY_EXAGGERATION = 4.0
+TRANSFORM_ITER = 250
+TRANSFORM_EXAGGERATION = 1.5
+TRANSFORM_LEARNING_RATE = 0.1
+TRANSFORM_MOMENTUM = 0.8
+TRANSFORM_MAX_GRAD_NORM = 0.25
 LABEL_TERMS = 3
 TOP_PAPERS = 5
 SEED = 42
@@ -103,6 +114,11 @@ class LibraryMap:
     fitted_papers: int = 0
     placed_since_fit: int = 0
     seconds: float = 0.0
+    # map units -> the layout's own units: raw = xy * scale + offset (`_scaled` undone), so
+    # that papers added later are optimised in t-SNE's units (`place_tsne`); 0: unknown
+    # (maps written before this was stored, and PCA maps), which places by `place` alone
+    scale: float = 0.0
+    offset: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +127,8 @@ class LibraryMap:
             "fitted_papers": self.fitted_papers,
             "placed_since_fit": self.placed_since_fit,
             "seconds": self.seconds,
+            "scale": self.scale,
+            "offset": self.offset,
             "clusters": [asdict(c) for c in self.clusters],
             "points": [asdict(p) for p in self.points],
         }
@@ -126,23 +144,33 @@ class LibraryMap:
             fitted_papers=int(data.get("fitted_papers", 0)),
             placed_since_fit=int(data.get("placed_since_fit", 0)),
             seconds=float(data.get("seconds", 0.0)),
+            scale=float(data.get("scale", 0.0)),
+            offset=[float(v) for v in data.get("offset", [0.0, 0.0])],
         )
 
 
 # -- layout ----------------------------------------------------------------------------------
 def fit_layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> np.ndarray:
     """2-D coordinates of the rows of `x` (unit vectors), scaled to about [-1, 1]."""
+    return fit_layout_scaled(x, method, seed)[0]
+
+
+def fit_layout_scaled(
+    x: np.ndarray, method: str = LAYOUT, seed: int = SEED
+) -> tuple[np.ndarray, float, list[float]]:
+    """`fit_layout`, with the scale and offset that take its coordinates back to the layout's
+    own units (raw = xy * scale + offset)."""
     n = len(x)
     if n == 0:
-        return np.zeros((0, 2), dtype=np.float32)
+        return np.zeros((0, 2), dtype=np.float32), 0.0, [0.0, 0.0]
     if n < 3:
-        return _scaled(np.array([[float(i), 0.0] for i in range(n)]))
+        return _scaled_with(np.array([[float(i), 0.0] for i in range(n)]))
     if method == "pca" or n < MIN_LAYOUT:
         # the top two eigenvectors of the d x d covariance: an SVD of the n x d matrix costs
         # 10-100x more here (64 s against 0.4 s for 10k papers on the shared machine)
         centred = x - x.mean(axis=0)
         _, vecs = np.linalg.eigh(centred.T @ centred)
-        return _scaled(centred @ vecs[:, ::-1][:, :2])
+        return _scaled_with(centred @ vecs[:, ::-1][:, :2])
     if method not in LAYOUTS:
         raise ValueError(f"unknown layout method {method!r}")
     with warnings.catch_warnings():
@@ -153,8 +181,8 @@ def fit_layout(x: np.ndarray, method: str = LAYOUT, seed: int = SEED) -> np.ndar
         warnings.simplefilter("ignore", UserWarning)
         model = layout_model(method, n, seed)
         if method == "opentsne":
-            return _scaled(np.asarray(model.fit(x)))
-        return _scaled(model.fit_transform(x))
+            return _scaled_with(np.asarray(model.fit(x)))
+        return _scaled_with(model.fit_transform(x))
 
 
 LAYOUTS = ("umap", "pacmap", "opentsne")
@@ -196,10 +224,16 @@ def layout_model(method: str, n: int, seed: int = SEED) -> Any:
 
 
 def _scaled(xy: np.ndarray) -> np.ndarray:
+    return _scaled_with(xy)[0]
+
+
+def _scaled_with(xy: np.ndarray) -> tuple[np.ndarray, float, list[float]]:
+    """`xy` centred and divided by its largest coordinate; and that divisor and centre."""
     xy = np.asarray(xy, dtype=np.float64)
-    xy = xy - xy.mean(axis=0)
+    mean = xy.mean(axis=0)
+    xy = xy - mean
     span = float(np.abs(xy).max()) or 1.0
-    return (xy / span).astype(np.float32)
+    return (xy / span).astype(np.float32), span, [float(v) for v in mean]
 
 
 def place(
@@ -222,6 +256,73 @@ def place(
     best = np.argmax(np.take_along_axis(sims, nearest, axis=1), axis=1)
     first = nearest[np.arange(len(new)), best].astype(np.int64)
     return np.median(mapped_xy[nearest], axis=1).astype(np.float32), first
+
+
+def place_tsne(
+    new: np.ndarray,
+    mapped: np.ndarray,
+    mapped_xy: np.ndarray,
+    scale: float,
+    offset: list[float],
+    perplexity: float = TRANSFORM_PERPLEXITY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`place`, then the rest of openTSNE's `TSNEEmbedding.transform`, with openTSNE's own
+    code but without its fitted model (kept only by pickling it): each new paper's affinities
+    to its 3 x perplexity nearest mapped papers (exact, cosine distance, as the map's metric),
+    then t-SNE's gradient descent for the new papers alone against the mapped papers, which
+    stay still, in the layout's own units (`scale`, `offset`: map.json) with `transform`'s
+    two phases and settings. Returns (xy in map units, index of each one's nearest mapped
+    paper), as `place` does."""
+    start_xy, first = place(new, mapped, mapped_xy)
+    n = len(mapped)
+    if len(new) == 0 or n < 2 or scale <= 0:
+        return start_xy, first
+    # lazy: openTSNE pulls in scikit-learn and scipy; only a rebuild that places papers pays
+    import scipy.sparse
+    from openTSNE import PartialTSNEEmbedding, TSNEEmbedding
+    from openTSNE.affinity import Affinities, joint_probabilities_nn
+
+    k = min(n, int(3 * perplexity))
+    perplexity = min(perplexity, k / 3)  # as openTSNE lowers it when there are few papers
+    distances = 1.0 - new.astype(np.float64) @ mapped.T.astype(np.float64)
+    nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+    order = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1)
+    neighbors = np.take_along_axis(nearest, order, axis=1)
+    near_d = np.maximum(np.take_along_axis(distances, neighbors, axis=1), 0.0)
+    p = joint_probabilities_nn(
+        neighbors,
+        near_d,
+        [perplexity],
+        symmetrize=False,
+        normalization="point-wise",
+        n_reference_samples=n,
+        n_jobs=1,
+    )
+    origin = np.asarray(offset, dtype=np.float64)
+    raw = mapped_xy.astype(np.float64) * scale + origin
+    centre = (raw.max(axis=0) + raw.min(axis=0)) / 2  # `transform` centres the reference
+    affinities = Affinities()
+    affinities.P = scipy.sparse.csr_matrix((n, n))  # the fit's own; unused when placing
+    reference = TSNEEmbedding(raw - centre, affinities, random_state=SEED, n_jobs=1)
+    moving = PartialTSNEEmbedding(
+        start_xy.astype(np.float64) * scale + origin - centre,
+        reference,
+        p,
+        **reference.gradient_descent_params,
+    )
+    phases = [(0, TRANSFORM_EARLY_EXAGGERATION), (TRANSFORM_ITER, TRANSFORM_EXAGGERATION)]
+    for n_iter, exaggeration in phases:
+        moving.optimize(
+            n_iter=n_iter,
+            learning_rate=TRANSFORM_LEARNING_RATE,
+            exaggeration=exaggeration,
+            momentum=TRANSFORM_MOMENTUM,
+            inplace=True,
+            max_grad_norm=TRANSFORM_MAX_GRAD_NORM,
+            max_step_norm=None,
+        )
+    xy = (np.asarray(moving) + centre - origin) / scale
+    return xy.astype(np.float32), first
 
 
 # -- clusters and labels ---------------------------------------------------------------------
@@ -372,7 +473,7 @@ def compute(
     if refit:
         if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
-        xy = fit_layout(x, method)
+        xy, scale, offset = fit_layout_scaled(x, method)
         labels = fit_clusters(x)
         fitted, placed = n, 0
     else:
@@ -385,7 +486,11 @@ def compute(
             p = old[data.ids[i]]
             xy[i] = (p.x, p.y)
             labels[i] = p.cluster
-        placed_xy, nearest = place(x[new], x[kept], xy[kept])
+        scale, offset = previous.scale, previous.offset
+        if previous.method == "opentsne":
+            placed_xy, nearest = place_tsne(x[new], x[kept], xy[kept], scale, offset)
+        else:
+            placed_xy, nearest = place(x[new], x[kept], xy[kept])
         for j, i in enumerate(new):
             xy[i] = placed_xy[j]
             labels[i] = labels[kept[int(nearest[j])]]
@@ -412,6 +517,8 @@ def compute(
         fitted_papers=fitted,
         placed_since_fit=placed,
         seconds=round(time.perf_counter() - start, 3),
+        scale=scale,
+        offset=offset,
     )
 
 

@@ -147,13 +147,15 @@ def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
     first = library_map.compute(data, method="pca")
     data.titles[0], data.sections[0] = "renamed", ["B"]  # a new heading, the same text
     fitted: list[str] = []
-    real_fit = library_map.fit_layout
+    real_fit = library_map.fit_layout_scaled
 
-    def counting_fit(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    def counting_fit(
+        x: np.ndarray, method: str = "pca", seed: int = 0
+    ) -> tuple[np.ndarray, float, list[float]]:
         fitted.append(method)
         return real_fit(x, "pca", seed)
 
-    monkeypatch.setattr(library_map, "fit_layout", counting_fit)
+    monkeypatch.setattr(library_map, "fit_layout_scaled", counting_fit)
     again = library_map.compute(data, first, method="pca")
     assert fitted == [] and again.placed_since_fit == 0
     assert [(p.x, p.y) for p in again.points] == [(p.x, p.y) for p in first.points]
