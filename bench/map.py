@@ -270,6 +270,7 @@ def placed(args: argparse.Namespace) -> None:
     new = np.sort(rng.choice(len(x), size=args.new, replace=False))
     old = np.setdiff1d(np.arange(len(x)), new)
     model = library_map.layout_model(args.method, len(old))
+    map_perplexity = float(getattr(model, "perplexity", 0.0))  # the map's own t-SNE setting
     start = time.perf_counter()
     if args.method == "opentsne":
         model = model.fit(x[old])  # the fitted embedding is what transforms
@@ -290,7 +291,7 @@ def placed(args: argparse.Namespace) -> None:
     if args.method == "opentsne":
         # the map's coordinates and what map.json keeps to undo their scaling
         map_xy, scale, offset = library_map._scaled_with(fit_xy)
-        for perplexity in (library_map.TRANSFORM_PERPLEXITY, model.perplexity):
+        for perplexity in (library_map.TRANSFORM_PERPLEXITY, map_perplexity):
             start = time.perf_counter()
             pt_xy, _ = library_map.place_tsne(
                 x[new], x[old], map_xy, scale, offset, perplexity=perplexity
