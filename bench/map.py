@@ -291,12 +291,21 @@ def placed(args: argparse.Namespace) -> None:
     if args.method == "opentsne":
         # the map's coordinates and what map.json keeps to undo their scaling
         map_xy, scale, offset = library_map._scaled_with(fit_xy)
-        for perplexity in (library_map.TRANSFORM_PERPLEXITY, map_perplexity):
+        settings = [
+            (
+                library_map.TRANSFORM_PERPLEXITY,
+                library_map.TRANSFORM_GRADIENT,
+                "as the map runs it",
+            ),
+            (library_map.TRANSFORM_PERPLEXITY, "fft", "interpolation grid"),
+            (map_perplexity, library_map.TRANSFORM_GRADIENT, "the fit's perplexity"),
+        ]
+        for perplexity, gradient, why in settings:
             start = time.perf_counter()
             pt_xy, _ = library_map.place_tsne(
-                x[new], x[old], map_xy, scale, offset, perplexity=perplexity
+                x[new], x[old], map_xy, scale, offset, perplexity=perplexity, gradient=gradient
             )
-            name = f"the map's `place_tsne` (perplexity {perplexity:g})"
+            name = f"`place_tsne`, {why}: perplexity {perplexity:g}, {gradient}"
             results[name] = (pt_xy * scale + offset, time.perf_counter() - start)
     start = time.perf_counter()
     tr_xy = transform(model, args.method, x[new], x[old])

@@ -72,6 +72,10 @@ TRANSFORM_EXAGGERATION = 1.5
 TRANSFORM_LEARNING_RATE = 0.1
 TRANSFORM_MOMENTUM = 0.8
 TRANSFORM_MAX_GRAD_NORM = 0.25
+# The repulsion: Barnes-Hut, as `transform` picks for fewer than 10k new papers (its
+# interpolation grid, "fft", placed worse: 0.949 against 0.970, bench/map.py placed); "bh"
+# here is openTSNE's Barnes-Hut with the map's tree built once, not at each of 250 steps.
+TRANSFORM_GRADIENT = "bh"
 LABEL_TERMS = 3
 TOP_PAPERS = 5
 SEED = 42
@@ -267,6 +271,7 @@ def place_tsne(
     scale: float,
     offset: list[float],
     perplexity: float = TRANSFORM_PERPLEXITY,
+    gradient: str = TRANSFORM_GRADIENT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`place`, then the rest of openTSNE's `TSNEEmbedding.transform`, with openTSNE's own
     code but without its fitted model (kept only by pickling it): each new paper's affinities
@@ -305,7 +310,10 @@ def place_tsne(
     centre = (raw.max(axis=0) + raw.min(axis=0)) / 2  # `transform` centres the reference
     affinities = Affinities()
     affinities.P = scipy.sparse.csr_matrix((n, n))  # the fit's own; unused when placing
-    reference = TSNEEmbedding(raw - centre, affinities, random_state=SEED, n_jobs=1)
+    method: Any = _bh_against_still_map() if gradient == "bh" else gradient
+    reference = TSNEEmbedding(
+        raw - centre, affinities, random_state=SEED, n_jobs=1, negative_gradient_method=method
+    )
     moving = PartialTSNEEmbedding(
         start_xy.astype(np.float64) * scale + origin - centre,
         reference,
@@ -325,6 +333,56 @@ def place_tsne(
         )
     xy = (np.asarray(moving) + centre - origin) / scale
     return xy.astype(np.float32), first
+
+
+def _bh_against_still_map() -> Callable[..., tuple[float, np.ndarray]]:
+    """openTSNE's `kl_divergence_bh` for new points against a still reference, with the
+    reference's quad tree built once: openTSNE builds it at every step (for one paper in a
+    10k map that is most of the time), though a still map makes the same tree each time."""
+    from openTSNE import _tsne  # lazy: see place_tsne
+    from openTSNE.quad_tree import QuadTree
+
+    trees: dict[int, Any] = {}
+
+    def gradient(
+        embedding: np.ndarray,
+        P: Any,  # noqa: N803 - openTSNE's keyword
+        dof: float,
+        bh_params: dict[str, Any],
+        reference_embedding: np.ndarray,
+        should_eval_error: bool = False,
+        n_jobs: int = 1,
+        **_: Any,
+    ) -> tuple[float, np.ndarray]:
+        key = id(reference_embedding)
+        if key not in trees:
+            trees[key] = QuadTree(reference_embedding)
+        out = np.zeros_like(embedding, dtype=np.float64, order="C")
+        sum_q = _tsne.estimate_negative_gradient_bh(
+            trees[key],
+            embedding,
+            out,
+            **bh_params,
+            dof=dof,
+            num_threads=n_jobs,
+            pairwise_normalization=False,
+        )
+        sum_p, kl = _tsne.estimate_positive_gradient_nn(
+            P.indices,
+            P.indptr,
+            P.data,
+            embedding,
+            reference_embedding,
+            out,
+            dof,
+            num_threads=n_jobs,
+            should_eval_error=should_eval_error,
+        )
+        if should_eval_error:
+            kl += sum_p * np.log(sum_q + 1e-16)  # openTSNE's EPSILON
+        return kl, out
+
+    return gradient
 
 
 # -- clusters and labels ---------------------------------------------------------------------
