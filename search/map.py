@@ -271,7 +271,7 @@ def place_tsne(
     scale: float,
     offset: list[float],
     perplexity: float = TRANSFORM_PERPLEXITY,
-    gradient: str = TRANSFORM_GRADIENT,
+    gradient: str | Callable[..., Any] = TRANSFORM_GRADIENT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`place`, then the rest of openTSNE's `TSNEEmbedding.transform`, with openTSNE's own
     code but without its fitted model (kept only by pickling it): each new paper's affinities

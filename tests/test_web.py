@@ -129,6 +129,13 @@ def test_placed_papers_are_optimised_near_their_neighbours_and_the_map_stays_sti
     # optimised, not left where `place` starts them
     start, _ = library_map.place(x[new_rows], x[old_rows], xy[:n_old])
     assert np.abs(start - xy[n_old:]).max() > 0.01
+    # the map's Barnes-Hut (its tree built once) moves them exactly as openTSNE's own does
+    from openTSNE.tsne import kl_divergence_bh
+
+    args = (x[new_rows], x[old_rows], xy[:n_old], first.scale, first.offset)
+    ours, _ = library_map.place_tsne(*args)
+    theirs, _ = library_map.place_tsne(*args, gradient=kl_divergence_bh)
+    assert np.allclose(ours, theirs, atol=1e-6) and np.allclose(ours, xy[n_old:], atol=1e-4)
     # an older map without the scale: `place` alone
     stored.scale = 0.0
     legacy = library_map.compute(data_of(everything), stored, method="opentsne")
