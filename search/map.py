@@ -24,8 +24,9 @@ bench/map.py):
   for the median start alone, 0.971 for `transform` and 0.977 for a refit (bench/map.py
   placed). PCA maps, and maps written before the scale was kept, place by `place` alone.
 
-The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit, so that
-queries and `--help` never pay for them.
+The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit or place
+(`place_tsne`: 1.0 s of imports in a fresh rebuild), so that queries and `--help` never pay
+for them.
 """
 
 from __future__ import annotations
