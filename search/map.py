@@ -292,11 +292,16 @@ def place_tsne(
 
     k = min(n, int(3 * perplexity))
     perplexity = min(perplexity, k / 3)  # as openTSNE lowers it when there are few papers
-    distances = 1.0 - new.astype(np.float64) @ mapped.T.astype(np.float64)
-    nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-    order = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1)
-    neighbors = np.take_along_axis(nearest, order, axis=1)
-    near_d = np.maximum(np.take_along_axis(distances, neighbors, axis=1), 0.0)
+    neighbors = np.zeros((len(new), k), dtype=np.int64)
+    near_d = np.zeros((len(new), k), dtype=np.float64)
+    for row in range(0, len(new), 1024):  # rows of new x mapped distances at a time, not all
+        distances = 1.0 - new[row : row + 1024] @ mapped.T
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1)
+        sorted_nearest = np.take_along_axis(nearest, order, axis=1)
+        neighbors[row : row + 1024] = sorted_nearest
+        near_d[row : row + 1024] = np.take_along_axis(distances, sorted_nearest, axis=1)
+    near_d = np.maximum(near_d, 0.0)
     p = joint_probabilities_nn(
         neighbors,
         near_d,
