@@ -123,8 +123,8 @@ class LibraryMap:
     placed_since_fit: int = 0
     seconds: float = 0.0
     # map units -> the layout's own units: raw = xy * scale + offset (`_scaled` undone), so
-    # that papers added later are optimised in t-SNE's units (`place_tsne`); 0: unknown
-    # (maps written before this was stored, and PCA maps), which places by `place` alone
+    # that papers added to an openTSNE map are optimised in t-SNE's units (`place_tsne`);
+    # 0: unknown (a map written before this was stored), which places by `place` alone
     scale: float = 0.0
     offset: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
