@@ -270,10 +270,12 @@ def placed(args: argparse.Namespace) -> None:
     new = np.sort(rng.choice(len(x), size=args.new, replace=False))
     old = np.setdiff1d(np.arange(len(x)), new)
     model = library_map.layout_model(args.method, len(old))
+    map_perplexity = float(getattr(model, "perplexity", 0.0))  # the map's own t-SNE setting
     start = time.perf_counter()
     if args.method == "opentsne":
         model = model.fit(x[old])  # the fitted embedding is what transforms
-        fit_xy = np.asarray(model)
+        # a copy: `transform` centres the embedding in place, which would move a view of it
+        fit_xy = np.array(model)
     else:
         fit_xy = np.asarray(model.fit_transform(x[old]))
     fit_s = time.perf_counter() - start
@@ -286,8 +288,29 @@ def placed(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     nb_xy, _ = library_map.place(x[new], x[old], fit_xy)
     results["the map's `place`: median of the 25 nearest"] = (nb_xy, time.perf_counter() - start)
+    if args.method == "opentsne":
+        # the map's coordinates and what map.json keeps to undo their scaling
+        map_xy, scale, offset = library_map._scaled_with(fit_xy)
+        settings = [
+            (
+                library_map.TRANSFORM_PERPLEXITY,
+                library_map.TRANSFORM_GRADIENT,
+                "as the map runs it",
+            ),
+            (library_map.TRANSFORM_PERPLEXITY, "fft", "interpolation grid"),
+            (map_perplexity, library_map.TRANSFORM_GRADIENT, "the fit's perplexity"),
+        ]
+        for perplexity, gradient, why in settings:
+            start = time.perf_counter()
+            pt_xy, _ = library_map.place_tsne(
+                x[new], x[old], map_xy, scale, offset, perplexity=perplexity, gradient=gradient
+            )
+            name = f"`place_tsne`, {why}: perplexity {perplexity:g}, {gradient}"
+            results[name] = (pt_xy * scale + offset, time.perf_counter() - start)
     start = time.perf_counter()
     tr_xy = transform(model, args.method, x[new], x[old])
+    if args.method == "opentsne":  # back from the centred embedding `transform` placed into
+        tr_xy = tr_xy + (fit_xy.max(axis=0) + fit_xy.min(axis=0)) / 2
     results[f"{args.method} transform"] = (tr_xy, time.perf_counter() - start)
     rows = np.arange(len(old), len(x))  # the new papers, after the fitted ones
     order = np.concatenate([old, new])

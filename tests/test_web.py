@@ -87,6 +87,62 @@ def test_a_new_paper_is_placed_and_the_rest_stay_still(built: Path, tmp_path: Pa
     assert np.linalg.norm(robots - here, axis=1).min() < np.linalg.norm(others - here, axis=1).min()
 
 
+def test_placed_papers_are_optimised_near_their_neighbours_and_the_map_stays_still() -> None:
+    """On an openTSNE map new papers start at `place` and are then optimised against the
+    mapped papers (openTSNE's transform, in t-SNE units from map.json's scale/offset); a map
+    without that scale (written before it was stored) places by `place` alone."""
+    rng = np.random.default_rng(5)
+    topics, per_topic, new_per_topic = 6, 42, 2
+    centres = rng.normal(size=(topics, 32))
+    topic = np.repeat(np.arange(topics), per_topic + new_per_topic)
+    x = (centres[topic] + rng.normal(scale=0.6, size=(len(topic), 32))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    is_new = np.tile(np.arange(per_topic + new_per_topic) >= per_topic, topics)
+    old_rows, new_rows = np.flatnonzero(~is_new), np.flatnonzero(is_new)
+
+    def data_of(rows: np.ndarray) -> library_map.MapInput:
+        return library_map.MapInput(
+            ids=[f"p{i}" for i in rows],
+            titles=[f"t{i}" for i in rows],
+            sections=[[f"topic{topic[i]}"] for i in rows],
+            texts=[f"word{topic[i]} other" for i in rows],
+            hashes=["h"] * len(rows),
+            vectors=x[rows],
+        )
+
+    first = library_map.compute(data_of(old_rows), method="opentsne")
+    assert first.method == "opentsne" and first.scale > 0
+    stored = library_map.LibraryMap.from_json(json.loads(json.dumps(first.to_json())))
+    assert (stored.scale, stored.offset) == (first.scale, first.offset)
+    everything = np.concatenate([old_rows, new_rows])
+    after = library_map.compute(data_of(everything), stored, method="opentsne")
+    assert after.placed_since_fit == len(new_rows) and after.scale == first.scale
+    before_xy = {p.id: (p.x, p.y) for p in first.points}
+    assert all((p.x, p.y) == before_xy[p.id] for p in after.points if p.id in before_xy)
+    xy = np.array([[p.x, p.y] for p in after.points])
+    section = [p.section[0] for p in after.points]
+    n_old = len(old_rows)
+    for j in range(n_old, len(everything)):
+        d = np.linalg.norm(xy[:n_old] - xy[j], axis=1)
+        # its 5 nearest mapped papers on the map are of its own topic
+        assert {section[i] for i in np.argsort(d)[:5]} == {section[j]}, after.points[j]
+    # optimised, not left where `place` starts them
+    start, _ = library_map.place(x[new_rows], x[old_rows], xy[:n_old])
+    assert np.abs(start - xy[n_old:]).max() > 0.01
+    # the map's Barnes-Hut (its tree built once) moves them exactly as openTSNE's own does
+    from openTSNE.tsne import kl_divergence_bh
+
+    args = (x[new_rows], x[old_rows], xy[:n_old], first.scale, first.offset)
+    ours, _ = library_map.place_tsne(*args)
+    theirs, _ = library_map.place_tsne(*args, gradient=kl_divergence_bh)
+    assert np.allclose(ours, theirs, atol=1e-6) and np.allclose(ours, xy[n_old:], atol=1e-4)
+    # an older map without the scale: `place` alone
+    stored.scale = 0.0
+    legacy = library_map.compute(data_of(everything), stored, method="opentsne")
+    legacy_xy = np.array([[p.x, p.y] for p in legacy.points[n_old:]])
+    assert np.allclose(legacy_xy, start, atol=1e-4)
+
+
 def test_many_changes_refit_the_map() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 8)).astype(np.float32)
@@ -147,13 +203,15 @@ def test_unchanged_papers_fit_nothing_and_a_method_change_refits(
     first = library_map.compute(data, method="pca")
     data.titles[0], data.sections[0] = "renamed", ["B"]  # a new heading, the same text
     fitted: list[str] = []
-    real_fit = library_map.fit_layout
+    real_fit = library_map.fit_layout_scaled
 
-    def counting_fit(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    def counting_fit(
+        x: np.ndarray, method: str = "pca", seed: int = 0
+    ) -> tuple[np.ndarray, float, list[float]]:
         fitted.append(method)
         return real_fit(x, "pca", seed)
 
-    monkeypatch.setattr(library_map, "fit_layout", counting_fit)
+    monkeypatch.setattr(library_map, "fit_layout_scaled", counting_fit)
     again = library_map.compute(data, first, method="pca")
     assert fitted == [] and again.placed_since_fit == 0
     assert [(p.x, p.y) for p in again.points] == [(p.x, p.y) for p in first.points]
