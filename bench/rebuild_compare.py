@@ -10,12 +10,17 @@ compare two versions of the rebuild in the same run (same library, same machine 
 LIB is a library bench/rebuild.py made (notes/big.jsonl + notes/mine.md, built once with
 model "bench"); LIB_COPY a copy of it (`cp -a`), so that each version edits its own. Each call
 runs in a fresh process: it edits notes/mine.md (version V) and rebuilds with TREE's code and
-TREE's bench encoder. The map (search/map.py) is left out: the same code in both versions, and
-bench/rebuild.py times it on its own. Prints one JSON line.
+TREE's bench encoder. The map (search/map.py) is left out (bench/rebuild.py times it on its
+own), unless --with-map: then the rebuild is timed whole, map included, for comparing two
+versions of the map step (each library copy then keeps the map its own version made).
+Prints one JSON line.
+
+    .venv/bin/python bench/rebuild_compare.py TREE LIB V [--with-map]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -23,7 +28,13 @@ from pathlib import Path
 
 
 def main() -> None:
-    tree, lib, version = Path(sys.argv[1]).resolve(), Path(sys.argv[2]), int(sys.argv[3])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tree", type=Path)
+    ap.add_argument("lib", type=Path)
+    ap.add_argument("version", type=int)
+    ap.add_argument("--with-map", action="store_true")
+    args = ap.parse_args()
+    tree, lib, version = args.tree.resolve(), args.lib, args.version
     sys.path[:0] = [str(tree), str(tree / "bench")]
     import rebuild as bench  # TREE's bench/rebuild.py: its library layout and encoder
 
@@ -33,7 +44,11 @@ def main() -> None:
     from search.encoder import register_encoder
     from search.library import library_paths
 
-    search.map.build_for_generation = lambda *args, **kwargs: None
+    if not args.with_map:
+        # the map step, by its name in either tree (update_generation since the map moved
+        # into the generation's tables)
+        search.map.build_for_generation = lambda *args, **kwargs: None
+        search.map.update_generation = lambda *args, **kwargs: None
     register_encoder("bench", bench.BenchEncoder)
     t = time.perf_counter()
     report = rebuild(library_paths(lib), model="bench")
@@ -45,7 +60,10 @@ def main() -> None:
                 "tree": str(tree),
                 "rebuild_s": round(total, 3),
                 "embed_s": round(embed, 3),
-                "beyond_embed_and_map_s": round(total - embed, 3),
+                "with_map": args.with_map,
+                ("beyond_embed_s" if args.with_map else "beyond_embed_and_map_s"): round(
+                    total - embed, 3
+                ),
                 "embedded": report.chunks_embedded,
                 "papers": report.papers,
             }

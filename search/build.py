@@ -421,6 +421,10 @@ def _rebuild_locked(
             built = _patch_generation(
                 db, paths, model, previous, patch, report, log, progress, pause
             )
+        vectors.write(built.index, tmp / store.FAISS_NAME)
+        # The map of the library (search/map.py) goes into the generation it describes.
+        previous_gen = previous.gen if previous is not None and model.reuse else None
+        library_map.update_generation(db, tmp, built.index, previous_gen, log)
         _write_generation(db, tmp, built, spec, model)
         del built
         pause("written")
@@ -709,9 +713,8 @@ class _Built:
 def _write_generation(
     db: store.GenerationWriter, tmp: Path, built: _Built, spec: ModelSpec, model: _ModelPlan
 ) -> None:
-    """The vector file and the manifest, which marks the SQLite file complete."""
+    """The manifest, which marks the SQLite file complete (the vector file is written)."""
     index = built.index
-    vectors.write(index, tmp / store.FAISS_NAME)
     db.write_manifest(
         {
             "model": spec.name,
@@ -743,12 +746,10 @@ def _publish(
     log: Log,
     pause: Pause,
 ) -> None:
-    """Make sure questions have their fast encoder, map the new generation, and swap it in
-    atomically (store.publish)."""
+    """Make sure questions have their fast encoder, and swap the new generation in atomically
+    (store.publish)."""
     if not encoder_exported(paths.index, model.info, spec, log):
         model.info.encoder(paths.index, log)  # loading the model exports it (or warns once)
-    # The map of the library (search/map.py) goes into the generation it describes.
-    library_map.build_for_generation(tmp, previous.gen if previous and model.reuse else None, log)
     store.publish(paths.index, tmp, pause)
 
 

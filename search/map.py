@@ -12,17 +12,22 @@ bench/map.py):
   many papers as noise on spread-out notes, which a map cannot colour.
 - Labels: class-based TF-IDF (c-TF-IDF, as in BERTopic): the words frequent in one cluster's
   text and rare across clusters.
-- Stored as `map.json` in the index generation, written by the rebuild before it is published.
-  A later rebuild that changed few papers places the new ones and keeps everything else
-  still; when more than REFIT_FRACTION changed, the map is fitted again, and a rebuild that
-  changed no paper's text fits nothing. On an openTSNE map new papers are placed as
-  openTSNE's own `transform` places them (`place_tsne`: the median of their nearest mapped
-  papers, then t-SNE's optimisation against the still map), with openTSNE's code but not its
-  fitted model, which could only be kept by pickling it (nothing in the index is loaded
-  with pickle): map.json keeps the scale and offset that take the map back to t-SNE's
-  units. Trustworthiness of 150 placed papers among 3,000 real ones: 0.970, against 0.944
-  for the median start alone, 0.971 for `transform` and 0.977 for a refit (bench/map.py
-  placed). PCA maps, and maps written before the scale was kept, place by `place` alone.
+- Stored in the generation's index.sqlite (tables map_points and map_info, store.MAP_SCHEMA),
+  written by the rebuild before the manifest marks the file complete. A later rebuild that
+  changed few papers places the new ones and keeps everything else still; when more than
+  REFIT_FRACTION changed, the map is fitted again, and a rebuild that changed no paper's text
+  fits nothing. An edit's generation is a copy of the previous one (build.py), map rows
+  included: `patch_rows` drops the rows of changed papers, places them and sums up again the
+  clusters they joined or left, instead of writing the whole map again (at 100k papers a
+  map.json was 25 MB to read and to write: docs/benchmarks.md, "Rebuild"). On an
+  openTSNE map new papers are placed as openTSNE's own `transform` places them
+  (`place_tsne`: the median of their nearest mapped papers, then t-SNE's optimisation against
+  the still map), with openTSNE's code but not its fitted model, which could only be kept by
+  pickling it (nothing in the index is loaded with pickle): map_info keeps the scale and
+  offset that take the map back to t-SNE's units. Trustworthiness of 150 placed papers among
+  3,000 real ones: 0.970, against 0.944 for the median start alone, 0.971 for `transform`
+  and 0.977 for a refit (bench/map.py placed). PCA maps, and maps written before the scale
+  was kept, place by `place` alone.
 
 The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit or place
 (`place_tsne`: 1.0 s of imports in a fresh rebuild), so that queries and `--help` never pay
@@ -279,7 +284,7 @@ def place_tsne(
     code but without its fitted model (kept only by pickling it): each new paper's affinities
     to its 3 x perplexity nearest mapped papers (exact, cosine distance, as the map's metric),
     then t-SNE's gradient descent for the new papers alone against the mapped papers, which
-    stay still, in the layout's own units (`scale`, `offset`: map.json) with `transform`'s
+    stay still, in the layout's own units (`scale`, `offset`: map_info) with `transform`'s
     two phases and settings. Returns (xy in map units, index of each one's nearest mapped
     paper), as `place` does."""
     start_xy, first = place(new, mapped, mapped_xy)
@@ -473,28 +478,33 @@ def summarise_clusters(
         terms = dict(enumerate(label_clusters(texts, labels)))
     else:
         terms = known
+    xy = np.array([[p.x, p.y] for p in points], dtype=np.float64).reshape(-1, 2)
     out = []
     for c, words_c in sorted(terms.items()):
         members = np.flatnonzero(labels == c)
-        if not len(members):
-            continue
-        centre = x[members].mean(axis=0)
-        closeness = x[members] @ centre
-        top = members[np.argsort(-closeness)[:TOP_PAPERS]]
-        xs = np.array([[points[i].x, points[i].y] for i in members])
-        mx, my = np.median(xs, axis=0)
-        out.append(
-            Cluster(
-                id=c,
-                label=", ".join(words_c),
-                terms=words_c,
-                size=len(members),
-                x=round(float(mx), 4),
-                y=round(float(my), 4),
-                top=[points[i].id for i in top],
-            )
-        )
+        if len(members):
+            top = _most_central(x[members], TOP_PAPERS)
+            out.append(_cluster(c, words_c, xy[members], [points[members[i]].id for i in top]))
     return out
+
+
+def _most_central(x: np.ndarray, k: int) -> np.ndarray:
+    """Positions in `x` (a cluster's paper vectors) of its k papers nearest its mean."""
+    return np.argsort(-(x @ x.mean(axis=0)), kind="stable")[:k]
+
+
+def _cluster(c: int, terms: list[str], xy: np.ndarray, top: list[str]) -> Cluster:
+    """A cluster of papers at `xy`, labelled `terms`, its most central papers `top` (ids)."""
+    mx, my = np.median(xy, axis=0)
+    return Cluster(
+        id=c,
+        label=", ".join(terms),
+        terms=terms,
+        size=len(xy),
+        x=round(float(mx), 4),
+        y=round(float(my), 4),
+        top=top,
+    )
 
 
 # -- the whole map ---------------------------------------------------------------------------
@@ -528,23 +538,14 @@ def compute(
     ]
     removed = len(set(old) - set(data.ids))
     changed = n - len(kept) + removed
-    fitted = previous.fitted_papers if previous else 0
-    used = "pca" if n < MIN_LAYOUT or method == "pca" else method
-    refit = (
-        previous is None
-        or not kept
-        or previous.placed_since_fit + changed > REFIT_FRACTION * max(fitted, 1)
-        # grown past PCA, or a map made by another method (a release that changed LAYOUT)
-        or (previous.method != used and n >= MIN_LAYOUT)
-    )
-    if refit:
+    if previous is None or must_refit(previous, n, len(kept), changed, method):
         if n >= LARGE and method != "pca":  # tens of seconds: say what is going on
             log(f"map: laying out {n} papers")
         xy, scale, offset = fit_layout_scaled(x, method)
         labels = fit_clusters(x)
-        fitted, placed = n, 0
+        fitted, placed, used = n, 0, _layout_for(n, method)
+        known = None
     else:
-        assert previous is not None
         kept_set = set(kept)
         new = [i for i in range(n) if i not in kept_set]
         xy = np.zeros((n, 2), dtype=np.float32)
@@ -553,16 +554,13 @@ def compute(
             p = old[data.ids[i]]
             xy[i] = (p.x, p.y)
             labels[i] = p.cluster
-        scale, offset = previous.scale, previous.offset
-        if previous.method == "opentsne":
-            placed_xy, nearest = place_tsne(x[new], x[kept], xy[kept], scale, offset)
-        else:
-            placed_xy, nearest = place(x[new], x[kept], xy[kept])
+        placed_xy, nearest = place_on(previous, x[new], x[kept], xy[kept])
         for j, i in enumerate(new):
             xy[i] = placed_xy[j]
             labels[i] = labels[kept[int(nearest[j])]]
-        used = previous.method
-        placed = previous.placed_since_fit + changed
+        scale, offset, used = previous.scale, previous.offset, previous.method
+        fitted, placed = previous.fitted_papers, previous.placed_since_fit + changed
+        known = {c.id: c.terms for c in previous.clusters}
     points = [
         Point(
             id=data.ids[i],
@@ -575,12 +573,10 @@ def compute(
         )
         for i in range(n)
     ]
-    known = None if refit or previous is None else {c.id: c.terms for c in previous.clusters}
-    clusters = summarise_clusters(points, x, data.texts, labels, known)
     return LibraryMap(
         method=used,
         points=points,
-        clusters=clusters,
+        clusters=summarise_clusters(points, x, data.texts, labels, known),
         fitted_papers=fitted,
         placed_since_fit=placed,
         seconds=round(time.perf_counter() - start, 3),
@@ -589,13 +585,42 @@ def compute(
     )
 
 
+def _layout_for(n: int, method: str) -> str:
+    """The layout a map of n papers is fitted with: PCA below MIN_LAYOUT."""
+    return "pca" if n < MIN_LAYOUT or method == "pca" else method
+
+
+def must_refit(previous: LibraryMap, n: int, kept: int, changed: int, method: str) -> bool:
+    """Fit the map again rather than place papers into `previous`: nothing of it is kept, more
+    than REFIT_FRACTION of the papers it was fitted with changed since, or it was laid out by
+    another method (grown past PCA, or a release that changed LAYOUT)."""
+    return (
+        not kept
+        or previous.placed_since_fit + changed > REFIT_FRACTION * max(previous.fitted_papers, 1)
+        or (previous.method != _layout_for(n, method) and n >= MIN_LAYOUT)
+    )
+
+
+def place_on(
+    previous: LibraryMap, new: np.ndarray, mapped: np.ndarray, mapped_xy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Place `new` rows among the `mapped` papers of the map `previous` as its layout does:
+    `place_tsne` on an openTSNE map, `place` on others."""
+    if previous.method == "opentsne":
+        return place_tsne(new, mapped, mapped_xy, previous.scale, previous.offset)
+    return place(new, mapped, mapped_xy)
+
+
 # -- reading an index generation -------------------------------------------------------------
 def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: Sequence[int]) -> np.ndarray:
     """One unit vector per paper in `pids` (rows in that order): the mean of its chunks'
     vectors; `chunk_pid` maps each vector id to its paper.
 
-    Vectorised (searchsorted + reduceat): a per-vector Python loop was 1.3 s of a 100k-paper
-    edit's map step."""
+    Vectorised, and in as few passes over the vectors as it can: each batch's vectors of
+    papers with one chunk (most of a library of abstracts) are copied to their row, those of
+    papers with several are summed by one sort and reduceat at the end, and only rows that are
+    not already unit vectors are divided. A per-vector Python loop was 1.3 s of a 100k-paper
+    edit's map step, per-batch sums and a normalising pass over every row 0.8 s."""
     out = np.zeros((len(pids), int(index.d)), dtype=np.float32)
     if not chunk_pid or not len(pids):
         return out
@@ -606,23 +631,36 @@ def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: Sequence[int]) ->
     wanted = np.asarray(pids, dtype=np.int64)
     by_pid = np.argsort(wanted)
     sorted_pids = wanted[by_pid]
+    # each chunk's row in `out` (-1: a paper not wanted), and how many chunks each row has
+    where = np.minimum(np.searchsorted(sorted_pids, chunk_pids), len(sorted_pids) - 1)
+    chunk_row = np.where(sorted_pids[where] == chunk_pids, by_pid[where], -1)
+    counts = np.bincount(chunk_row[chunk_row >= 0], minlength=len(pids))
+    several_rows, several_vecs = [], []
     for vecs, ids in vectors.iter_vectors(index):
-        ids = np.asarray(ids, dtype=np.int64)
         at = np.minimum(np.searchsorted(chunk_vids, ids), len(chunk_vids) - 1)
-        pid = chunk_pids[at]
-        where = np.minimum(np.searchsorted(sorted_pids, pid), len(sorted_pids) - 1)
-        ok = (chunk_vids[at] == ids) & (sorted_pids[where] == pid)
-        rows = by_pid[where[ok]]
-        if not len(rows):
-            continue
-        batch = np.asarray(vecs, dtype=np.float32)[ok]
+        rows = np.where(chunk_vids[at] == ids, chunk_row[at], -1)
+        single = rows >= 0
+        single[single] = counts[rows[single]] == 1
+        if single.all():
+            out[rows] = vecs
+        else:
+            out[rows[single]] = vecs[single]
+            several = rows >= 0
+            several[several] = counts[rows[several]] > 1
+            if several.any():
+                several_rows.append(rows[several])
+                several_vecs.append(np.asarray(vecs[several], dtype=np.float32))
+    if several_rows:
+        rows, batch = np.concatenate(several_rows), np.concatenate(several_vecs)
         order = np.argsort(rows, kind="stable")
         rows, batch = rows[order], batch[order]
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        out[rows[starts]] += np.add.reduceat(batch, starts, axis=0)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return out / norms
+        out[rows[starts]] = np.add.reduceat(batch, starts, axis=0)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+    off = np.flatnonzero((np.abs(norms - 1.0) > 1e-6) & (norms > 0))
+    if len(off):
+        out[off] /= norms[off, None]
+    return out
 
 
 def map_input(idx: store.Index) -> MapInput:
@@ -631,7 +669,6 @@ def map_input(idx: store.Index) -> MapInput:
     rows = idx.query(
         "SELECT pid, id, title, section, notes, abstract, text_hash FROM papers ORDER BY pid"
     )
-    chunk_pid = dict(idx.query("SELECT vid, pid FROM chunks"))
     sections = [json.loads(r[3] or "[]") for r in rows]
     notes = [json.loads(r[4] or "[]") for r in rows]
     return MapInput(
@@ -640,41 +677,156 @@ def map_input(idx: store.Index) -> MapInput:
         sections=sections,
         texts=[" ".join([r[2], r[2], *n, r[5] or ""]) for r, n in zip(rows, notes, strict=True)],
         hashes=[str(r[6] or "") for r in rows],
-        vectors=paper_vectors(idx.vectors, chunk_pid, [r[0] for r in rows]),
+        vectors=paper_vectors(idx.vectors, idx.chunk_papers(), [r[0] for r in rows]),
     )
 
 
 def read(gen: Path) -> LibraryMap | None:
     """The map stored in a generation, or None when it has none (or an unreadable one)."""
     try:
-        return LibraryMap.from_json(json.loads((gen / MAP_NAME).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+        idx = store.Index.open_generation(gen, verify=False)
+    except PapersError:
+        return None
+    try:
+        return read_index(idx, gen)
+    finally:
+        idx.close()
+
+
+def read_index(idx: store.Index, gen: Path | None = None) -> LibraryMap | None:
+    """The map in an open generation: its tables, or the map.json a generation made before
+    the map was kept in them has (in `gen`)."""
+    try:
+        info = idx.map_info()
+        if info is None:
+            if gen is None:
+                return None
+            return LibraryMap.from_json(json.loads((gen / MAP_NAME).read_text(encoding="utf-8")))
+        found = LibraryMap.from_json({**info, "points": []})
+        found.points = [
+            Point(
+                id=pid,
+                title=title,
+                section=json.loads(section or "[]"),
+                x=x,
+                y=y,
+                cluster=c,
+                hash=h,
+            )
+            for pid, title, section, x, y, c, h in idx.map_points()
+        ]
+        return found
+    except (OSError, ValueError, KeyError, TypeError, sqlite3.DatabaseError, PapersError):
         return None
 
 
-def write(gen: Path, library_map: LibraryMap) -> None:
-    """Write map.json atomically (temp file then os.replace)."""
-    tmp = gen / (MAP_NAME + ".tmp")
-    tmp.write_text(json.dumps(library_map.to_json(), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, gen / MAP_NAME)
+def _info(library_map: LibraryMap) -> dict[str, Any]:
+    """What map_info keeps: the map without its points (those are rows)."""
+    info = library_map.to_json()
+    del info["points"]
+    return info
 
 
-def build_for_generation(gen: Path, previous_gen: Path | None, log: Log = lambda s: None) -> None:
-    """The rebuild's hook: compute the map of the not yet published generation `gen`.
+@dataclass
+class MapRows:
+    """What a rebuild writes of its map: every row anew (`replace`), or the rows of papers
+    `gone` dropped and `rows` (pid, x, y, cluster, hash) added; and the map's info."""
 
-    A map that cannot be made is reported and skipped: the index is still good without it."""
-    db = sqlite3.connect(f"{(gen / store.DB_NAME).as_uri()}?mode=ro", uri=True)
+    replace: bool
+    gone: list[int]
+    rows: list[tuple[int, float, float, int, str]]
+    info: dict[str, Any]
+
+
+def update_generation(
+    writer: store.GenerationWriter,
+    gen: Path,
+    index: Any,
+    previous_gen: Path | None,
+    log: Log = lambda s: None,
+) -> None:
+    """The rebuild's step: the map of the generation being written in `gen` (its rows in
+    `writer`, its vectors `index` still in memory), before its manifest is committed.
+
+    A generation that is a copy of the previous one (an edit's patch) holds the previous map's
+    rows: only papers with a new text are placed and only the clusters they join or leave are
+    summed up again (`patch_rows`). Otherwise the map is computed from every paper, reusing
+    the previous generation's map (`previous_gen`) when few papers changed. A map that cannot
+    be made is reported and left out: the index is still good without it."""
+    view = writer.view(gen, index)
     try:
-        manifest = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM manifest")}
-        idx = store.Index(gen, db, manifest)
-        previous = read(previous_gen) if previous_gen is not None else None
-        library_map = compute(map_input(idx), previous, log=log)
-        write(gen, library_map)
+        stored = view.map_info()
+        change = None
+        if stored is not None:
+            change = patch_rows(view, LibraryMap.from_json({**stored, "points": []}))
+        if change is None:
+            previous = read(previous_gen) if previous_gen is not None and stored is None else None
+            library_map = compute(map_input(view), previous, log=log)
+            pid_of = dict(view.query("SELECT id, pid FROM papers"))
+            rows = [(pid_of[p.id], p.x, p.y, p.cluster, p.hash) for p in library_map.points]
+            change = MapRows(True, [], rows, _info(library_map))
     except Exception as e:  # noqa: BLE001 - the layout libraries raise their own error types
         first = (str(e).strip().splitlines() or [""])[0]
         log(f"map: not made ({e.__class__.__name__}: {first})")
-    finally:
-        db.close()
+        writer.clear_map()
+        return
+    if change.replace:
+        writer.replace_map(change.rows, change.info)
+    elif change.gone or change.rows:
+        writer.patch_map(change.gone, change.rows, change.info)
+
+
+def patch_rows(view: store.Index, stored: LibraryMap) -> MapRows | None:
+    """What brings the map rows a patched generation copied from the previous one up to date:
+    the rows of papers gone or changed dropped, the papers without a row placed, and the
+    clusters that gained or lost papers summed up again. The same map `compute` makes from
+    every paper, at the cost of the changed papers (and of reading every paper's vector and
+    position, which placing needs). None when the map must be fitted again."""
+    start = time.perf_counter()
+    rows = view.map_rows()
+    unplaced = view.map_unplaced()
+    stale = [(pid, c) for pid, _x, _y, c, current in rows if not current]
+    rows = [r for r in rows if r[4]]
+    kept, new_pids = len(rows), [pid for pid, _h in unplaced]
+    # a paper with another text is unplaced and stale: counted once, as compute does
+    changed = len(unplaced) + len(stale) - len({pid for pid, _c in stale} & set(new_pids))
+    if must_refit(stored, kept + len(unplaced), kept, changed, LAYOUT):
+        return None
+    if not changed:
+        return MapRows(False, [], [], _info(stored))
+    kept_pids = [r[0] for r in rows]
+    x = paper_vectors(view.vectors, view.chunk_papers(), kept_pids + new_pids)
+    kept_xy = np.array([(r[1], r[2]) for r in rows], dtype=np.float32).reshape(-1, 2)
+    kept_cluster = np.array([r[3] for r in rows], dtype=np.int64)
+    new_xy, nearest = place_on(stored, x[kept:], x[:kept], kept_xy)
+    new_xy = np.round(new_xy.astype(np.float64), 4)
+    new_cluster = kept_cluster[nearest]
+    xy = np.concatenate([kept_xy.astype(np.float64), new_xy])
+    labels = np.concatenate([kept_cluster, new_cluster])
+    pids = np.asarray(kept_pids + new_pids, dtype=np.int64)
+    clusters = {c.id: c for c in stored.clusters}
+    for c in {c for _pid, c in stale} | {int(c) for c in new_cluster}:
+        if c not in clusters:
+            continue
+        members = np.flatnonzero(labels == c)
+        if not len(members):
+            del clusters[c]
+            continue
+        top = [int(pids[members[i]]) for i in _most_central(x[members], TOP_PAPERS)]
+        ids = dict(view.pid_ids(top))
+        clusters[c] = _cluster(c, clusters[c].terms, xy[members], [ids[p] for p in top])
+    stored.clusters = [clusters[c] for c in sorted(clusters)]
+    stored.placed_since_fit += changed
+    stored.seconds = round(time.perf_counter() - start, 3)
+    return MapRows(
+        False,
+        [pid for pid, _c in stale],
+        [
+            (pid, float(new_xy[j, 0]), float(new_xy[j, 1]), int(new_cluster[j]), h)
+            for j, (pid, h) in enumerate(unplaced)
+        ],
+        _info(stored),
+    )
 
 
 def load(index_dir: Path, log: Log = lambda s: None) -> LibraryMap:
@@ -683,12 +835,12 @@ def load(index_dir: Path, log: Log = lambda s: None) -> LibraryMap:
     gen = store.current_generation(index_dir)
     if gen is None:
         raise IndexMissing("no index yet: run `papers rebuild` first")
-    found = read(gen)
-    if found is not None:
-        return found
-    log("this index has no map yet (it is made by `papers rebuild`): computing it now")
     idx = store.Index.open_generation(gen)
     try:
+        found = read_index(idx, gen)
+        if found is not None:
+            return found
+        log("this index has no map yet (it is made by `papers rebuild`): computing it now")
         return compute(map_input(idx), None, log=log)
     except ImportError as e:
         raise PapersError(f"the map needs {e.name}: pip install 'papers[web]'") from None

@@ -2,7 +2,7 @@
 
 index/
   CURRENT            name of the live generation, replaced atomically (os.replace)
-  gen-<n>/index.sqlite   papers, sources, chunks, keyword index, files cache, manifest
+  gen-<n>/index.sqlite   papers, sources, chunks, keyword index, files cache, the map, manifest
   gen-<n>/vectors.faiss  vectors keyed by chunk id
   gen-<n>/checksums.json size and CRC-32 of both files, written last before publishing
   encoders/<fingerprint>/  the encoder exported for fast queries
@@ -80,6 +80,19 @@ CREATE INDEX paper_records_pid ON paper_records(pid);
 CREATE TABLE merge_keys (key TEXT NOT NULL, pid INTEGER NOT NULL);
 CREATE INDEX merge_keys_key ON merge_keys(key);
 CREATE INDEX merge_keys_pid ON merge_keys(pid);
+"""
+# The library's map (search/map.py): each paper's position and cluster, and the text hash it
+# was placed with; map_info holds the rest (layout, scale, clusters and their labels) as JSON
+# under the key "map". In the generation's own file, so that an edit updates only the rows of
+# the papers it changed (a 100k-paper map.json was 25 MB to read and write again), and so that
+# the map is covered by the checksum. IF NOT EXISTS: a copy of a generation made before the
+# map moved here gets the tables when its map is written.
+MAP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS map_points (
+    pid INTEGER PRIMARY KEY, x REAL NOT NULL, y REAL NOT NULL, cluster INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS map_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # paper_records: which paper each record of each file (path under notes/, position among the
 # file's records) went into; merge_keys: the keys its records join by (library.merge_keys).
@@ -406,6 +419,44 @@ class Index:
             out.update(r[0] for r in self.query(sql.format(",".join("?" * len(part))), part))
         return out
 
+    # -- the map (search/map.py) -------------------------------------------------------------
+    def map_info(self) -> dict[str, Any] | None:
+        """The stored map's layout and clusters, or None when this generation has no map in
+        its tables (none made, or one from before the map was kept here: map.json)."""
+        if not self.has_tables(["map_info"]):
+            return None
+        rows = self.query("SELECT value FROM map_info WHERE key = 'map'")
+        return json.loads(rows[0][0]) if rows else None
+
+    def map_points(self) -> list[tuple[str, str, str, float, float, int, str]]:
+        """(id, title, section json, x, y, cluster, hash) of every mapped paper, in pid order."""
+        return self.query(
+            "SELECT p.id, p.title, p.section, m.x, m.y, m.cluster, m.hash "
+            "FROM map_points m JOIN papers p ON p.pid = m.pid ORDER BY m.pid"
+        )
+
+    def map_rows(self) -> list[tuple[int, float, float, int, int]]:
+        """(pid, x, y, cluster, current) of every row of the map, in pid order; current is 0
+        when its paper is gone or has another text than the one it was placed with."""
+        return self.query(
+            "SELECT m.pid, m.x, m.y, m.cluster, "
+            "p.pid IS NOT NULL AND m.hash IS coalesce(p.text_hash, '') "
+            "FROM map_points m LEFT JOIN papers p ON p.pid = m.pid ORDER BY m.pid"
+        )
+
+    def map_unplaced(self) -> list[tuple[int, str]]:
+        """(pid, text hash) of papers the map has no row for, or a row placed with another
+        text, in pid order."""
+        return self.query(
+            "SELECT p.pid, coalesce(p.text_hash, '') FROM papers p "
+            "LEFT JOIN map_points m ON m.pid = p.pid "
+            "WHERE m.pid IS NULL OR m.hash IS NOT coalesce(p.text_hash, '') ORDER BY p.pid"
+        )
+
+    def chunk_papers(self) -> dict[int, int]:
+        """vid -> pid of every chunk."""
+        return dict(self.query("SELECT vid, pid FROM chunks"))
+
     def cached_problems(self) -> list[str]:
         """Problems json of every file that had some."""
         return [r[0] for r in self.query("SELECT problems FROM files WHERE problems != '[]'")]
@@ -465,7 +516,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
 
 def create_db(path: Path) -> sqlite3.Connection:
     db = open_for_writing(path)
-    db.executescript(SCHEMA)
+    db.executescript(SCHEMA + MAP_SCHEMA)
     return db
 
 
@@ -600,6 +651,42 @@ class GenerationWriter:
         )
         self.db.commit()
         self.db.execute("DETACH DATABASE old")
+
+    def view(self, gen: Path, index: Any) -> Index:
+        """A read-only view of the generation being written (its rows so far), with its vectors
+        `index` still in memory: for a step that reads what the build wrote (the map)."""
+        view = Index(gen, self.db, {})
+        view._vectors = index
+        return view
+
+    def replace_map(self, rows: Iterable[tuple[int, float, float, int, str]], info: Any) -> None:
+        """The whole map: rows of (pid, x, y, cluster, hash), and its info (JSON-able)."""
+        self.db.executescript(MAP_SCHEMA)
+        self.db.execute("DELETE FROM map_points")
+        self.patch_map([], rows, info)
+
+    def patch_map(
+        self,
+        gone: Iterable[int],
+        rows: Iterable[tuple[int, float, float, int, str]],
+        info: Any,
+    ) -> None:
+        """Drop the map rows of papers `gone` (pids), add `rows`, and replace the info."""
+        self.db.executemany("DELETE FROM map_points WHERE pid = ?", ((p,) for p in gone))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO map_points (pid, x, y, cluster, hash) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO map_info (key, value) VALUES ('map', ?)",
+            (json.dumps(info, ensure_ascii=False),),
+        )
+
+    def clear_map(self) -> None:
+        """No map in this generation (one could not be made)."""
+        self.db.executescript(MAP_SCHEMA)
+        self.db.execute("DELETE FROM map_points")
+        self.db.execute("DELETE FROM map_info")
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_manifest(self.db, manifest)

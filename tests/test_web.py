@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from search import map as library_map
-from search import vectors
+from search import store, vectors
 from search.api import Library
 from search.cli import cli
 from search.store import current_generation
@@ -87,9 +89,143 @@ def test_a_new_paper_is_placed_and_the_rest_stay_still(built: Path, tmp_path: Pa
     assert np.linalg.norm(robots - here, axis=1).min() < np.linalg.norm(others - here, axis=1).min()
 
 
+def _map_rows(m: library_map.LibraryMap) -> tuple[list[tuple[object, ...]], list[object]]:
+    points = sorted((p.id, p.x, p.y, p.cluster, p.hash, p.title) for p in m.points)
+    clusters = [(c.id, c.label, c.size, c.x, c.y, c.top) for c in m.clusters]
+    return points, [m.method, m.fitted_papers, m.placed_since_fit, m.scale, clusters]
+
+
+def test_an_edit_patches_the_map_as_a_map_made_from_every_paper_would_be(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit's generation is a copy of the previous one: its map rows are brought up to date
+    (a paper added, one changed, one removed) without reading every paper's text, and give
+    the map `compute` makes from every paper of the new generation."""
+    lib = tmp_path / "copy"
+    shutil.copytree(built, lib)
+    before = library_map.read(current_generation(lib / "index"))  # type: ignore[arg-type]
+    assert before is not None
+    seed = lib / "notes" / "cvpr2020.md"
+    text = seed.read_text(encoding="utf-8")
+    assert "> Angular loss combined with triplet loss" in text
+    text = text.replace("> Angular loss combined with triplet loss", "> robot arm grasp torque")
+    removed = (
+        "* Proxy Anchor Loss for Deep Metric Learning\n"
+        ">Proxy-NCA + Lifted Structuered; converges faster\n"
+    )
+    assert removed in text
+    text = text.replace(removed, "")
+    seed.write_text(text, encoding="utf-8")
+    (lib / "notes" / "more.md").write_text(
+        "- Grammar parsing of token sentences\n  > language word translation\n",
+        encoding="utf-8",
+    )
+    patched: list[bool] = []
+    real_patch = library_map.patch_rows
+
+    def spy(*args: Any) -> Any:
+        out = real_patch(*args)
+        patched.append(out is not None)
+        return out
+
+    monkeypatch.setattr(library_map, "patch_rows", spy)
+
+    def rebuild_and_compare(previous: library_map.LibraryMap) -> library_map.LibraryMap:
+        Library(lib, model="fake").rebuild()
+        assert patched[-1] is True
+        gen = current_generation(lib / "index")
+        assert gen is not None
+        after = library_map.read(gen)
+        assert after is not None
+        idx = store.Index.open_generation(gen)
+        try:
+            expected = library_map.compute(library_map.map_input(idx), previous)
+        finally:
+            idx.close()
+        assert _map_rows(after) == _map_rows(expected)
+        assert sorted(c.size for c in after.clusters) == sorted(
+            np.bincount([p.cluster for p in after.points]).tolist()
+        )
+        return after
+
+    after = rebuild_and_compare(before)
+    assert after.placed_since_fit == 3
+    old = {p.id: p for p in before.points}
+    moved = [p.id for p in after.points if p.id in old and (p.x, p.y) != (old[p.id].x, old[p.id].y)]
+    assert len(moved) == 1  # the paper whose note changed
+    assert len(after.points) == len(before.points)  # one in, one out
+    # a paper removed and nothing placed: only the cluster it leaves is summed up again
+    (lib / "notes" / "more.md").unlink()
+    again = rebuild_and_compare(after)
+    assert again.placed_since_fit == 4 and len(again.points) == len(after.points) - 1
+    assert [(p.x, p.y) for p in again.points] == [
+        (p.x, p.y) for p in after.points if p.id in {q.id for q in again.points}
+    ]
+
+
+def test_a_map_kept_in_map_json_is_read_and_moved_into_the_tables(
+    built: Path, tmp_path: Path
+) -> None:
+    """Generations made before the map moved into index.sqlite keep it in map.json: it is
+    read, and the next rebuild places new papers into it and writes the map's tables."""
+    lib = tmp_path / "copy"
+    shutil.copytree(built, lib)
+    gen = current_generation(lib / "index")
+    assert gen is not None
+    stored = library_map.read(gen)
+    assert stored is not None
+    (gen / library_map.MAP_NAME).write_text(json.dumps(stored.to_json()), encoding="utf-8")
+    db = sqlite3.connect(gen / store.DB_NAME)
+    db.executescript("DROP TABLE map_points; DROP TABLE map_info;")
+    db.close()
+    sums = json.loads((gen / store.CHECKSUMS).read_text(encoding="utf-8"))
+    sums[store.DB_NAME] = {
+        "bytes": (gen / store.DB_NAME).stat().st_size,
+        "crc32": store.file_checksum(gen / store.DB_NAME),
+    }
+    (gen / store.CHECKSUMS).write_text(json.dumps(sums), encoding="utf-8")
+    legacy = library_map.read(gen)
+    assert legacy is not None and _map_rows(legacy) == _map_rows(stored)
+    (lib / "notes" / "more.md").write_text("- Robot torque planner\n  > robot arm\n")
+    Library(lib, model="fake").rebuild()
+    new_gen = current_generation(lib / "index")
+    assert new_gen is not None and not (new_gen / library_map.MAP_NAME).exists()
+    after = library_map.read(new_gen)
+    assert after is not None and after.placed_since_fit == 1
+    old = {p.id: (p.x, p.y) for p in stored.points}
+    assert all((p.x, p.y) == old[p.id] for p in after.points if p.id in old)
+
+
+def test_a_map_that_cannot_be_made_is_left_out_and_made_again_later(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = tmp_path / "copy"
+    shutil.copytree(built, lib)
+    (lib / "notes" / "more.md").write_text("- Robot torque planner\n  > robot arm\n")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise FloatingPointError("the layout diverged")
+
+    monkeypatch.setattr(library_map, "place_tsne", broken)
+    said: list[str] = []
+    library = Library(lib, model="fake", log=said.append)
+    library.rebuild()
+    assert "map: not made (FloatingPointError: the layout diverged)" in said
+    gen = current_generation(lib / "index")
+    assert gen is not None and library_map.read(gen) is None
+    assert library.papers()  # the rest of the index is there
+    # `papers map` computes one in memory; the next rebuild that changes a paper stores one
+    assert len(library_map.load(lib / "index").points) == PAPERS + 1
+    monkeypatch.undo()
+    (lib / "notes" / "more.md").write_text("- Robot torque planner\n  > robot arm motor\n")
+    Library(lib, model="fake").rebuild()
+    again = library_map.read(current_generation(lib / "index"))  # type: ignore[arg-type]
+    assert again is not None and len(again.points) == PAPERS + 1
+
+
 def test_placed_papers_are_optimised_near_their_neighbours_and_the_map_stays_still() -> None:
     """On an openTSNE map new papers start at `place` and are then optimised against the
-    mapped papers (openTSNE's transform, in t-SNE units from map.json's scale/offset); a map
+    mapped papers (openTSNE's transform, in t-SNE units from the stored scale and offset); a map
     without that scale (written before it was stored) places by `place` alone."""
     rng = np.random.default_rng(5)
     topics, per_topic, new_per_topic = 6, 42, 2
@@ -173,10 +309,16 @@ def test_paper_vectors_are_read_alike_from_exact_and_ivf_indexes(
     x = rng.normal(size=(300, 16)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     vids = np.arange(300, dtype=np.int64) * 3 + 1
-    chunk_pid = {int(v): i // 3 for i, v in enumerate(vids)}  # 100 papers of 3 chunks
-    pids = list(range(99, -1, -1))  # any order: rows follow `pids`
-    expected = np.stack([x[3 * p : 3 * p + 3].mean(axis=0) for p in pids])
-    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    # papers of 1 to 4 chunks, not in order of their vectors; the last vectors belong to no
+    # paper, paper 1000 has no vector and the papers of pid 0-9 are not asked for
+    owner = np.repeat(np.arange(120), rng.integers(1, 5, size=120))[:280]
+    rng.shuffle(owner)
+    chunk_pid = {int(v): int(owner[i]) for i, v in enumerate(vids[:280])}
+    pids = [1000, *sorted(set(owner.tolist()) - set(range(10)), reverse=True)]
+    expected = np.zeros((len(pids), 16), dtype=np.float32)
+    for row, p in enumerate(pids[1:], start=1):
+        mean = x[:280][owner == p].mean(axis=0)
+        expected[row] = mean / np.linalg.norm(mean)
     flat = vectors.new_index(16)
     flat.add_with_ids(x, vids)
     assert np.allclose(library_map.paper_vectors(flat, chunk_pid, pids), expected, atol=1e-6)
