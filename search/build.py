@@ -399,6 +399,7 @@ def _rebuild_locked(
         return _unchanged_report(report, cache, scan.problems, log)
 
     tmp = store.new_generation_dir(paths.index)
+    library_map.warm_up(previous)
     db: store.GenerationWriter | None = None
     try:
         readings = _read_with_cache(scan, cache, report)
@@ -422,7 +423,8 @@ def _rebuild_locked(
                 db, paths, model, previous, patch, report, log, progress, pause
             )
         vectors.write(built.index, tmp / store.FAISS_NAME)
-        # The map of the library (search/map.py) goes into the generation it describes.
+        # The map of the library (search/map.py) goes into the generation it describes; after
+        # the vector file, whose write lets the map's background import (warm_up) run.
         previous_gen = previous.gen if previous is not None and model.reuse else None
         library_map.update_generation(db, tmp, built.index, previous_gen, log)
         _write_generation(db, tmp, built, spec, model)

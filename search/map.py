@@ -31,16 +31,20 @@ bench/map.py):
 
 The heavy pieces (openTSNE, scikit-learn) are imported inside the functions that fit or place
 (`place_tsne`: 1.0 s of imports in a fresh rebuild), so that queries and `--help` never pay
-for them.
+for them; a rebuild of a library with an openTSNE map starts that import in a background
+thread (`warm_up`) as soon as it knows a note changed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 import re
 import sqlite3
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -827,6 +831,29 @@ def patch_rows(view: store.Index, stored: LibraryMap) -> MapRows | None:
         ],
         _info(stored),
     )
+
+
+def warm_up(previous: store.Index | None) -> None:
+    """Start importing openTSNE in a background thread when the previous generation's map was
+    laid out with it: this rebuild's map will place papers with it (or fit again), and its
+    import (about 1 s: scikit-learn, scipy.stats and pandas come with it) then runs while the
+    rebuild copies and checks files, which release the GIL, instead of after them. A failed
+    import is left for the map step to report."""
+    if previous is None or "openTSNE" in sys.modules:
+        return
+    try:
+        info = previous.map_info()
+    except PapersError:
+        return
+    if info and info.get("method") == "opentsne":
+        threading.Thread(target=_import_quietly, args=("openTSNE",), name="map-import").start()
+
+
+def _import_quietly(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # noqa: BLE001, S110 - the map step imports it again and says why
+        pass
 
 
 def load(index_dir: Path, log: Log = lambda s: None) -> LibraryMap:

@@ -554,6 +554,10 @@ class GenerationWriter:
         `previous`, to be updated in place: rows of papers no note change touched are kept as
         they are (the copy is a new file: the live generation is never written)."""
         shutil.copyfile(previous / DB_NAME, path)
+        # Synced now rather than at publish, when only the rows changed since are left to
+        # write: the disk takes the copy while the rest of the rebuild computes (the map's
+        # background import among it, map.warm_up), not while it waits.
+        _fsync_file(path)
         return cls(open_for_writing(path))
 
     def delete_papers(self, pids: Iterable[int]) -> None:

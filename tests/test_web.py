@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,6 +223,32 @@ def test_a_map_that_cannot_be_made_is_left_out_and_made_again_later(
     Library(lib, model="fake").rebuild()
     again = library_map.read(current_generation(lib / "index"))  # type: ignore[arg-type]
     assert again is not None and len(again.points) == PAPERS + 1
+
+
+def test_an_opentsne_map_has_its_library_imported_in_the_background(built: Path) -> None:
+    """warm_up starts importing openTSNE (about 1 s) while the rebuild copies files, for a
+    library whose map it laid out, and not for one with a PCA map."""
+    script = (
+        "import sys, threading\n"
+        "from pathlib import Path\n"
+        "from search import map as m, store\n"
+        "idx = store.Index.open(Path(sys.argv[1]))\n"
+        "if sys.argv[2] == 'pca':\n"
+        "    idx.map_info = lambda: {'method': 'pca'}\n"
+        "m.warm_up(idx)\n"
+        "for t in threading.enumerate():\n"
+        "    if t.name == 'map-import':\n"
+        "        t.join()\n"
+        "print('openTSNE' in sys.modules, 'sklearn' in sys.modules)\n"
+    )
+    for method, expected in (("opentsne", "True True"), ("pca", "False False")):
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(built / "index"), method],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == expected, (method, out.stderr)
 
 
 def test_placed_papers_are_optimised_near_their_neighbours_and_the_map_stays_still() -> None:
