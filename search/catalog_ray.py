@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,29 @@ def connect(address: str, workers: int | None) -> Any:
     return ray
 
 
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many encoder actors a cluster gets, and of which kind: one per GPU when it has any
+    (sentence-transformers on cuda, no CPU reserved), else one per CPU (the ONNX export)."""
+
+    pool: int
+    threads: int  # intra-op threads of each actor
+    use_gpu: bool
+    cpus: int
+    gpus: int
+
+    @classmethod
+    def for_cluster(cls, resources: dict[str, float], workers: int | None) -> ActorPlan:
+        gpus = int(resources.get("GPU", 0))
+        cpus = max(1, int(resources.get("CPU", 1)))
+        use_gpu = gpus > 0
+        pool = workers or (gpus if use_gpu else cpus)
+        # One intra-op thread per CPU actor: Ray gives each actor one CPU, and several actors
+        # each using every core would fight over them.
+        threads = 1 if pool > 1 or use_gpu else cpus
+        return cls(pool, threads, use_gpu, cpus, gpus)
+
+
 def embed_with_ray(
     catalog: Catalog,
     store: Embeddings,
@@ -150,18 +174,12 @@ def embed_with_ray(
     ray = connect(address, workers)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own progress line is on stderr
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    cpus = max(1, int(resources.get("CPU", 1)))
-    use_gpu = gpus > 0
-    pool = workers or (gpus if use_gpu else cpus)
-    # One intra-op thread per CPU actor: Ray gives each actor one CPU, and several actors
-    # each using every core would fight over them.
-    threads = 1 if pool > 1 or use_gpu else cpus
+    plan = ActorPlan.for_cluster(ray.cluster_resources(), workers)
     log(
-        f"ray: {pool} encoder actor(s) on {cpus} CPUs"
-        + (f" and {gpus} GPUs (sentence-transformers on cuda)" if use_gpu else "")
+        f"ray: {plan.pool} encoder actor(s) on {plan.cpus} CPUs"
+        + (f" and {plan.gpus} GPUs (sentence-transformers on cuda)" if plan.use_gpu else "")
     )
+    pool, use_gpu = plan.pool, plan.use_gpu
     model_path = str(enc.model_path) if use_gpu and enc.model_path else None
     # Nested in a list so Ray hands the actor the reference, fetched only where needed.
     files = [ray.put(_pack(enc.onnx_folder))]
@@ -180,7 +198,7 @@ def embed_with_ray(
             fn_constructor_kwargs={
                 "onnx_folder": str(enc.onnx_folder),
                 "prompt": enc.document_prompt,
-                "threads": threads,
+                "threads": plan.threads,
                 "model_path": model_path,
                 "device": "cuda" if use_gpu else "cpu",
                 "files": files,

@@ -119,3 +119,52 @@ def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
     out = actor({"hash": np.asarray([1, 2]), "text": texts})
     expect = enc.encode(list(texts))
     assert np.allclose(out["vector"].astype(np.float32), expect, atol=2e-3)
+
+
+def test_a_cluster_with_gpus_gets_one_cuda_actor_per_gpu() -> None:
+    from search.catalog_ray import ActorPlan
+
+    assert ActorPlan.for_cluster({"CPU": 16.0, "GPU": 2.0}, None) == ActorPlan(2, 1, True, 16, 2)
+    assert ActorPlan.for_cluster({"CPU": 2.0}, None) == ActorPlan(2, 1, False, 2, 0)
+    # one actor alone has every core; --workers overrides the count
+    assert ActorPlan.for_cluster({"CPU": 4.0}, 1) == ActorPlan(1, 4, False, 4, 0)
+    assert ActorPlan.for_cluster({"CPU": 4.0, "GPU": 1.0}, 3).pool == 3
+
+
+def test_a_gpu_actor_encodes_with_sentence_transformers_as_the_local_path_does(
+    with_export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU actor loads the model with sentence-transformers on cuda. This machine has no GPU:
+    the same actor runs with sentence-transformers on the CPU instead, which checks everything
+    but CUDA itself (the model it loads, the document prompt, unit float16 rows) against the
+    vectors of the local path."""
+    import sentence_transformers
+
+    from search.catalog_ray import EncodeBatch
+
+    paths = library_paths()
+    enc = catalog_encoder(paths, None)
+    assert enc.onnx_folder is not None and enc.model_path is not None
+    devices: list[str] = []
+    real = sentence_transformers.SentenceTransformer
+
+    def on_this_machine(path: str, device: str) -> object:
+        devices.append(device)
+        return real(path, device="cpu")
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", on_this_machine)
+    actor = EncodeBatch(
+        str(enc.onnx_folder),
+        enc.document_prompt,
+        threads=1,
+        model_path=str(enc.model_path),
+        device="cuda",
+    )
+    assert devices == ["cuda"] and actor.st is not None and actor.onnx is None
+    texts = np.asarray([f"A study of {t}" for t in TOPICS], dtype=object)
+    out = actor({"hash": np.arange(len(texts)), "text": texts})
+    assert out["vector"].dtype == np.float16 and out["hash"].tolist() == list(range(len(texts)))
+    got = out["vector"].astype(np.float32)
+    expect = enc.encode(list(texts))
+    cos = (got * expect).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expect, axis=1)
+    assert cos.min() >= 0.9999, cos.min()
