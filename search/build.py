@@ -425,8 +425,8 @@ def _rebuild_locked(
         vectors.write(built.index, tmp / store.FAISS_NAME)
         # The map of the library (search/map.py) goes into the generation it describes; after
         # the vector file, whose write lets the map's background import (warm_up) run.
-        previous_gen = previous.gen if previous is not None and model.reuse else None
-        library_map.update_generation(db, tmp, built.index, previous_gen, log)
+        mapped = previous if model.reuse else None
+        library_map.update_generation(db, tmp, built.index, mapped, log)
         _write_generation(db, tmp, built, spec, model)
         del built
         pause("written")

@@ -746,7 +746,7 @@ def update_generation(
     writer: store.GenerationWriter,
     gen: Path,
     index: Any,
-    previous_gen: Path | None,
+    previous: store.Index | None,
     log: Log = lambda s: None,
 ) -> None:
     """The rebuild's step: the map of the generation being written in `gen` (its rows in
@@ -755,8 +755,9 @@ def update_generation(
     A generation that is a copy of the previous one (an edit's patch) holds the previous map's
     rows: only papers with a new text are placed and only the clusters they join or leave are
     summed up again (`patch_rows`). Otherwise the map is computed from every paper, reusing
-    the previous generation's map (`previous_gen`) when few papers changed. A map that cannot
-    be made is reported and left out: the index is still good without it."""
+    the map of the `previous` generation (None: its vectors are not this one's) when few
+    papers changed. A map that cannot be made is reported and left out: the index is still
+    good without it."""
     view = writer.view(gen, index)
     try:
         stored = view.map_info()
@@ -764,8 +765,10 @@ def update_generation(
         if stored is not None:
             change = patch_rows(view, LibraryMap.from_json({**stored, "points": []}))
         if change is None:
-            previous = read(previous_gen) if previous_gen is not None and stored is None else None
-            library_map = compute(map_input(view), previous, log=log)
+            before = None
+            if previous is not None and stored is None:
+                before = read_index(previous, previous.gen)
+            library_map = compute(map_input(view), before, log=log)
             pid_of = dict(view.query("SELECT id, pid FROM papers"))
             rows = [(pid_of[p.id], p.x, p.y, p.cluster, p.hash) for p in library_map.points]
             change = MapRows(True, [], rows, _info(library_map))
