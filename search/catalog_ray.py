@@ -205,7 +205,8 @@ def embed_with_ray(
             },
             batch_size=batch,
             batch_format="numpy",
-            concurrency=pool,
+            # a fixed pool of actors (`concurrency=` says the same, deprecated in Ray 2.51)
+            compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=0 if use_gpu else 1,
             num_gpus=1 if use_gpu else 0,
         )
