@@ -649,8 +649,7 @@ def paper_vectors(index: Any, chunk_pid: dict[int, int], pids: Sequence[int]) ->
             out[rows] = vecs
         else:
             out[rows[single]] = vecs[single]
-            several = rows >= 0
-            several[several] = counts[rows[several]] > 1
+            several = (rows >= 0) & ~single
             if several.any():
                 several_rows.append(rows[several])
                 several_vecs.append(np.asarray(vecs[several], dtype=np.float32))
@@ -692,24 +691,23 @@ def read(gen: Path) -> LibraryMap | None:
     except PapersError:
         return None
     try:
-        return read_index(idx, gen)
+        return read_index(idx)
     finally:
         idx.close()
 
 
-def read_index(idx: store.Index, gen: Path | None = None) -> LibraryMap | None:
-    """The map in an open generation: its tables, or the map.json a generation made before
-    the map was kept in them has (in `gen`)."""
+def read_index(idx: store.Index) -> LibraryMap | None:
+    """The map in an open generation: its tables, or the map.json that a generation made
+    before the map was kept in them has in its folder."""
     try:
         info = idx.map_info()
         if info is None:
-            if gen is None:
-                return None
-            return LibraryMap.from_json(json.loads((gen / MAP_NAME).read_text(encoding="utf-8")))
+            legacy = idx.gen / MAP_NAME
+            return LibraryMap.from_json(json.loads(legacy.read_text(encoding="utf-8")))
         found = LibraryMap.from_json({**info, "points": []})
         found.points = [
             Point(
-                id=pid,
+                id=paper_id,
                 title=title,
                 section=json.loads(section or "[]"),
                 x=x,
@@ -717,7 +715,7 @@ def read_index(idx: store.Index, gen: Path | None = None) -> LibraryMap | None:
                 cluster=c,
                 hash=h,
             )
-            for pid, title, section, x, y, c, h in idx.map_points()
+            for paper_id, title, section, x, y, c, h in idx.map_points()
         ]
         return found
     except (OSError, ValueError, KeyError, TypeError, sqlite3.DatabaseError, PapersError):
@@ -767,7 +765,7 @@ def update_generation(
         if change is None:
             before = None
             if previous is not None and stored is None:
-                before = read_index(previous, previous.gen)
+                before = read_index(previous)
             library_map = compute(map_input(view), before, log=log)
             pid_of = dict(view.query("SELECT id, pid FROM papers"))
             rows = [(pid_of[p.id], p.x, p.y, p.cluster, p.hash) for p in library_map.points]
@@ -803,12 +801,13 @@ def patch_rows(view: store.Index, stored: LibraryMap) -> MapRows | None:
         return MapRows(False, [], [], _info(stored))
     kept_pids = [r[0] for r in rows]
     x = paper_vectors(view.vectors, view.chunk_papers(), kept_pids + new_pids)
-    kept_xy = np.array([(r[1], r[2]) for r in rows], dtype=np.float32).reshape(-1, 2)
+    # positions as stored (4 decimals) for the summaries; float32, as compute has them, to place
+    kept_xy = np.array([(r[1], r[2]) for r in rows], dtype=np.float64).reshape(-1, 2)
     kept_cluster = np.array([r[3] for r in rows], dtype=np.int64)
-    new_xy, nearest = place_on(stored, x[kept:], x[:kept], kept_xy)
+    new_xy, nearest = place_on(stored, x[kept:], x[:kept], kept_xy.astype(np.float32))
     new_xy = np.round(new_xy.astype(np.float64), 4)
     new_cluster = kept_cluster[nearest]
-    xy = np.concatenate([kept_xy.astype(np.float64), new_xy])
+    xy = np.concatenate([kept_xy, new_xy])
     labels = np.concatenate([kept_cluster, new_cluster])
     pids = np.asarray(kept_pids + new_pids, dtype=np.int64)
     clusters = {c.id: c for c in stored.clusters}
@@ -867,7 +866,7 @@ def load(index_dir: Path, log: Log = lambda s: None) -> LibraryMap:
         raise IndexMissing("no index yet: run `papers rebuild` first")
     idx = store.Index.open_generation(gen)
     try:
-        found = read_index(idx, gen)
+        found = read_index(idx)
         if found is not None:
             return found
         log("this index has no map yet (it is made by `papers rebuild`): computing it now")
