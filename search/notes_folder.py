@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .records import FileResult, Problem, Record
+from search.readers.config import Config
+from search.readers.records import FileResult, Problem, Record
 
 # read(path, rel, read_as) -> FileResult
 Reader = Callable[[Path, str, str], FileResult]

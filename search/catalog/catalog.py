@@ -11,7 +11,7 @@ Layout, under the library root (see README, "The catalog"):
                                      produced; written whole (tmp + rename), never changed
         merged/                      every catalog paper's vector in one float16 matrix
                                      (memory-mapped), cids.npy, meta.json, and above
-                                     ann.ANN_MIN vectors an IVF-PQ index (search/ann.py)
+                                     ann.ANN_MIN vectors an IVF-PQ index (search/catalog/ann.py)
 
 Why here and not in notes/ or index/: the catalog is not what you wrote (so `list`, `show` and a
 plain `ask` never see it), and it is too costly to be disposable like index/ (embedding 2.7M
@@ -40,16 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from . import ann
-from .encoder import prompts_of, read_model_config, resolve_model
-from .errors import IndexMissing, PapersError
-from .importers import record_from_object
-from .index_encoder import indexed_model, open_encoder
-from .library import Paths
-from .query import check_model
-from .query_encoder import encoder_dir
-from .records import Record, normalise_title
-from .store import Index
+from search.catalog import ann
+from search.encoders.encoder import prompts_of, read_model_config, resolve_model
+from search.encoders.index_encoder import indexed_model, open_encoder
+from search.encoders.query_encoder import encoder_dir
+from search.errors import IndexMissing, PapersError
+from search.library import Paths
+from search.query import check_model
+from search.readers.importers import record_from_object
+from search.readers.records import Record, normalise_title
+from search.storage.store import Index
 
 CATALOG_DIR = "catalog"
 DB_NAME = "catalog.sqlite"
@@ -752,7 +752,7 @@ class Embeddings:
 
     def is_current(self, catalog: Catalog) -> bool:
         """True if merged/ holds every shard and the catalog as it is now (and its index, if it
-        has one, is the kind search/ann.py builds now)."""
+        has one, is the kind search/catalog/ann.py builds now)."""
         try:
             meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -25,8 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import SHARD_SIZE, Catalog, CatalogEncoder, CatalogError, Embeddings, write_shard
-from .onnx_encoder import OnnxEncoder
+from search.catalog.catalog import (
+    SHARD_SIZE,
+    Catalog,
+    CatalogEncoder,
+    CatalogError,
+    Embeddings,
+    write_shard,
+)
+from search.encoders.onnx_encoder import OnnxEncoder
 
 # Papers handed to Ray per dataset: bounds the driver's memory (texts of one window).
 WINDOW = 200_000

@@ -31,11 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from . import ann, vectors
-from .catalog import Catalog, CatalogError, CatalogPaper, Embeddings, Merged, catalog_dir
-from .errors import NotFound, PapersError
-from .library import Paths, shorten
-from .query import Searcher, in_section
+from search.catalog.catalog import (
+    Catalog,
+    CatalogError,
+    CatalogPaper,
+    Embeddings,
+    Merged,
+    ann,
+    catalog_dir,
+)
+from search.errors import NotFound, PapersError
+from search.library import Paths, shorten
+from search.query import Searcher, in_section
+from search.storage import vectors
 
 METHODS = ("centroid", "maxsim", "svm", "svm-kw")
 # "auto": svm-kw when the catalog has keyword features (up to KEYWORD_MAX papers), else svm:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from search.errors import ModelError
 
 # Imported inside the functions that need them, for start-up time: sentence-transformers (and
 # with it torch, seconds) only when a model is loaded to build; huggingface_hub only to look a

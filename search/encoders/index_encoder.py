@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import query_encoder  # called through the module: tests replace its functions
-from .chunking import CHUNKING_VERSION
-from .encoder import (
+from search.encoders import query_encoder  # called through the module: tests replace its functions
+from search.encoders.encoder import (
     Encoder,
     ModelSpec,
     STEncoder,
@@ -31,8 +30,9 @@ from .encoder import (
     registered_encoder,
     token_spans_with,
 )
-from .errors import damaged
-from .onnx_encoder import CONFIG_FILE, export_problem
+from search.encoders.onnx_encoder import CONFIG_FILE, export_problem
+from search.errors import damaged
+from search.storage.chunking import CHUNKING_VERSION
 
 Log = Callable[[str], None]
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from . import store
-from .encoder import (
+from search.encoders.encoder import (
     Encoder,
     STEncoder,
     token_spans_with,
 )
-from .errors import damaged
-from .onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes, export_onnx
+from search.encoders.onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes, export_onnx
+from search.errors import damaged
+from search.storage import store
 
 ENCODERS = "encoders"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from . import output
-from .api import Hit
-from .cli_common import (
+from search.api import Hit
+from search.errors import PapersError
+from search.faces import output
+from search.faces.cli_common import (
     CONTEXT,
     PapersGroup,
     emit_json,
@@ -23,22 +24,21 @@ from .cli_common import (
     paths_of,
     progress_bar,
 )
-from .errors import PapersError
-from .library import LIBRARY_ENV, library_paths
-from .version import __version__
+from search.library import LIBRARY_ENV, library_paths
+from search.version import __version__
 
 # Commands whose modules load what a question does not need (the servers, the catalog, the
 # importers, evaluation): imported only when run or listed by --help.
 LAZY_COMMANDS = {
-    "import": "search.cli_import:import_command",
-    "fetch-abstracts": "search.cli_import:fetch_command",
-    "eval": "search.cli_eval:eval_command",
-    "catalog": "search.cli_catalog:catalog_group",
-    "recommend": "search.cli_catalog:recommend_command",
-    "map": "search.cli_serve:map_command",
-    "mcp": "search.cli_serve:mcp_command",
-    "serve": "search.cli_serve:serve_command",
-    "watch": "search.cli_serve:watch_command",
+    "import": "search.faces.cli_import:import_command",
+    "fetch-abstracts": "search.faces.cli_import:fetch_command",
+    "eval": "search.faces.cli_eval:eval_command",
+    "catalog": "search.faces.cli_catalog:catalog_group",
+    "recommend": "search.faces.cli_catalog:recommend_command",
+    "map": "search.faces.cli_serve:map_command",
+    "mcp": "search.faces.cli_serve:mcp_command",
+    "serve": "search.faces.cli_serve:serve_command",
+    "watch": "search.faces.cli_serve:watch_command",
 }
 
 
@@ -176,7 +176,7 @@ def ask(
     """
     lib = library_of(ctx, model)
     if in_catalog:
-        from .cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
+        from search.faces.cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
 
         return print_catalog_hits(lib.ask_catalog(" ".join(question), k=k), as_json)
     hits = lib.ask(" ".join(question), k=k, section=section, mode=mode)
@@ -230,7 +230,7 @@ def similar(
     if in_catalog:
         body = text if text is not None else _file_text(file_) if file_ else None
         found = lib.similar_catalog(" ".join(query) if query else None, text=body, k=k)
-        from .cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
+        from search.faces.cli_catalog import print_catalog_hits  # deferred: see LAZY_COMMANDS
 
         return print_catalog_hits(found, as_json)
     if query:

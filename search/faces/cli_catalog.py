@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .catalog import (
+from search.catalog.catalog import (
     Catalog,
     CatalogError,
     Embeddings,
@@ -19,13 +19,13 @@ from .catalog import (
     check_since,
     embed_pending,
 )
-from .catalog_ray import embed_with_ray
-from .cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
-from .cli_common import progress_bar as embedding_progress
-from .errors import PapersError
-from .importers import write_atomic
-from .library import shorten
-from .recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
+from search.catalog.ray_embed import embed_with_ray
+from search.catalog.recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
+from search.errors import PapersError
+from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
+from search.faces.cli_common import progress_bar as embedding_progress
+from search.library import shorten
+from search.readers.importers import write_atomic
 
 MAX_PROBLEMS_SHOWN = 20
 

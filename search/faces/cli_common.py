@@ -3,7 +3,7 @@
 Commands live in cli.py (search and index), cli_import.py (notes in), cli_eval.py and
 cli_catalog.py (the catalog and `recommend`); each resolves its input, calls one
 `search.api.Library` method (or, for the catalog, one catalog/recommend function) and formats
-what comes back with `search.output`.
+what comes back with `search.faces.output`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from .api import MODES, Library
-from .encoder import DEFAULT_MODEL
-from .errors import PapersError
-from .library import Paths
-from .output import dumps, terminal_safe
+from search.api import MODES, Library
+from search.encoders.encoder import DEFAULT_MODEL
+from search.errors import PapersError
+from search.faces.output import dumps, terminal_safe
+from search.library import Paths
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 

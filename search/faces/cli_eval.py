@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from . import output
-from .cli_common import CONTEXT, emit_json, err, model_option, progress_bar
-from .errors import PapersError
-from .evaluate import evaluate_folder
+from search.errors import PapersError
+from search.evaluate import evaluate_folder
+from search.faces import output
+from search.faces.cli_common import CONTEXT, emit_json, err, model_option, progress_bar
 
 MODE_ORDER = ("keyword", "semantic", "hybrid")
 

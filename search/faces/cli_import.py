@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from . import output
-from .cli_common import CONTEXT, emit_json, err, library_of, shown_path
-from .errors import PapersError
+from search.errors import PapersError
+from search.faces import output
+from search.faces.cli_common import CONTEXT, emit_json, err, library_of, shown_path
 
 MAX_PROBLEMS_SHOWN = 20
 

@@ -2,8 +2,8 @@
 `papers map`.
 
 Each is a thin face over `search.api.Library` (kept open for the life of the process) and the
-modules that do the work: search/mcp_server.py, search/web/app.py, search/watch.py and
-search/map.py. The servers' own packages (mcp, starlette, uvicorn, watchfiles) are imported
+modules that do the work: faces/mcp_server.py, faces/web/app.py, faces/watch.py and
+search/storage/map.py. The servers' own packages (mcp, starlette, uvicorn, watchfiles) are imported
 inside the commands: `papers --help` and every other command never load them.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import click
 
-from . import map as library_map
-from .cli_common import CONTEXT, emit_json, err, library_of, paths_of
-from .errors import PapersError
-from .library import shorten
-from .watch import WatchEvent, describe, rebuild_once, watch, watch_in_thread
+from search.errors import PapersError
+from search.faces.cli_common import CONTEXT, emit_json, err, library_of, paths_of
+from search.faces.watch import WatchEvent, describe, rebuild_once, watch, watch_in_thread
+from search.library import shorten
+from search.storage import map as library_map
 
 DEFAULT_PORT = 8765
 
@@ -56,7 +56,7 @@ def mcp_command(watch: bool) -> None:
       papers mcp --watch
     """
     _need("mcp")
-    from .mcp_server import run_stdio
+    from search.faces.mcp_server import run_stdio
 
     lib = library_of()
     stop = None
@@ -110,7 +110,7 @@ def serve_command(host: str, port: int, allow_remote: bool, watch: bool) -> None
         )
     import uvicorn
 
-    from .web.app import LOOPBACK_HOSTS, create_app
+    from search.faces.web.app import LOOPBACK_HOSTS, create_app
 
     lib = library_of()
     hosts = LOOPBACK_HOSTS
@@ -193,7 +193,7 @@ def map_command(as_json: bool, html_file: Path | None, top: int) -> None:
     papers = {p.id: p for p in lib.papers()}
     if html_file is not None:
         _need("jinja2")
-        from .web.app import map_payload, standalone_map_html
+        from search.faces.web.app import map_payload, standalone_map_html
 
         html = standalone_map_html(map_payload(m, list(papers.values())), f"map of {lib.root.name}")
         try:

@@ -5,7 +5,7 @@ time; this server keeps one `search.api.Library` open, so the encoder and index 
 a call costs only the search. The Library notices a newly published index generation on the
 next call, so a rebuild (here with --watch, or in another terminal) needs no restart.
 
-Tools return the same fields as the CLI's `--json` (built by `search.output`), under a key
+Tools return the same fields as the CLI's `--json` (built by `search.faces.output`), under a key
 (`results`, `paper`, `papers`) because MCP structured output is an object. Mistakes (unknown
 title, empty question, no index) come back as tool errors with the CLI's one-line message.
 
@@ -21,9 +21,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from . import output
-from .api import Library, PapersError
-from .version import __version__
+from search.api import Library, PapersError
+from search.faces import output
+from search.version import __version__
 
 INSTRUCTIONS = """\
 Search the user's own notes on research papers (markdown notes, reading lists, imported

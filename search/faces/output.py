@@ -14,15 +14,15 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .api import FileReading, Hit, IndexInfo, Paper, Source, Why
-from .library import Paths, shorten
-from .records import Problem
+from search.api import FileReading, Hit, IndexInfo, Paper, Source, Why
+from search.library import Paths, shorten
+from search.readers.records import Problem
 
 if TYPE_CHECKING:
-    from .build import RebuildReport
-    from .evaluate import EvalReport
-    from .fetch import FetchReport
-    from .importers import ImportReport
+    from search.build import RebuildReport
+    from search.evaluate import EvalReport
+    from search.readers.fetch import FetchReport
+    from search.readers.importers import ImportReport
 
 
 # -- JSON ----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 A coding agent or a browser tab keeps asking while the notes are edited; an index that follows
 the edits by itself is what users expect. Changes are collected by `watchfiles` (inotify on
 Linux) and debounced, so saving ten files (or an editor's write-rename dance) costs one rebuild.
-A rebuild is atomic (search/store.py): while it runs, and when it fails, the previous
+A rebuild is atomic (search/storage/store.py): while it runs, and when it fails, the previous
 generation keeps answering; a failure is reported and the next change tries again.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .api import Library, PapersError, RebuildReport
+from search.api import Library, PapersError, RebuildReport
 
 # Milliseconds of quiet after a change before rebuilding (watchfiles' debounce), and how often
 # the stop flag is looked at.

@@ -29,7 +29,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from search.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -16,11 +16,11 @@ from typing import Any, TextIO
 import httpx
 from rapidfuzz import fuzz
 
-from .errors import FetchError
-from .importers import SKIP_STATUSES, unwrap
-from .library import Paper
-from .records import normalise_doi, normalise_title, parse_arxiv_id
-from .version import __version__
+from search.errors import FetchError
+from search.library import Paper
+from search.readers.importers import SKIP_STATUSES, unwrap
+from search.readers.records import normalise_doi, normalise_title, parse_arxiv_id
+from search.version import __version__
 
 SOURCES = ("arxiv", "openalex", "semanticscholar")
 DEFAULT_BASE_URLS = {

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ImportFailed
+from search.errors import ImportFailed
 
 # bibtexparser (~70 ms) and pylatexenc are imported inside the BibTeX reader, for start-up
 # time: most commands, and most notes folders, read no BibTeX.
-from .records import (
+from search.readers.records import (
     SURROGATE_MESSAGE,
     FileResult,
     Problem,

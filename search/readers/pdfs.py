@@ -21,7 +21,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
+from search.readers.records import (
+    FileResult,
+    Problem,
+    Record,
+    clean_text,
+    normalise_doi,
+    parse_arxiv_id,
+)
 
 # Bump when the extraction changes: cached texts of the old one are then ignored.
 EXTRACT_VERSION = 1

@@ -39,10 +39,17 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .config import load_config
-from .errors import ZoteroError
-from .pdfs import drop_references, extract_pages, guess_title
-from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
+from search.errors import ZoteroError
+from search.readers.config import load_config
+from search.readers.pdfs import drop_references, extract_pages, guess_title
+from search.readers.records import (
+    FileResult,
+    Problem,
+    Record,
+    clean_text,
+    normalise_doi,
+    parse_arxiv_id,
+)
 
 # A record's `file` for a Zotero item: "zotero:<item key>" (not a path under notes/).
 PREFIX = "zotero:"

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .library import Paper
+from search.library import Paper
 
 # Bump when the text of chunks changes for the same notes: every vector is then re-embedded.
 CHUNKING_VERSION = 2

@@ -20,11 +20,11 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from .chunking import PaperText
+from search.storage.chunking import PaperText
 
 if TYPE_CHECKING:
-    from .library import Paper
-    from .store import Index
+    from search.library import Paper
+    from search.storage.store import Index
 
 # Title matches count more than body matches: a title says what the paper is. Tuned on the
 # SciFact train split (docs/benchmarks.md); 1.0 to 5.0 are within 0.01 nDCG@10 of each other.

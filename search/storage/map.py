@@ -54,8 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from . import store, vectors
-from .errors import IndexMissing, PapersError
+from search.errors import IndexMissing, PapersError
+from search.storage import store, vectors
 
 MAP_NAME = "map.json"
 MAP_VERSION = 1

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import vectors
-from .errors import IndexDamaged, IndexMissing, damaged
-from .zotero import is_zotero_source
+from search.errors import IndexDamaged, IndexMissing, damaged
+from search.readers.zotero import is_zotero_source
+from search.storage import vectors
 
 # 2: chunks.file and chunks.page (the PDF page a chunk comes from).
 SCHEMA_VERSION = 2
@@ -81,7 +81,7 @@ CREATE TABLE merge_keys (key TEXT NOT NULL, pid INTEGER NOT NULL);
 CREATE INDEX merge_keys_key ON merge_keys(key);
 CREATE INDEX merge_keys_pid ON merge_keys(pid);
 """
-# The library's map (search/map.py): each paper's position and cluster, and the text hash it
+# The library's map (search/storage/map.py): each paper's position and cluster, and the text hash it
 # was placed with; map_info holds the rest (layout, scale, clusters and their labels) as JSON
 # under the key "map". In the generation's own file, so that an edit updates only the rows of
 # the papers it changed (a 100k-paper map.json was 25 MB to read and write again), and so that
@@ -419,7 +419,7 @@ class Index:
             out.update(r[0] for r in self.query(sql.format(",".join("?" * len(part))), part))
         return out
 
-    # -- the map (search/map.py) -------------------------------------------------------------
+    # -- the map (storage/map.py) ------------------------------------------------------------------
     def map_info(self) -> dict[str, Any] | None:
         """The stored map's layout and clusters, or None when this generation has no map in
         its tables (none made, or one from before the map was kept here: map.json)."""

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import damaged
+from search.errors import damaged
 
 # Exact search up to this many vectors; IVF above it.
 EXACT_MAX = 50_000

@@ -2,14 +2,14 @@
 
 Why it looks like this:
 - Starlette + Jinja2, rendered on the server, and a little plain JavaScript for the map only:
-  nothing to build, every asset served from search/web/static (no CDN), so it works offline.
+  nothing to build, every asset served from search/faces/web/static (no CDN), so it works offline.
 - Only GET routes: no endpoint changes notes or index (any other method gets 405).
 - The Host header must name the address the server was bound to (TrustedHostMiddleware): a
   page on another site cannot reach this server through DNS rebinding, because its requests
   carry that site's host name.
 - One `search.api.Library` for the life of the server: the encoder and index stay loaded, and
   a newly published generation is picked up on the next request. `/api/...` returns exactly
-  the CLI's `--json` shapes (search.output).
+  the CLI's `--json` shapes (search.faces.output).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .. import map as library_map
-from .. import output, store
-from ..api import MODES, Ambiguous, Hit, IndexMissing, Library, NotFound, Paper, PapersError
+from search.api import MODES, Ambiguous, Hit, IndexMissing, Library, NotFound, Paper, PapersError
+from search.faces import output
+from search.storage import map as library_map
+from search.storage import store
 
 HERE = Path(__file__).parent
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
