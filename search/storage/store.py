@@ -715,7 +715,12 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = lambda s: None) -> Path:
+def no_pause(stage: str) -> None:
+    """The default for a rebuild's `pause` callback (tests stop a rebuild at a stage): a
+    rebuild runs straight through."""
+
+
+def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = no_pause) -> Path:
     """Make the generation built in `tmp` the live one, atomically; returns its folder.
 
     Order: both files synced, then their checksums written and synced, then the folder renamed
