@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 
 from search.store import Index
+from search.zotero import read_zotero
 
 from .test_cli import rebuild_fake
+from .zotero_fixture import Item, ZoteroBuilder
 
 
 def titles(library: Path) -> list[str]:
@@ -38,3 +40,40 @@ def test_note_file_name_that_is_not_utf8_is_reported_and_the_rest_indexed(seeded
     assert len(found) == 16 and "Hidden under a bad name" not in found
     again = rebuild_fake()  # the same problem, not a failure, on the next rebuild
     assert "2 problem(s)" in again.stderr and again.exit_code == 0
+
+
+# -- paths built from a Zotero database ------------------------------------------------------
+
+
+def test_zotero_paths_from_the_database_stay_inside_the_data_folder(tmp_path: Path) -> None:
+    data_dir = tmp_path / "Zotero"
+    z = ZoteroBuilder(data_dir)
+    z.add(Item("GOOD0001", {"title": "A Good Paper On Otters"}, ft_cache="Otters hold hands."))
+    z.add(Item("NULL0001", {"title": "A Paper With A Nul In Its Path"}, pdf=["Some text."]))
+    bad = z.add(Item("EVIL0001", {"title": "A Paper Pointing Outside"}))
+    z.db.execute(
+        "UPDATE itemAttachments SET path = 'storage:pa' || char(0) || 'per.pdf' "
+        "WHERE parentItemID = (SELECT itemID FROM items WHERE key = 'NULL0001')"
+    )
+    # An attachment whose key climbs out of storage/ to a folder holding a full-text cache.
+    att = z._item("attachment", "../../outside")
+    z.db.execute(
+        "INSERT INTO itemAttachments (itemID, parentItemID, linkMode, contentType, path) "
+        "VALUES (?, ?, 0, 'application/pdf', 'storage:../../outside/secret.pdf')",
+        (att, bad),
+    )
+    z.close()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / ".zotero-ft-cache").write_text("SECRET outside text")
+    (tmp_path / "outside" / "secret.pdf").write_text("%PDF-1.4 SECRET")
+    result = read_zotero(data_dir)
+    by_title = {r.title: r for r in result.records}
+    assert sorted(by_title) == [
+        "A Good Paper On Otters",
+        "A Paper Pointing Outside",
+        "A Paper With A Nul In Its Path",
+    ]
+    assert by_title["A Good Paper On Otters"].pages[0][2] == "Otters hold hands."
+    assert not any("SECRET" in p[2] for r in result.records for p in r.pages)
+    messages = " | ".join(str(p) for p in result.problems)
+    assert "outside the Zotero folder" in messages and "NUL" in messages
