@@ -5,8 +5,15 @@ the right result), no traceback, and nothing indexed before is lost."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import pytest
+
+from search.errors import FetchError
+from search.fetch import fetch_abstracts
+from search.library import merge
+from search.records import Record
 from search.store import Index
 from search.zotero import read_zotero
 
@@ -77,3 +84,20 @@ def test_zotero_paths_from_the_database_stay_inside_the_data_folder(tmp_path: Pa
     assert not any("SECRET" in p[2] for r in result.records for p in r.pages)
     messages = " | ".join(str(p) for p in result.problems)
     assert "outside the Zotero folder" in messages and "NUL" in messages
+
+
+# -- a URL that can never work fails at once --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base", ["file:///etc/passwd", "ftp://example.org/api", "gopher://x", "http://", "nonsense"]
+)
+def test_fetch_with_a_url_that_can_never_work_fails_at_once(tmp_path: Path, base: str) -> None:
+    out = tmp_path / "abstracts.jsonl"
+    start = time.monotonic()
+    [paper] = merge([Record(title="Some Paper", file="notes.md", line=1)])
+    with pytest.raises(FetchError) as info:
+        fetch_abstracts([paper], out, base_url=base, delay=0)
+    assert time.monotonic() - start < 1.0
+    assert "http" in str(info.value) and "\n" not in str(info.value)
+    assert not out.exists()
