@@ -43,7 +43,7 @@ import numpy as np
 from . import ann
 from .encoder import prompts_of, read_model_config, resolve_model
 from .errors import IndexMissing, PapersError
-from .importers import record_from_object
+from .importers import record_from_object, scrub_json_line
 from .index_encoder import indexed_model, open_encoder
 from .library import Paths
 from .query import check_model
@@ -275,6 +275,7 @@ def read_source(
             if not isinstance(obj, dict):
                 problem(number, "not a JSON object")
                 continue
+            obj, _scrubbed = scrub_json_line(raw, obj)  # text stays, U+FFFD for each one
             obj = _normalise_object(obj)
             try:
                 record = record_from_object(obj, name, number, name)

@@ -309,7 +309,13 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
 def record_from_object(
     obj: dict[str, Any], rel: str, line: int, default_source: str | None = None
 ) -> Record | None:
-    """One JSON object as a Record, whichever known format it is in; None for a skip line."""
+    """One JSON object as a Record, whichever known format it is in; None for a skip line.
+
+    Raises ValueError for a title that is not text (a list, an object, a number...): turned
+    into a string it would be a paper called "['a', 'b']"."""
+    title = obj.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"the title is {_json_kind(title)}, not text; skipped")
     if "_id" in obj and "text" in obj:
         return _beir_record(obj, rel, line)
     if "abstract" in obj and "id" in obj and any(k in obj for k in _ARXIV_SNAPSHOT_KEYS):
@@ -319,7 +325,28 @@ def record_from_object(
     return _generic_record(obj, rel, line, default_source or rel.rsplit("/", 1)[-1])
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def scrub_json_line(line: str | bytes, obj: Any) -> tuple[Any, bool]:
+    """`obj` decoded from `line`, with lone surrogates (`\\ud800`, which no UTF-8 text can
+    hold: SQLite and every writer refuse them) replaced by U+FFFD; and whether any was."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    if not _SURROGATE_ESCAPE.search(text):
+        return obj, False
+    return _scrub_json(obj)
 
 
 def _scrub_json(value: Any) -> tuple[Any, bool]:
@@ -366,11 +393,10 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
             msg = getattr(e, "msg", None) or type(e).__name__
             result.problems.append(Problem(rel, number, f"not valid JSON ({msg})"))
             continue
-        if _SURROGATE_ESCAPE.search(line):
-            # Only a \uD8xx-\uDFxx escape can put a lone surrogate in decoded text.
-            obj, scrubbed = _scrub_json(obj)
-            if scrubbed:
-                result.problems.append(Problem(rel, number, SURROGATE_MESSAGE))
+        # Only a \uD8xx-\uDFxx escape can put a lone surrogate in decoded text.
+        obj, scrubbed = scrub_json_line(line, obj)
+        if scrubbed:
+            result.problems.append(Problem(rel, number, SURROGATE_MESSAGE))
         if not isinstance(obj, dict):
             kind = type(obj).__name__
             result.problems.append(Problem(rel, number, f"expected a JSON object, got {kind}"))

@@ -4,6 +4,7 @@ the right result), no traceback, and nothing indexed before is lost."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from search.errors import FetchError
 from search.fetch import fetch_abstracts
+from search.importers import read_jsonl
 from search.library import merge
 from search.records import Record
 from search.store import Index
@@ -101,3 +103,24 @@ def test_fetch_with_a_url_that_can_never_work_fails_at_once(tmp_path: Path, base
     assert time.monotonic() - start < 1.0
     assert "http" in str(info.value) and "\n" not in str(info.value)
     assert not out.exists()
+
+
+# -- JSONL titles that are not text -----------------------------------------------------------
+
+
+def test_jsonl_titles_that_are_not_text_are_warned_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "papers.jsonl"
+    rows = [
+        {"title": ["a", "b"]},
+        {"title": {"x": 1}},
+        {"title": 123},
+        {"title": True},
+        {"_id": "b1", "title": [1], "text": "beir with a list title"},
+        {"title": "A Real Title"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = read_jsonl(path, "papers.jsonl")
+    assert [r.title for r in result.records] == ["A Real Title"]
+    messages = [p.message for p in result.problems]
+    assert len(messages) == 5 and all("title is" in m and "not text" in m for m in messages)
+    assert "a list" in messages[0] and "an object" in messages[1] and "a number" in messages[2]
