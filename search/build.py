@@ -366,14 +366,14 @@ def _disk_full_message(paths: Paths, e: BaseException) -> str:
         kept = False
     where = paths.index if paths.index.exists() else paths.root
     try:
-        free = f"{_human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
+        free = f"{human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
     except OSError:
         free = f"free space on the disk holding {where} unknown"
     previous = "the previous index is intact" if kept else "no index was written"
     return f"rebuild failed, the disk is full: {what}; {previous}; {free}"
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
     size = float(n)
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":

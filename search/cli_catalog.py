@@ -14,6 +14,7 @@ from .catalog import (
     Embeddings,
     EmbedReport,
     Filters,
+    Merged,
     catalog_dir,
     catalog_encoder,
     check_since,
@@ -25,7 +26,13 @@ from .cli_common import progress_bar as embedding_progress
 from .errors import PapersError
 from .importers import write_atomic
 from .library import shorten
-from .recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
+from .recommend import (
+    DEFAULT_METHOD,
+    build_keywords,
+    keywords_damage,
+    markdown_digest,
+    recommend,
+)
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -207,6 +214,7 @@ def embed_command(
     try:
         enc = catalog_encoder(paths, model, log=err)
         store = Embeddings.of(paths, enc.fingerprint)
+        store.drop_damaged_shards(log=err)
         pending, _ = store.pending(cat)
         todo = min(len(pending), limit) if limit else len(pending)
         report = EmbedReport(papers=cat.count(), already=cat.count() - len(pending))
@@ -222,11 +230,12 @@ def embed_command(
                     report.embedded = embed_pending(
                         cat, store, enc.encode, progress=progress(todo), limit=limit
                     )
-        if store.is_current(cat):
-            merged = store.load(cat)
-        else:
+        merged = _current_merged(cat, store)
+        if merged is None:
             merged = store.merge(cat, log=err)
-
+            build_keywords(cat, merged, log=err)
+        elif damage := keywords_damage(merged):
+            err(f"{damage}: writing it again")
             build_keywords(cat, merged, log=err)
         report.shards = len(store.shard_files())
         report.missing = int(merged.meta.get("missing", 0))
@@ -240,6 +249,18 @@ def embed_command(
         f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}); "
         f"{report.papers - report.missing} of {report.papers} catalog papers have vectors"
     )
+
+
+def _current_merged(cat: Catalog, store: Embeddings) -> Merged | None:
+    """The merged vectors when they are up to date and readable; None when they must be
+    merged again (stale, or a damaged file, which is said)."""
+    if not store.is_current(cat):
+        return None
+    try:
+        return store.load(cat)
+    except CatalogError as e:
+        err(f"{str(e).split(': run')[0]}: merging again")
+        return None
 
 
 @click.command(context_settings=CONTEXT)

@@ -24,6 +24,7 @@ docs/benchmarks.md, "Recommendations".
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,12 +241,38 @@ def keyword_matrix(texts: Iterable[str], step: int = 20_000) -> tuple[Any, np.nd
 
 
 def _load_keywords(merged: Merged) -> tuple[Any, np.ndarray] | None:
+    """The keyword features merged/ holds (None when it holds none); CatalogError naming the
+    file when one is there but cannot be read."""
     import scipy.sparse as sp
 
     path = merged.folder / KEYWORDS_FILE
     if not path.is_file():
         return None
-    return sp.load_npz(path).tocsr(), np.load(merged.folder / IDF_FILE)
+    try:
+        with path.open("rb") as fh:  # our own handle: numpy leaks its own on a bad zip
+            matrix = sp.load_npz(fh).tocsr()
+        path = merged.folder / IDF_FILE
+        idf = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        why = getattr(e, "strerror", None) or str(e).split("\n")[0] or type(e).__name__
+        raise CatalogError(
+            f"{path} is damaged ({why}): run `papers catalog embed`, which writes it again"
+        ) from None
+    if matrix.shape != (len(merged.cids), len(idf)):
+        raise CatalogError(
+            f"{merged.folder / KEYWORDS_FILE} does not match the merged vectors: run "
+            "`papers catalog embed`, which writes it again"
+        )
+    return matrix, idf
+
+
+def keywords_damage(merged: Merged) -> str | None:
+    """Why the keyword features in merged/ cannot be used, or None (fine, or none built)."""
+    try:
+        _load_keywords(merged)
+    except CatalogError as e:
+        return str(e).split(": run")[0]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
