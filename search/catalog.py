@@ -402,6 +402,21 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: Any) -> None:
+        """Close; a database found damaged while in use (SQLite reads pages as it needs them,
+        so opening proves little) is one error naming the file."""
+        self.close()
+        if isinstance(e, sqlite3.DatabaseError) and getattr(e, "sqlite_errorname", "") in (
+            "SQLITE_CORRUPT",
+            "SQLITE_NOTADB",
+        ):
+            raise CatalogError(
+                f"{self.folder / DB_NAME} is damaged ({e}); delete it and add the files again"
+            ) from None
+
     @property
     def version(self) -> int:
         """Goes up whenever papers are added or changed: embeddings merged at another
@@ -977,8 +992,7 @@ def search_catalog(
     """The catalog papers closest to `qvec` (IVF-PQ with exact re-ranking above ann.ANN_MIN,
     else an exact scan)."""
 
-    catalog = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as catalog:
         merged = Embeddings.of(paths, fingerprint).load(catalog)
         if merged.dim != len(qvec):
             raise CatalogError(
@@ -1004,5 +1018,3 @@ def search_catalog(
             if len(out) == k:
                 break
         return out
-    finally:
-        catalog.close()

@@ -68,8 +68,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
         return
 
     paths = paths_of()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as cat:
         summary = cat.summary()
         embedded = []
         base = catalog_dir(paths) / "embeddings"
@@ -87,8 +86,6 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
                 }
             )
         summary["embeddings"] = embedded
-    finally:
-        cat.close()
     if as_json:
         emit_json(summary)
         return
@@ -147,11 +144,8 @@ def add_command(
         if not path.is_file():
             raise click.BadParameter(f"{path} is not a readable file", param_hint="FILES")
     filters = Filters(tuple(c.strip() for c in categories if c.strip()), _since(since))
-    cat = Catalog.open(catalog_dir(paths_of()), create=True)
-    try:
+    with Catalog.open(catalog_dir(paths_of()), create=True) as cat:
         report = cat.add_files(list(files), filters, log=err)
-    finally:
-        cat.close()
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         err(f"warning: {problem}")
     if as_json:
@@ -210,8 +204,7 @@ def embed_command(
 
     paths = paths_of()
     start = time.perf_counter()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as cat:
         enc = catalog_encoder(paths, model, log=err)
         store = Embeddings.of(paths, enc.fingerprint)
         store.drop_damaged_shards(log=err)
@@ -239,8 +232,6 @@ def embed_command(
             build_keywords(cat, merged, log=err)
         report.shards = len(store.shard_files())
         report.missing = int(merged.meta.get("missing", 0))
-    finally:
-        cat.close()
     report.seconds = round(time.perf_counter() - start, 2)
     if as_json:
         emit_json(report.to_json())

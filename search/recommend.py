@@ -424,10 +424,18 @@ def recommend(
     """The `k` catalog papers most like your papers (see the module docstring)."""
     if method not in (*METHODS, "auto"):
         raise PapersError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    examples, index, manifest = notes_examples(paths.index, like or [], unlike or [])
-    catalog = Catalog.open(catalog_dir(paths))
+    examples, index, _manifest = notes_examples(paths.index, like or [], unlike or [])
     try:
-        merged = Embeddings.of(paths, manifest["fingerprint"]).load(catalog)
+        return _recommend(paths, examples, index, since, k, method)
+    finally:
+        index.close()
+
+
+def _recommend(
+    paths: Paths, examples: Examples, index: Any, since: str | None, k: int, method: str
+) -> RecommendResult:
+    with Catalog.open(catalog_dir(paths)) as catalog:
+        merged = Embeddings.of(paths, index.manifest["fingerprint"]).load(catalog)
         if merged.dim != examples.pos_vecs.shape[1]:
             raise CatalogError("the catalog and the notes were embedded by different models")
         candidates = np.arange(len(merged.cids))
@@ -470,9 +478,6 @@ def recommend(
         return RecommendResult(
             out, len(examples.positives), len(examples.negatives), len(candidates), method, since
         )
-    finally:
-        catalog.close()
-        index.close()
 
 
 def _notes_keys(index: Any) -> tuple[list[str], list[str], list[str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 
 from search.catalog import Catalog
@@ -30,6 +31,14 @@ def test_catalog_add_copes_with_lone_surrogates_and_titles_that_are_not_text(
     assert "works.jsonl:2" in result.stderr and "not text" in result.stderr
     summary = run("catalog", "--json").stdout
     assert '"papers": 2' in summary.replace(" ", "").replace('"papers":2', '"papers": 2')
+
+
+def error_line(result: click.testing.Result) -> str:
+    """The one error line, after progress lines such as "reading big.jsonl…"."""
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ") and not any(x.startswith("Error") for x in lines[:-1])
+    return lines[-1]
 
 
 def _truncate(path: Path) -> None:
@@ -71,13 +80,26 @@ def test_damaged_merged_files_are_one_line_and_embed_heals(
     assert _recommend_ok() == before
 
 
-def test_a_damaged_catalog_database_is_one_line_naming_it(notes_and_catalog: Path) -> None:
+@pytest.mark.parametrize("kept", [0.001, 0.3, 0.8])
+def test_a_damaged_catalog_database_is_one_line_naming_it(
+    notes_and_catalog: Path, tmp_path: Path, kept: float
+) -> None:
+    rows = [{"title": f"Paper number {i}", "abstract": "words " * 50} for i in range(2000)]
+    run("catalog", "add", str(write_jsonl(tmp_path / "more.jsonl", rows)))
+    run("catalog", "embed")
     db = notes_and_catalog / "catalog" / "catalog.sqlite"
-    data = bytearray(db.read_bytes())
-    data[100:] = b"\x13" * (len(data) - 100)  # the header stays, every page is garbage
-    db.write_bytes(bytes(data))
-    for args in (["catalog"], ["catalog", "embed"], ["recommend"], ["catalog", "add", str(db)]):
-        line = one_error_line(run(*args, ok=False))
+    data = db.read_bytes()
+    # Pages past `kept` are garbage: SQLite opens the file and fails when it reads them.
+    cut = max(100, int(len(data) * kept) // 4096 * 4096)
+    db.write_bytes(data[:cut] + b"\x13" * (len(data) - cut))
+    for args in (
+        ["catalog"],
+        ["catalog", "embed"],
+        ["recommend"],
+        ["ask", "--catalog", "paper"],
+        ["catalog", "add", str(tmp_path / "more.jsonl")],
+    ):
+        line = error_line(run(*args, ok=False))
         assert "catalog.sqlite" in line and "damaged" in line, args
 
 
@@ -104,9 +126,7 @@ def test_catalog_add_on_a_full_disk_says_the_disk_is_full(
     rows = [{"title": f"Paper {i}", "abstract": "words " * 200} for i in range(300)]
     big = write_jsonl(tmp_path / "big.jsonl", rows)
     _tiny_catalog(monkeypatch)
-    result = run("catalog", "add", str(big), ok=False)
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]  # after "reading big.jsonl…"
+    line = error_line(run("catalog", "add", str(big), ok=False))
     assert line.startswith("Error: catalog add failed, the disk is full") and "free" in line
     monkeypatch.undo()
     monkeypatch.setenv("PAPERS_LIBRARY", str(library))
