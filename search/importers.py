@@ -453,12 +453,68 @@ def _latex_converter() -> Any:
     return LatexNodes2Text(latex_context=db, math_mode="verbatim", strict_latex_spaces=False)
 
 
+# pylatexenc's cost grows faster than its input (a plain 1 MB abstract took 18 s), so long
+# values are converted in pieces of about this many characters, cut where no markup spans
+# the cut: the cost is then linear in the input.
+LATEX_PIECE_CHARS = 2_000
+
+
 def _latex_to_text(value: str) -> str:
+    if len(value) <= LATEX_PIECE_CHARS:
+        return _latex_piece_to_text(value)
+    return "".join(_latex_piece_to_text(p) for p in latex_pieces(value, LATEX_PIECE_CHARS))
+
+
+def _latex_piece_to_text(value: str) -> str:
     try:
         text = _latex_converter().latex_to_text(value)
     except Exception:  # pylatexenc raises many types on malformed input; keep the raw text
         text = value.replace("{", "").replace("}", "")
     return str(text)
+
+
+def latex_pieces(value: str, size: int) -> list[str]:
+    """`value` cut into pieces of at least `size` characters, each cut just after a space
+    that is outside braces, math, comments and environments, not after a macro (whose
+    argument may follow the space) and not before `{` or `[`: markup never spans a cut, so
+    converting the pieces one by one gives what converting the whole gives. One pass."""
+    pieces, start, depth, env, i, n = [], 0, 0, 0, 0, len(value)
+    math = comment = False
+    word_start = 0  # where the word before the current position began
+    while i < n:
+        c = value[i]
+        if comment:
+            comment = c != "\n"
+        elif c == "\\":
+            if value.startswith("begin", i + 1):
+                env += 1
+            elif value.startswith("end", i + 1):
+                env = max(0, env - 1)
+            i += 2
+            continue
+        elif c == "%":
+            comment = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        elif c == "$":
+            math = not math
+        elif c.isspace():
+            if (
+                i + 1 - start >= size
+                and depth == 0
+                and env == 0
+                and not math
+                and "\\" not in value[word_start:i]
+                and value[i + 1 : i + 2] not in ("{", "[", " ", "\n", "\t")
+            ):
+                pieces.append(value[start : i + 1])
+                start = i + 1
+            word_start = i + 1
+        i += 1
+    pieces.append(value[start:])
+    return pieces
 
 
 # BibTeX's predefined month macros.
@@ -489,21 +545,32 @@ def _split_concatenation(value: str) -> list[str] | None:
     return [p.strip() for p in parts]
 
 
+# The longest BibTeX field read (characters): more is cut and reported before any conversion.
+# Text past chunking.MAX_EMBED_CHARS is not embedded anyway; the cap is what keeps a 1 KB file
+# of doubling @string macros (2^39 characters) from costing without bound.
+MAX_BIB_FIELD_CHARS = 100_000
+
+
 def _expand_macros(value: str, strings: dict[str, str]) -> str | None:
     """A concatenation (`cvpr # " 2020"`) with @string macros and months expanded, enclosed
-    in braces; None when `value` is no concatenation."""
+    in braces; None when `value` is no concatenation. Expansion stops past
+    MAX_BIB_FIELD_CHARS (the value is then one character over, to be reported)."""
     parts = _split_concatenation(value)
     if parts is None:
         return None
-    out = []
+    out, total = [], 0
     for part in parts:
         if len(part) >= 2 and (part[0], part[-1]) in (("{", "}"), ('"', '"')):
-            out.append(part[1:-1])
+            piece = part[1:-1]
         elif part.isdigit():
-            out.append(part)
+            piece = part
         else:
             key = part.lower()
-            out.append(strings.get(key, _MONTHS.get(key, part)))
+            piece = strings.get(key, _MONTHS.get(key, part))
+        out.append(piece)
+        total += len(piece)
+        if total > MAX_BIB_FIELD_CHARS:
+            return "{" + "".join(out)[: MAX_BIB_FIELD_CHARS + 1] + "}"
     return "{" + "".join(out) + "}"
 
 
@@ -584,9 +651,20 @@ def _bib_name(raw: str) -> str:
     return name
 
 
-def _bib_record(entry: Any, rel: str) -> Record:
+def _bib_record(entry: Any, rel: str, problems: list[Problem]) -> Record:
     fields = {k.lower(): str(f.value) for k, f in entry.fields_dict.items()}
     line = int(entry.start_line) + 1
+    for key, value in fields.items():
+        if len(value) > MAX_BIB_FIELD_CHARS:
+            fields[key] = value[:MAX_BIB_FIELD_CHARS]
+            problems.append(
+                Problem(
+                    rel,
+                    line,
+                    f"entry '{entry.key}': field '{key}' too long (over "
+                    f"{MAX_BIB_FIELD_CHARS:,} characters); cut there",
+                )
+            )
 
     def text(key: str) -> str:
         return clean_text(_latex_to_text(fields[key])) if fields.get(key, "").strip() else ""
@@ -674,7 +752,7 @@ def read_bibtex(path: Path, rel: str) -> FileResult:
         result.problems.append(_bib_problem(block, rel))
     for entry in library.entries:
         try:
-            record = _bib_record(entry, rel)
+            record = _bib_record(entry, rel, result.problems)
         except Exception as e:  # one odd entry must not lose the rest of the file
             start = entry.start_line
             line = start + 1 if isinstance(start, int) else None

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from search import importers
 from search.errors import FetchError
 from search.fetch import fetch_abstracts
-from search.importers import read_jsonl
+from search.importers import MAX_BIB_FIELD_CHARS, read_bibtex, read_jsonl
 from search.library import merge
 from search.records import Record
 from search.store import Index
 from search.zotero import read_zotero
 
-from .test_cli import rebuild_fake
+from .test_cli import rebuild_fake, run
 from .zotero_fixture import Item, ZoteroBuilder
 
 
@@ -124,3 +125,50 @@ def test_jsonl_titles_that_are_not_text_are_warned_and_skipped(tmp_path: Path) -
     messages = [p.message for p in result.problems]
     assert len(messages) == 5 and all("title is" in m and "not text" in m for m in messages)
     assert "a list" in messages[0] and "an object" in messages[1] and "a number" in messages[2]
+
+
+# -- BibTeX that costs without bound -----------------------------------------------------------
+
+
+def macro_bomb(levels: int) -> str:
+    """A 1 KB BibTeX file whose last @string macro is 2^levels copies of the first."""
+    lines = ['@string{s0 = "ab"}']
+    lines += [f"@string{{s{i} = s{i - 1} # s{i - 1}}}" for i in range(1, levels + 1)]
+    lines.append(f"@article{{bomb, title = s{levels}, abstract = s{levels} # s{levels}}}")
+    lines.append("@article{fine, title = {A Fine Paper About Macros}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_bibtex_macro_bomb_is_bounded_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.bib"
+    path.write_text(macro_bomb(39), encoding="utf-8")
+    assert path.stat().st_size < 1200
+    result = read_bibtex(path, "bomb.bib")
+    by_id = {r.extra["id"]: r for r in result.records}
+    assert by_id["fine"].title == "A Fine Paper About Macros"
+    assert len(by_id["bomb"].title) == MAX_BIB_FIELD_CHARS
+    assert len(by_id["bomb"].abstract) <= MAX_BIB_FIELD_CHARS
+    too_long = [p.message for p in result.problems if "too long" in p.message]
+    assert len(too_long) == 2 and "field 'title'" in too_long[0]
+
+
+def test_import_of_a_macro_bomb_is_bounded(tmp_path: Path, library: Path) -> None:
+    path = tmp_path / "bomb.bib"
+    path.write_text(macro_bomb(39), encoding="utf-8")
+    result = run("import", str(path))
+    assert "Traceback" not in result.stderr and "too long" in result.stderr
+
+
+def test_latex_pieces_convert_as_the_whole_does() -> None:
+    parts = [
+        "the", "denoising", r"\emph{noisy image}", "$x^2 + y$", r"\'{e}t\'{e}", "--", "---",
+        "``quoted''", "~", r"\textbf{bold {nested}}", r"\\", r"\cite[p.~3]{key}",
+        "%comment here\n", r"\begin{itemize} \item one \item two \end{itemize}",
+        r"\LaTeX{}", "x\n\ny", r"{\em emph}", r"\& and \%", "cf.\\ this",
+    ]  # fmt: skip
+    text = " ".join(parts[(i * 7) % len(parts)] for i in range(3000))
+    whole = importers._latex_piece_to_text(text)
+    for size in (20, 200, 2000):
+        pieces = importers.latex_pieces(text, size)
+        assert "".join(pieces) == text and len(pieces) > len(text) // (size * 10)
+        assert "".join(importers._latex_piece_to_text(p) for p in pieces) == whole
