@@ -314,6 +314,7 @@ def rebuild(
     start = time.perf_counter()
     pause = pause or _no_pause
     check_notes_dir(paths.notes)
+    store.check_index_dir(paths.index)
     spec = resolve_model(model)
     try:
         with rebuild_lock(paths.index, wait):

@@ -20,7 +20,7 @@ from search.records import Record
 from search.store import Index
 from search.zotero import read_zotero
 
-from .test_cli import rebuild_fake, run
+from .test_cli import one_error_line, rebuild_fake, run
 from .zotero_fixture import Item, ZoteroBuilder
 
 
@@ -172,3 +172,25 @@ def test_latex_pieces_convert_as_the_whole_does() -> None:
         pieces = importers.latex_pieces(text, size)
         assert "".join(pieces) == text and len(pieces) > len(text) // (size * 10)
         assert "".join(importers._latex_piece_to_text(p) for p in pieces) == whole
+
+
+# -- index/CURRENT and index/ themselves -------------------------------------------------------
+
+
+def test_current_naming_a_very_long_generation_is_repaired_by_rebuild(seeded: Path) -> None:
+    rebuild_fake()
+    (seeded / "index" / "CURRENT").write_text("gen-" + "x" * 296)
+    line = one_error_line(run("ask", "dropout", ok=False))
+    assert "CURRENT" in line and "papers rebuild" in line
+    for extra in (["--verify"], []):
+        result = rebuild_fake(*extra)
+        assert "Traceback" not in result.stderr
+    assert run("ask", "dropout", "--json").stdout.strip().startswith("[")
+
+
+def test_index_that_is_a_plain_file_is_named(seeded: Path) -> None:
+    (seeded / "index").write_text("not a folder")
+    for args in (["ask", "dropout"], ["rebuild", "--model", "fake"], ["list"]):
+        line = one_error_line(run(*args, ok=False))
+        assert "is a file, not a folder" in line and "index" in line, args
+    assert (seeded / "index").read_text() == "not a folder"  # never deleted: not ours
