@@ -945,6 +945,35 @@ def _base_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.base")
 
 
+def _staged_base_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.base.next")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _settle_base(target: Path) -> None:
+    """Finish or undo what a killed import left: a staged base describes the data written
+    with it, so it is the base when the file holds exactly that data, and is dropped when
+    the file is still the one before (the previous base stays right for it)."""
+    staged = _staged_base_path(target)
+    try:
+        first = staged.read_text(encoding="utf-8").split("\n", 1)[0]
+        written = json.loads(first).get("written")
+    except (OSError, ValueError, AttributeError):
+        staged.unlink(missing_ok=True)
+        return
+    try:
+        current = _sha256(target.read_bytes())
+    except OSError:
+        current = None
+    if current == written:
+        os.replace(staged, _base_path(target))
+    else:
+        staged.unlink(missing_ok=True)
+
+
 def _obj_keys(obj: dict[str, Any]) -> list[str]:
     """The keys a paper is matched by across imports: id, arXiv id, DOI, normalised title."""
     keys = []
@@ -1196,18 +1225,27 @@ def _write_planned(folder: Path, planned: list[tuple[ImportedFile, str, list[Rec
         origins[name] = origin
         target = folder / name
         objs = [canonical(r) for r in records]
+        _settle_base(target)
         lines = _merge_into(target, objs, item)
         data = "".join(line + "\n" for line in lines).encode("utf-8")
-        # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
-        if not (target.is_file() and target.read_bytes() == data):
-            write_atomic(target, data)
-        base = "".join(
-            json.dumps({"keys": _obj_keys(o), "fields": _field_hashes(o)}, ensure_ascii=False)
+        base = (
+            json.dumps({"written": _sha256(data)})
             + "\n"
-            for o in objs
+            + "".join(
+                json.dumps({"keys": _obj_keys(o), "fields": _field_hashes(o)}, ensure_ascii=False)
+                + "\n"
+                for o in objs
+            )
         ).encode("utf-8")
         base_path = _base_path(target)
-        if not (base_path.is_file() and base_path.read_bytes() == base):
+        # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
+        if not (target.is_file() and target.read_bytes() == data):
+            # The base is staged first and put in place after the data: a kill at any moment
+            # leaves a staged base that _settle_base adopts (the data was written) or drops.
+            write_atomic(_staged_base_path(target), base)
+            write_atomic(target, data)
+            os.replace(_staged_base_path(target), base_path)
+        elif not (base_path.is_file() and base_path.read_bytes() == base):
             write_atomic(base_path, base)
         item.written = target
     origins_data = (

@@ -14,7 +14,7 @@ import pytest
 from search import importers
 from search.errors import FetchError
 from search.fetch import fetch_abstracts
-from search.importers import MAX_BIB_FIELD_CHARS, read_bibtex, read_jsonl
+from search.importers import MAX_BIB_FIELD_CHARS, import_files, read_bibtex, read_jsonl
 from search.library import merge
 from search.records import Record
 from search.store import Index
@@ -194,3 +194,43 @@ def test_index_that_is_a_plain_file_is_named(seeded: Path) -> None:
         line = one_error_line(run(*args, ok=False))
         assert "is a file, not a folder" in line and "index" in line, args
     assert (seeded / "index").read_text() == "not a folder"  # never deleted: not ours
+
+
+# -- an import's two files: no kill splits them ------------------------------------------------
+
+
+class Killed(BaseException):
+    """What a SIGKILL at that moment leaves: nothing after it runs."""
+
+
+@pytest.mark.parametrize("moment", ["before-data", "after-data"])
+def test_a_kill_between_an_imports_two_writes_loses_no_source_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    src = tmp_path / "in" / "papers.jsonl"
+    src.parent.mkdir()
+    src.write_text(json.dumps({"title": "Paper A", "abstract": "first", "id": "a"}) + "\n")
+    notes = tmp_path / "notes"
+    import_files([src], notes)
+    out = notes / "imported" / "papers.jsonl"
+    # The source changes; the import writing it is killed between its two files.
+    src.write_text(json.dumps({"title": "Paper A", "abstract": "second", "id": "a"}) + "\n")
+    real_write = importers.write_atomic
+
+    def dies(path: Path, data: bytes) -> None:
+        if path == out and moment == "before-data":
+            raise Killed
+        real_write(path, data)
+        if path == out and moment == "after-data":
+            raise Killed
+
+    monkeypatch.setattr(importers, "write_atomic", dies)
+    with pytest.raises(Killed):
+        import_files([src], notes)
+    monkeypatch.undo()
+    # Later source updates are still applied, never mistaken for hand edits.
+    src.write_text(json.dumps({"title": "Paper A", "abstract": "third", "id": "a"}) + "\n")
+    report = import_files([src], notes)
+    [obj] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert obj["abstract"] == "third"
+    assert report.files[0].edits_kept == 0
