@@ -234,3 +234,17 @@ def test_a_kill_between_an_imports_two_writes_loses_no_source_update(
     [obj] = [json.loads(line) for line in out.read_text().splitlines()]
     assert obj["abstract"] == "third"
     assert report.files[0].edits_kept == 0
+
+
+# -- an unreadable PDF ---------------------------------------------------------------------------
+
+
+def test_an_unreadable_pdf_is_reported_and_not_listed_as_a_paper(library: Path) -> None:
+    (library / "notes" / "a.md").write_text("* A Paper\n> note\n")
+    (library / "notes" / "broken_file.pdf").write_bytes(b"%PDF-1.4 not really")
+    result = rebuild_fake()
+    assert "broken_file.pdf" in result.stderr and "skipped" in result.stderr
+    assert titles(library) == ["A Paper"]
+    files = {f["file"]: f for f in json.loads(run("list", "--files", "--json").stdout)}
+    assert files["notes/broken_file.pdf"]["papers"] == 0
+    assert "broken" not in run("list").stdout
