@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -15,7 +14,15 @@ from typing import Any
 
 from search.encoders.encoder import ModelSpec, resolve_model
 from search.encoders.index_encoder import encoder_exported, model_info
-from search.errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
+from search.errors import (
+    DiskFull,
+    IndexDamaged,
+    LockBusy,
+    NotesError,
+    PapersError,
+    disk_full_error,
+    human_bytes,
+)
 from search.library import Paths
 from search.readers.incremental import (
     PDF_CACHE,
@@ -132,6 +139,7 @@ def rebuild(
     start = time.perf_counter()
     pause = pause or store.no_pause
     check_notes_dir(paths.notes)
+    store.check_index_dir(paths.index)
     spec = resolve_model(model)
     try:
         with rebuild_lock(paths.index, wait):
@@ -157,20 +165,6 @@ def rebuild(
     return report
 
 
-def disk_full_error(e: BaseException) -> bool:
-    """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
-    SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
-    if isinstance(e, OSError):
-        return e.errno in (errno.ENOSPC, errno.EDQUOT)
-    text = str(e).lower()
-    if isinstance(e, sqlite3.Error):
-        return getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text
-    if isinstance(e, RuntimeError):
-        # FAISS quotes strerror: "write error in …: 4051 != 16000 (No space left on device)"
-        return "no space left" in text or "quota exceeded" in text
-    return False
-
-
 def _disk_full_message(paths: Paths, e: BaseException) -> str:
     if isinstance(e, OSError):
         what = f"writing {e.filename or 'the index'} ({e.strerror or e})"
@@ -184,20 +178,11 @@ def _disk_full_message(paths: Paths, e: BaseException) -> str:
         kept = False
     where = paths.index if paths.index.exists() else paths.root
     try:
-        free = f"{_human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
+        free = f"{human_bytes(shutil.disk_usage(where).free)} free on the disk holding {where}"
     except OSError:
         free = f"free space on the disk holding {where} unknown"
     previous = "the previous index is intact" if kept else "no index was written"
     return f"rebuild failed, the disk is full: {what}; {previous}; {free}"
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"  # pragma: no cover
 
 
 def _rebuild_locked(

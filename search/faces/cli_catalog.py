@@ -14,13 +14,20 @@ from search.catalog.catalog import (
     Embeddings,
     EmbedReport,
     Filters,
+    Merged,
     catalog_dir,
     catalog_encoder,
     check_since,
     embed_pending,
 )
 from search.catalog.ray_embed import embed_with_ray
-from search.catalog.recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
+from search.catalog.recommend import (
+    DEFAULT_METHOD,
+    build_keywords,
+    keywords_damage,
+    markdown_digest,
+    recommend,
+)
 from search.errors import PapersError
 from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
 from search.faces.cli_common import progress_bar as embedding_progress
@@ -61,8 +68,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
         return
 
     paths = paths_of()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as cat:
         summary = cat.summary()
         embedded = []
         base = catalog_dir(paths) / "embeddings"
@@ -80,8 +86,6 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
                 }
             )
         summary["embeddings"] = embedded
-    finally:
-        cat.close()
     if as_json:
         emit_json(summary)
         return
@@ -140,11 +144,8 @@ def add_command(
         if not path.is_file():
             raise click.BadParameter(f"{path} is not a readable file", param_hint="FILES")
     filters = Filters(tuple(c.strip() for c in categories if c.strip()), _since(since))
-    cat = Catalog.open(catalog_dir(paths_of()), create=True)
-    try:
+    with Catalog.open(catalog_dir(paths_of()), create=True) as cat:
         report = cat.add_files(list(files), filters, log=err)
-    finally:
-        cat.close()
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         err(f"warning: {problem}")
     if as_json:
@@ -203,10 +204,10 @@ def embed_command(
 
     paths = paths_of()
     start = time.perf_counter()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as cat:
         enc = catalog_encoder(paths, model, log=err)
         store = Embeddings.of(paths, enc.fingerprint)
+        store.drop_damaged_shards(log=err)
         pending, _ = store.pending(cat)
         todo = min(len(pending), limit) if limit else len(pending)
         report = EmbedReport(papers=cat.count(), already=cat.count() - len(pending))
@@ -222,16 +223,15 @@ def embed_command(
                     report.embedded = embed_pending(
                         cat, store, enc.encode, progress=progress(todo), limit=limit
                     )
-        if store.is_current(cat):
-            merged = store.load(cat)
-        else:
+        merged = _current_merged(cat, store)
+        if merged is None:
             merged = store.merge(cat, log=err)
-
+            build_keywords(cat, merged, log=err)
+        elif damage := keywords_damage(merged):
+            err(f"{damage}: writing it again")
             build_keywords(cat, merged, log=err)
         report.shards = len(store.shard_files())
         report.missing = int(merged.meta.get("missing", 0))
-    finally:
-        cat.close()
     report.seconds = round(time.perf_counter() - start, 2)
     if as_json:
         emit_json(report.to_json())
@@ -240,6 +240,18 @@ def embed_command(
         f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}); "
         f"{report.papers - report.missing} of {report.papers} catalog papers have vectors"
     )
+
+
+def _current_merged(cat: Catalog, store: Embeddings) -> Merged | None:
+    """The merged vectors when they are up to date and readable; None when they must be
+    merged again (stale, or a damaged file, which is said)."""
+    if not store.is_current(cat):
+        return None
+    try:
+        return store.load(cat)
+    except CatalogError as e:
+        err(f"{str(e).split(': run')[0]}: merging again")
+        return None
 
 
 @click.command(context_settings=CONTEXT)

@@ -15,8 +15,13 @@ nothing else in papers needs it.
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from typing import Annotated, Any, Literal
 
+import anyio
+import mcp_types as types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -140,5 +145,102 @@ def build_server(library: Library) -> MCPServer:
 
 
 def run_stdio(library: Library) -> None:
-    """Serve over stdin/stdout until the client closes the connection."""
-    build_server(library).run("stdio")
+    """Serve over stdin/stdout until the client closes the connection.
+
+    The SDK's stdio transport, with its input checked first: the SDK drops a line it cannot
+    read without answering, and a client would wait forever on that id. Such a line is
+    answered here with the JSON-RPC error the specification names (`check_message`)."""
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(library)
+    lowlevel = server._lowlevel_server  # the SDK's own run loop, as MCPServer.run_stdio_async
+    stdin = _CheckedLines(sys.stdin.buffer)
+
+    async def serve() -> None:
+        async with stdio_server(stdin=stdin) as (read_stream, write_stream):  # type: ignore[arg-type]
+            stdin.answers = write_stream
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+    anyio.run(serve)
+
+
+class _CheckedLines:
+    """stdin as lines of text for the SDK's reader; a line that is no valid JSON-RPC message
+    is answered with its error (through the SDK's own writer) and not passed on."""
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+        self.answers: Any = None  # the SDK's write stream, set once the transport is up
+
+    def __aiter__(self) -> Any:
+        return self._lines()
+
+    async def _lines(self) -> Any:
+        from mcp.shared.message import SessionMessage
+
+        while True:
+            line = await anyio.to_thread.run_sync(self.raw.readline)
+            if not line:
+                return
+            if not line.strip():
+                continue
+            error = check_message(line)
+            if error is None:
+                yield line.decode("utf-8")
+            elif self.answers is not None:
+                await self.answers.send(SessionMessage(error))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_message(line: bytes) -> Any:
+    """None when `line` is a JSON-RPC 2.0 message the SDK can read; else the error response
+    for it: parse error (not JSON, not UTF-8), invalid request (not a 2.0 request object),
+    invalid params (params not an object, a lone surrogate in a string). The id is the
+    request's when it can be read, else null."""
+
+    def error(code: int, message: str, id_: Any = None) -> Any:
+        return types.JSONRPCError(
+            jsonrpc="2.0", id=id_, error=types.ErrorData(code=code, message=message)
+        )
+
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return error(types.PARSE_ERROR, "Parse error: the message is not valid UTF-8")
+    except (ValueError, RecursionError):
+        return error(types.PARSE_ERROR, "Parse error: the message is not valid JSON")
+    if not isinstance(obj, dict):
+        kind = "a batch (a list)" if isinstance(obj, list) else type(obj).__name__
+        return error(types.INVALID_REQUEST, f"Invalid Request: expected an object, got {kind}")
+    raw_id = obj.get("id")
+    id_ = raw_id if isinstance(raw_id, str) or type(raw_id) is int else None
+    if obj.get("jsonrpc") != "2.0":
+        return error(types.INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', id_)
+    if "method" in obj and not isinstance(obj["method"], str):
+        return error(types.INVALID_REQUEST, 'Invalid Request: "method" must be a string', id_)
+    if "params" in obj and not isinstance(obj["params"], dict):
+        return error(types.INVALID_PARAMS, 'Invalid params: "params" must be an object', id_)
+    if _has_lone_surrogate(obj):
+        return error(
+            types.INVALID_PARAMS,
+            "Invalid params: a string holds a lone surrogate (\\ud800-\\udfff), which is not text",
+            id_,
+        )
+    try:
+        types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValueError as e:
+        first = str(e).splitlines()[0]
+        return error(types.INVALID_REQUEST, f"Invalid Request: {first}", id_)
+    return None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    return False

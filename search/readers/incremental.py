@@ -73,6 +73,12 @@ def _rel(path: Path, notes: Path) -> str:
     return path.relative_to(notes).as_posix()
 
 
+def _printable_name(name: str) -> str:
+    """A file name as text: bytes that are not valid UTF-8 (which Python keeps as lone
+    surrogates) shown escaped, `bad\\xff.md`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def check_notes_dir(notes: Path) -> None:
     if not notes.is_dir():
         raise NotesError(f"no notes folder at {notes}: create it and put your notes there")
@@ -197,7 +203,22 @@ def scan_notes(paths: Paths, follow_links: bool) -> Scan:
     from search.notes import list_note_files  # markdown-it and YAML: see read_file
 
     files, walk_problems = list_note_files(paths.notes, follow_links)
-    problems: list[Problem] = list(walk_problems)
+    problems: list[Problem] = [
+        dataclasses.replace(p, file=_printable_name(p.file)) for p in walk_problems
+    ]
+    named = []
+    for f in files:
+        rel = _rel(f, paths.notes)
+        if _printable_name(rel) != rel:
+            # SQLite, JSON and the terminal all need text: such a name cannot be stored.
+            problems.append(
+                Problem(
+                    _printable_name(rel), None, "file name is not valid UTF-8: skipped (rename it)"
+                )
+            )
+        else:
+            named.append(f)
+    files = named
     zotero = zotero_sources(paths.root, problems)
     if not files and not zotero:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")

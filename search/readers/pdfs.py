@@ -180,6 +180,9 @@ def guess_title(meta_title: str, first_page: str, fallback: str) -> str:
 def read_pdf_file(path: Path, rel: str, cache: Path | None = None) -> FileResult:
     """A PDF under notes/ as one paper; never raises for bad content."""
     text = extract_pages(path, cache)
+    if text.problem and not text.pages:
+        # Not a PDF one can read (broken, encrypted): nothing to list, only the problem.
+        return FileResult(problems=[Problem(rel, None, f"{text.problem}; skipped")])
     problems = [Problem(rel, None, text.problem)] if text.problem else []
     pages = drop_references(text.pages) if not text.problem or text.pages else []
     first = pages[0][1] if pages else ""

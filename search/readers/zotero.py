@@ -382,11 +382,11 @@ def _item_signature(data_dir: Path, item: _Item) -> str:
     of its attachment files."""
     rows = [getattr(item, f.name) for f in dataclasses.fields(item)]  # astuple deep-copies
     h = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode())
-    storage = os.path.join(data_dir, "storage")
     for _att, key, name in item.attachments:
+        folder = attachment_folder(data_dir, key)
         for f in (name, FT_CACHE):
             try:
-                st = os.stat(os.path.join(storage, key, f)) if f else None
+                st = os.stat(folder / f) if f and folder and _plain_name(f) else None
             except OSError:
                 st = None
             h.update(
@@ -540,14 +540,45 @@ def _collection_paths(
     return out
 
 
+_UNSAFE = (
+    "attachment path leaves its folder in storage/ or holds a NUL byte: not read "
+    "(nothing outside the Zotero folder is read)"
+)
+
+
+def attachment_folder(data_dir: Path, key: str) -> Path | None:
+    """storage/<key>/ for an attachment key from the database, or None when that path would
+    lead outside the Zotero folder's storage/ (`../../outside`, a symlink out) or cannot be
+    a path at all (a NUL byte): database content is never trusted as a path."""
+    if not _plain_name(key):
+        return None
+    storage = os.path.realpath(data_dir / "storage")
+    folder = os.path.realpath(os.path.join(storage, key))
+    if os.path.dirname(folder) != storage:
+        return None
+    return Path(folder)
+
+
+def _plain_name(name: str) -> bool:
+    """One path component: no separator, no NUL, not `.` or `..`."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
 def _attachment_text(
     data_dir: Path, key: str, name: str, pdf_cache: Path | None, problems: list[Problem]
 ) -> tuple[list[list[str]], str]:
     """[file, page label, text] of a stored attachment: a PDF page by page, else Zotero's own
     extracted text (.zotero-ft-cache, no pages), else nothing; and the PDF's metadata title."""
-    folder = data_dir / "storage" / key
     cite = f"{PREFIX}{key}/{name}" if name else f"{PREFIX}{key}"
-    if name.lower().endswith(".pdf") and "/" not in name and (folder / name).is_file():
+    cite = cite.replace("\0", "\\0")
+    folder = attachment_folder(data_dir, key)
+    if folder is None:
+        problems.append(Problem(cite, None, _UNSAFE))
+        return [], ""
+    if name and not _plain_name(name):
+        problems.append(Problem(cite, None, _UNSAFE))
+        name = ""  # Zotero's own full text of the attachment is still read
+    if name.lower().endswith(".pdf") and (folder / name).is_file():
         text = extract_pages(folder / name, pdf_cache)
         if text.problem:
             problems.append(Problem(cite, None, text.problem))
