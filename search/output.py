@@ -59,6 +59,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rank": hit.rank,
         "score": round(hit.score, 4),
+        "relevance": round(hit.relevance, 4),
         "id": p.id,
         "title": p.title,
         "section": list(p.section),
@@ -236,8 +237,8 @@ def _width() -> int:
 
 # A title is never cut below this many characters: paths, sections and notes give way first.
 MIN_TITLE = 50
-# What stands before the title on a result row: rank and score.
-_LEAD = 13
+# What stands before the title on a result row: rank and relevance.
+_LEAD = 16
 
 
 def plural(n: int, word: str) -> str:
@@ -265,14 +266,14 @@ def hits_table(hits: list[Hit], explain: bool = False) -> str:
         section_w = section_part = 0  # the section joins file:line below
     title_w = min(title_need, room - section_part - (2 + where_w if inline else 0))
     title_w = max(title_w, min(title_need, 20))
-    header = f"{'#':>3}  {'score':>6}  {'title':<{title_w}}"
+    header = f"{'#':>3}  {'relevance'}  {'title':<{title_w}}"
     if section_part:
         header += f"  {'section':<{section_w}}"
     lines = [(header + "  where") if inline else header.rstrip()]
     indent = " " * _LEAD
     for h in hits:
         p = h.paper
-        row = f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}"
+        row = f"{h.rank:>3}  {h.relevance:>9.2f}  {shorten(p.title, title_w):<{title_w}}"
         if section_part:
             row += f"  {shorten(' / '.join(p.section), section_w):<{section_w}}"
         lines.append((row + f"  {h.where}") if inline else row.rstrip())
@@ -285,7 +286,7 @@ def hits_table(hits: list[Hit], explain: bool = False) -> str:
         if note:
             lines.append(indent + shorten(note, room))
         if explain and h.why is not None:
-            lines.append(indent + explain_line(h.why))
+            lines.append(indent + f"score {h.score:.3f}; " + explain_line(h.why))
     return "\n".join(lines)
 
 

@@ -57,6 +57,9 @@ class Hit:
     # The PDF page (or Zotero full text) the answer was found on: its file and page label.
     page_file: str | None = None
     page: str | None = None
+    # 0..1, for people: the question's cosine similarity to the paper's closest passage
+    # (keyword mode: the share of the question's words the paper holds). See `relevance`.
+    relevance: float = 0.0
 
     @property
     def where(self) -> str:
@@ -259,6 +262,7 @@ class Searcher:
         section: str | None,
         exclude: set[int] | None = None,
         text: str = "",
+        qvec: np.ndarray | None = None,
     ) -> list[Hit]:
         pids = [pid for pid, _, _ in ranked if not exclude or pid not in exclude]
         rows = self.index.papers(pids)
@@ -278,7 +282,33 @@ class Searcher:
             terms = matched_terms(self.index, text, [h.paper.pid for h in out])
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
+        self._relevance(out, text, qvec)
         return out
+
+    def _relevance(self, hits: list[Hit], text: str, qvec: np.ndarray | None) -> None:
+        """Give each hit a score people can read, 0 to 1, whatever the mode ranked it by.
+
+        The fused score (a sum of z-scores) and bm25 are unbounded and comparable within one
+        answer only; cosine similarity is the same scale for every question. With a query
+        vector: the cosine of the paper's closest passage (the semantic ranking's own score,
+        else computed from its stored vectors), clipped at 0. Without one (keyword mode): the
+        share of the question's words the paper holds.
+        """
+        if qvec is None:
+            wanted = len(query_terms(text)) if text else 0
+            for h in hits:
+                found = len(h.explain.get("terms") or [])
+                h.relevance = min(1.0, found / wanted) if wanted else 0.0
+            return
+        for h in hits:
+            sem = h.explain.get("semantic")
+            if sem is not None:
+                score = float(sem["score"])
+            else:
+                vids = self.index.paper_vids(h.paper.pid)
+                vecs = vectors.reconstruct(self.index.vectors, vids) if vids else None
+                score = float((vecs @ qvec).max()) if vecs is not None else 0.0
+            h.relevance = min(1.0, max(0.0, score))
 
     def _pages(self, hits: list[Hit], text: str) -> None:
         """Give each hit found on a page that page: the page of its best chunk in the semantic
@@ -325,7 +355,7 @@ class Searcher:
         if mode != "keyword":
             qvec = self.encoder.encode([question], query=True)[0]
         ranked = self.rank(question, qvec, mode, self._pool(k, section))
-        return self.hits(ranked, k, section, text=question)
+        return self.hits(ranked, k, section, text=question, qvec=qvec)
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
@@ -400,12 +430,13 @@ class Searcher:
         # The paper's own text only picks keywords: cut quietly (its vectors are stored).
         text = " ".join([paper.title, *paper.notes, paper.abstract])[:MAX_QUERY_CHARS]
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
-        return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
+        return self.hits(ranked, k, None, exclude={paper.pid}, text=text, qvec=qvec)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         text = self._capped(_valid_text(text).strip(), "text")
         qvec = self.text_vector(text)
-        return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
+        ranked = self.rank(text, qvec, mode, max(k, POOL))
+        return self.hits(ranked, k, None, text=text, qvec=qvec)
 
 
 def _valid_text(text: str) -> str:
