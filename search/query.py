@@ -397,9 +397,14 @@ class Searcher:
         found = process.extract(
             query, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
         )
-        good = [f for f in found if f[1] >= TITLE_CUTOFF]
+        # WRatio scores a short query against the best-aligned part of a long title, so
+        # "Deep Residual Learning for Image Recognition" scored 90 against five unrelated
+        # titles. A candidate must also hold the query's words (each within a typo).
+        words = _title_words(query)
+        good = [f for f in found if f[1] >= TITLE_CUTOFF and _holds_words(f[0], words)]
         if not good:
-            near = "; ".join(f'"{t}"' for t, _, _ in found[:3])
+            related = [f for f in found if _shares_a_word(f[0], words)]
+            near = "; ".join(f'"{t}"' for t, _, _ in related[:3])
             raise NotFound(f'no paper titled "{query}"' + (f"; closest: {near}" if near else ""))
         exact = [f for f in good if utils.default_process(f[0]) == utils.default_process(query)]
         if len(exact) == 1:
@@ -437,6 +442,23 @@ class Searcher:
         qvec = self.text_vector(text)
         ranked = self.rank(text, qvec, mode, max(k, POOL))
         return self.hits(ranked, k, None, text=text, qvec=qvec)
+
+
+def _title_words(text: str) -> list[str]:
+    """The words of a title that say something (no stopwords), lower-cased."""
+    return query_terms(normalise_title(text))
+
+
+def _holds_words(title: str, words: list[str]) -> bool:
+    """True if every word of `words` is in `title`, each exactly or within a typo."""
+    from rapidfuzz import fuzz  # lazy: only a fuzzy title lookup needs it
+
+    have = set(_title_words(title))
+    return all(w in have or any(fuzz.ratio(w, h) >= 80 for h in have) for w in words)
+
+
+def _shares_a_word(title: str, words: list[str]) -> bool:
+    return bool(set(words) & set(_title_words(title)))
 
 
 def _valid_text(text: str) -> str:
