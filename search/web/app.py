@@ -21,9 +21,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -122,6 +121,42 @@ def _int(value: str | None, default: int, low: int = 1, high: int = MAX_K) -> in
         return max(low, min(high, int(value))) if value else default
     except ValueError:
         raise PapersError(f"not a number: {value!r}") from None
+
+
+def hosts_for(bound: str) -> list[str]:
+    """The Host names a server bound to `bound` answers to: loopback names and `bound` itself
+    (127.0.0.2 is loopback too); every name when bound to all addresses."""
+    if bound in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, bound.strip("[]").lower()]))
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header without its port: `[::1]:8765` is `::1`, `localhost:80`
+    `localhost`. (Starlette's TrustedHostMiddleware splits on the first ':', so every request
+    to an IPv6 address was refused.)"""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class HostCheck:
+    """Refuse (400) a request whose Host header names another host: against DNS rebinding, a
+    page of another site reaching this server through a name it controls."""
+
+    def __init__(self, app: Any, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and "*" not in self.allowed:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(host) not in self.allowed:
+                await PlainTextResponse("Invalid host header", 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Starlette:
@@ -230,5 +265,5 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
     hosts = allowed_hosts or LOOPBACK_HOSTS
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
+        middleware=[Middleware(HostCheck, allowed_hosts=hosts)],
     )
