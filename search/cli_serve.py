@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
 import socket
 import sys
 from pathlib import Path
@@ -86,7 +87,8 @@ def _listen(host: str, port: int, shown: str) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family)
     except OSError as e:
-        raise PapersError(f"cannot listen on {shown}:{port}: {e.strerror or e}") from None
+        why = os.strerror(e.errno) if e.errno else str(e)  # create_server adds the address
+        raise PapersError(f"cannot listen on {shown}:{port}: {why}") from None
 
 
 @click.command(context_settings=CONTEXT)
