@@ -22,7 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -30,6 +30,7 @@ from starlette.templating import Jinja2Templates
 from .. import map as library_map
 from .. import output, store
 from ..api import MODES, Ambiguous, Hit, IndexMissing, Library, NotFound, Paper, PapersError
+from .render import note_href, note_html, numbered_lines, place_link
 
 HERE = Path(__file__).parent
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]
@@ -45,6 +46,21 @@ def excerpt(text: str, n: int = NOTE_CHARS) -> str:
 
 
 templates.env.filters["excerpt"] = excerpt
+templates.env.filters["markdown"] = note_html
+templates.env.filters["place"] = place_link
+templates.env.filters["note_href"] = note_href
+# A note file shown on the page is read up to this size (the notes reader's own limit).
+NOTE_FILE_BYTES = 20_000_000
+# The home page lists at most this many papers to browse (the map shows every one).
+BROWSE_MAX = 2000
+
+
+def browse(papers: list[Paper]) -> list[tuple[str, list[Paper]]]:
+    """Papers grouped by their top section, in order of first mention, for the home page."""
+    groups: dict[str, list[Paper]] = {}
+    for p in papers[:BROWSE_MAX]:
+        groups.setdefault(p.section[0] if p.section else "", []).append(p)
+    return list(groups.items())
 
 
 class MapCache:
@@ -191,12 +207,15 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
     def search_page(request: Request) -> Response:
         question = (request.query_params.get("q") or "").strip()
         hits: list[Hit] = []
+        papers: list[Paper] = []
         error = None
         params: dict[str, Any] = {"k": 10, "mode": "hybrid", "section": None}
         try:
             params = search_params(request)
             if question:
                 hits = library.ask(question, **params)
+            else:
+                papers = library.papers()
         except PapersError as e:
             error = str(e)
         return page(
@@ -206,8 +225,25 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
             hits=hits,
             error=error,
             modes=MODES,
+            total=len(papers),
+            groups=browse(papers),
             **params,
         )
+
+    def note_page(request: Request) -> Response:
+        """A note file under notes/, read-only: text with line anchors, a PDF as it is."""
+        place = request.path_params["place"]
+        notes = library.notes_dir.resolve()
+        path = (library.root / place).resolve()
+        missing = NotFound(f"no note file {place}")
+        if not place.startswith("notes/") or not path.is_relative_to(notes) or not path.is_file():
+            return page(request, "error.html", status=404, error=str(missing))
+        if path.suffix.lower() == ".pdf":
+            return FileResponse(path, media_type="application/pdf")
+        if path.stat().st_size > NOTE_FILE_BYTES:
+            return page(request, "error.html", status=404, error=f"{place} is too large to show")
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        return page(request, "note.html", place=place, lines=numbered_lines(text))
 
     def paper_page(request: Request) -> Response:
         pid = request.path_params["paper_id"]
@@ -255,6 +291,7 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
         Route("/", search_page),
         Route("/paper/{paper_id:path}", paper_page),
         Route("/map", map_page),
+        Route("/note/{place:path}", note_page),
         Route("/api/ask", api_ask),
         Route("/api/similar", api_similar),
         Route("/api/papers", api_papers),
