@@ -197,15 +197,17 @@ def _heading(runs: list[tuple[float, str]]) -> str:
             elif block:
                 break
         heading = " ".join(block)
-        if _looks_like_title(heading):
+        # In large type a one-word title is a title ("Libtasn1"); in body type it is not.
+        if _looks_like_title(heading, min_words=1):
             return heading
     return ""
 
 
-def _looks_like_title(text: str) -> bool:
+def _looks_like_title(text: str, min_words: int = 2) -> bool:
     words = text.split()
     return (
-        2 <= len(words) <= 40
+        min_words <= len(words) <= 40
+        and len(text) >= 3
         and len(text) <= 300
         and not _NOT_TITLE.search(text)
         and not _ARXIV_MENTION.search(text)

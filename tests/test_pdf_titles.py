@@ -130,3 +130,8 @@ def test_git_lfs_pointer_is_not_indexed_as_text(tmp_path: Path) -> None:
         result = read_file(path, name)
         assert result.records == [], name
         assert "Git LFS pointer" in result.problems[0].message, name
+
+
+def test_a_one_word_title_in_large_type_is_the_title(tmp_path: Path) -> None:
+    page = [(20.7, "Libtasn1"), (10.9, "A library for the GNU system"), (14.3, "Some Author")]
+    assert first_title(tmp_path, page) == "Libtasn1"
