@@ -982,7 +982,14 @@ class CatalogHit:
     paper: CatalogPaper
 
     def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "score": round(self.score, 4), **self.paper.to_json()}
+        # The score is a cosine similarity: its clipped form is the 0..1 relevance people read.
+        relevance = round(min(1.0, max(0.0, self.score)), 4)
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "relevance": relevance,
+            **self.paper.to_json(),
+        }
 
 
 def search_catalog(

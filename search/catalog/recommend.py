@@ -91,6 +91,9 @@ class Recommendation:
         return {
             "rank": self.rank,
             "score": round(self.score, 4),
+            # 0..1 for people: the cosine similarity to the closest of your papers, clipped
+            # (an SVM's score is negative for most papers and means nothing to a reader).
+            "relevance": round(min(1.0, max(0.0, self.closest_similarity)), 4),
             **self.paper.to_json(),
             "closest": {
                 "id": self.closest.id,

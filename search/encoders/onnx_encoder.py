@@ -413,6 +413,27 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def copy_export(src: Path, out_dir: Path) -> bool:
+    """Copy a whole export (checked with its CRC-32s) from `src` to `out_dir`, swapped in as
+    an export is. False, copying nothing, if `src` is not whole or the copy fails its check."""
+    if export_problem(src, verify=True) is not None:
+        return False
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for child in src.iterdir():
+            if child.is_file() and not child.name.startswith("."):
+                shutil.copyfile(child, tmp / child.name)
+        if export_problem(tmp, verify=True) is not None:  # changed while it was copied
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
+
+
 def _swap_in(tmp: Path, out_dir: Path) -> None:
     for child in tmp.iterdir():
         # Durable before the rename, or a power cut could publish empty files.

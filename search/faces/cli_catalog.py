@@ -332,7 +332,8 @@ def recommend_command(
     for r in result.recommendations:
         p = r.paper
         when = p.date or (str(p.year) if p.year else "")
-        out(f"{r.rank:>3}  {r.score:>7.3f}  {shorten(p.title, 90)}  {when}")
+        relevance = min(1.0, max(0.0, r.closest_similarity))
+        out(f"{r.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}")
         out(f"{'':13}closest to: {shorten(r.closest.title, 70)} ({r.closest.where})")
 
 
@@ -349,6 +350,7 @@ def print_catalog_hits(hits: list[Any], as_json: bool) -> None:
     for h in hits:
         p = h.paper
         when = p.date or (str(p.year) if p.year else "")
-        out(f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, 90)}  {when}  {p.key}")
+        relevance = min(1.0, max(0.0, h.score))
+        out(f"{h.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}  {p.key}")
         if p.abstract:
             out(f"{'':13}{shorten(p.abstract, 100)}")

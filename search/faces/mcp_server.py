@@ -38,7 +38,33 @@ and `list_papers` to see what is indexed. Every result carries `where` (notes/fi
 quote it so the user can jump to their note."""
 
 Mode = Literal["hybrid", "semantic", "keyword"]
-K = Annotated[int, Field(ge=1, le=100, description="How many papers to return (1-100).")]
+K_MAX = 100
+# The range is advertised in the schema but checked in the tool: pydantic's own error is a
+# multi-line dump an agent (or a person reading its log) has to decode.
+K = Annotated[
+    int,
+    Field(
+        description=f"How many papers to return (1-{K_MAX}).",
+        json_schema_extra={"minimum": 1, "maximum": K_MAX},
+    ),
+]
+Full = Annotated[
+    bool,
+    Field(
+        description="Whole notes and abstracts and how each was found (default: snippets of "
+        f"{output.SNIPPET_CHARS} characters, no empty fields; `show` gives one paper in full)."
+    ),
+]
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= K_MAX:
+        raise ToolError(f"k must be between 1 and {K_MAX}, got {k}")
+
+
+def _results(hits: list[Any], full: bool) -> dict[str, Any]:
+    shape = output.hit_json if full else output.hit_brief_json
+    return {"results": [shape(h) for h in hits]}
 
 
 def build_server(library: Library) -> MCPServer:
@@ -77,14 +103,17 @@ def build_server(library: Library) -> MCPServer:
                 "(case-insensitive), e.g. 'CVPR 2020'."
             ),
         ] = None,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Find the papers in the user's notes that best answer a question, best first.
 
-        Each result has rank, score, id, title, section (headings it stands under), note (what
-        the user wrote), abstract, arxiv, doi, url, sources and where (notes/file.md:line), and
-        explain (which retriever found it and the matched words)."""
+        Each result has rank, relevance (0-1), score, id, title, section (headings it stands
+        under), note (what the user wrote) and abstract as snippets, arxiv, doi, url, sources
+        and where (notes/file.md:line); empty fields are left out. With full=true: whole
+        notes and abstracts, and explain (which retriever found it, the matched words)."""
+        _check_k(k)
         hits = answer(lambda: library.ask(question, k=k, section=section, mode=mode))
-        return {"results": output.hits_json(hits)}
+        return _results(hits, full)
 
     @server.tool()
     def similar(
@@ -103,13 +132,15 @@ def build_server(library: Library) -> MCPServer:
             ),
         ] = None,
         k: K = 10,
+        full: Full = False,
     ) -> dict[str, Any]:
         """Find papers in the notes similar to one paper (never itself) or to a text.
 
-        Same result fields as `ask`. An unknown or ambiguous title is an error listing the
-        closest titles: retry with one of them."""
+        Same result fields as `ask` (snippets unless full=true). An unknown or ambiguous title
+        is an error listing the closest titles: retry with one of them."""
+        _check_k(k)
         hits = answer(lambda: library.similar(title_or_id, text=text, k=k))
-        return {"results": output.hits_json(hits)}
+        return _results(hits, full)
 
     @server.tool()
     def show(

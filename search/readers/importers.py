@@ -28,6 +28,7 @@ from search.readers.records import (
     Problem,
     Record,
     clean_text,
+    link_of,
     normalise_doi,
     normalise_title,
     parse_arxiv_id,
@@ -279,7 +280,7 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
         extra["id"] = ext_id
     extra["source"] = _opt_str(obj.get("source")) or default_source
     arxiv_raw = _opt_str(obj.get("arxiv"))
-    url = _opt_str(obj.get("url")) or _opt_str(obj.get("pdf"))
+    url = link_of(obj) or _opt_str(obj.get("url")) or _opt_str(obj.get("pdf"))
     arxiv = parse_arxiv_id(arxiv_raw) if arxiv_raw else None
     if arxiv is None and url and "arxiv.org/" in url:
         arxiv = parse_arxiv_id(url)

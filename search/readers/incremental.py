@@ -56,6 +56,9 @@ def read_file(
     is read (papers.toml, links). PDF text is cached by content hash in `pdf_cache`."""
     if is_zotero_source(rel):
         return read_zotero(path, pdf_cache)
+    if is_lfs_pointer(path):
+        why = "a Git LFS pointer, not the file itself (run `git lfs pull`)"
+        return FileResult(problems=[Problem(rel, None, why)], reading="skipped", reason=why)
     if path.suffix.lower() == ".pdf":
         return read_pdf_file(path, rel, pdf_cache)
     if path.suffix.lower() in (".bib", ".jsonl"):
@@ -67,6 +70,19 @@ def read_file(
     from search.notes import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
+
+
+# A repository cloned without `git lfs pull` holds these small text files in place of its PDFs
+# (and sometimes notes): three lines that would otherwise be indexed as a paper's text.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(LFS_POINTER)) == LFS_POINTER
+    except OSError:
+        return False  # the reader reports what cannot be read
 
 
 def _rel(path: Path, notes: Path) -> str:

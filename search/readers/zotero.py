@@ -461,8 +461,9 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         text, meta_title = _attachment_text(data_dir, att_key, name, pdf_cache, problems)
         pages += text
         pdf_title = pdf_title or meta_title
-    if any(a == item.item_id for a, _, _ in atts):
-        # A standalone PDF's own title is usually its file name: its text says more.
+    if any(a == item.item_id for a, _, _ in atts) and _default_attachment_title(title, atts):
+        # A standalone PDF's own title is usually its file name or "Full Text PDF": its text
+        # says more. A title the user gave it in Zotero stays.
         first = pages[0][2] if pages else ""
         title = guess_title(pdf_title, first, "") or title
     if not title:
@@ -490,6 +491,22 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         ),
         problems,
     )
+
+
+# Titles Zotero gives an attachment itself (its connectors name PDFs so).
+_ATTACHMENT_TITLES = re.compile(
+    r"^(full ?text( pdf)?|pdf|snapshot|(submitted|accepted|published) version|preprint( pdf)?"
+    r"|arxiv(\.org)? (fulltext )?pdf|attachment)$",
+    re.I,
+)
+
+
+def _default_attachment_title(title: str, atts: list[tuple[int, str, str]]) -> bool:
+    """True if `title` is what Zotero named the attachment, not what the user typed: empty,
+    its file name (with or without the extension), or a connector's "Full Text PDF"."""
+    names = {n for _, _, n in atts} | {Path(n).stem for _, _, n in atts}
+    t = title.strip()
+    return not t or t in names or t.lower().endswith(".pdf") or bool(_ATTACHMENT_TITLES.match(t))
 
 
 def _annotation_line(kind: int, text: str | None, comment: str | None, page: str | None) -> str:
