@@ -16,10 +16,10 @@ from search.catalog import (
     Filters,
     catalog_dir,
     catalog_encoder,
-    embed_pending,
     read_shard,
 )
 from search.cli import cli
+from search.embed_stages import embed_pending
 from search.library import library_paths
 from tests.conftest import shared_data
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.catalog import Catalog, Embeddings, catalog_dir, catalog_encoder, embed_pending
+from search.catalog import Catalog, Embeddings, catalog_dir, catalog_encoder
+from search.embed_stages import embed_pending
 from search.library import library_paths
 
 pytestmark = pytest.mark.model
