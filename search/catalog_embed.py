@@ -109,7 +109,8 @@ def embed_catalog(
     start = time.perf_counter()
     pending, _ = store.pending(catalog)
     report = EmbedReport(papers=catalog.count(), already=catalog.count() - len(pending))
-    if len(pending) or request.re_embed:
+    # An explicit precision is checked against the catalog's even with nothing to embed.
+    if len(pending) or request.re_embed or request.precision is not None:
         if request.ray_address:
             report.embedded, report.precision = embed_with_ray(
                 catalog,

@@ -147,6 +147,9 @@ class TorchModel:
             raise CatalogError(f"torch runs the model in {' or '.join(ON_GPU)}, not {precision}")
         import torch  # lazy: GPU workers only
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # one progress line: ours
 
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
         self.torch = torch
@@ -360,15 +363,18 @@ def resolve_precision(
             f"in {want}"
         )
     if want not in available:
-        why = f"the catalog's vectors were made in {want}, which " if made else f"{want} "
-        raise CatalogError(
-            f"{why}cannot run here (this run offers {', '.join(available)}): "
-            + (
-                "embed with --ray on a cluster with GPUs, or add --re-embed to embed every "
-                f"paper again in {default}"
-                if want in ("fp16", "bf16")
-                else f"use --precision {default}"
+        offers = f"this run offers {', '.join(available)}"
+        gpu = want in ("fp16", "bf16")
+        if made is not None:
+            raise CatalogError(
+                f"the catalog's vectors were made in {made}, which this run cannot make "
+                f"({offers}): "
+                + ("embed with --ray on a cluster with GPUs, or " if gpu else "")
+                + f"add --re-embed to embed every paper again in {default}"
             )
+        raise CatalogError(
+            f"{want} cannot run here ({offers}): use --precision {default}"
+            + (", or --ray on a cluster with GPUs" if gpu else "")
         )
     if re_embed and (store.shards.exists() or store.merged_dir.exists()):
         log(f"deleting the catalog's vectors to embed every paper again in {want}")
