@@ -661,12 +661,20 @@ def shard_name(hashes: np.ndarray) -> str:
     return "shard-" + hashlib.blake2b(hashes.tobytes(), digest_size=8).hexdigest() + ".npz"
 
 
-def write_shard(folder: Path, hashes: np.ndarray, vecs: np.ndarray) -> Path:
-    """Write one finished batch of vectors (float16, unit rows) keyed by text hash."""
+def write_shard(
+    folder: Path, hashes: np.ndarray, vecs: np.ndarray, precision: str = "fp32"
+) -> Path:
+    """Write one finished batch of vectors (float16, unit rows) keyed by text hash, with the
+    precision the model ran in (fp32, int8, fp16, bf16: search/catalog/embed.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     hashes = np.ascontiguousarray(hashes, dtype=np.int64)
     path = folder / shard_name(hashes)
-    _atomic_npz(path, hashes=hashes, vectors=np.asarray(vecs, dtype=np.float16))
+    _atomic_npz(
+        path,
+        hashes=hashes,
+        vectors=np.asarray(vecs, dtype=np.float16),
+        precision=np.asarray(precision),
+    )
     return path
 
 
@@ -678,6 +686,13 @@ _DAMAGE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 def _damaged(path: Path, e: BaseException, fix: str) -> CatalogError:
     why = getattr(e, "strerror", None) or str(e).split("\n")[0] or type(e).__name__
     return CatalogError(f"{path} is damaged ({why}): {fix}")
+
+
+def shard_precision(path: Path) -> str:
+    """The precision a shard's vectors were made in; shards written before shards said were
+    all fp32 (ONNX fp32 or sentence-transformers fp32)."""
+    with np.load(path, allow_pickle=False) as data:
+        return str(data["precision"]) if "precision" in data.files else "fp32"
 
 
 def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -744,6 +759,18 @@ class Embeddings:
                 path.unlink(missing_ok=True)
                 dropped += 1
         return dropped
+
+    def precisions(self) -> set[str]:
+        """The precisions the shards' vectors were made in (one, unless something mixed them;
+        none before the first shard). A shard that cannot be read is left to the checks that
+        read vectors."""
+        found = set()
+        for path in self.shard_files():
+            try:
+                found.add(shard_precision(path))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                continue
+        return found
 
     def known_hashes(self) -> np.ndarray:
         """Text hashes with a vector in a finished shard (sorted, unique)."""
@@ -814,6 +841,7 @@ class Embeddings:
                 "dim": dim,
                 "missing": int((~have).sum()),
                 "shards": len(files),
+                "precision": ",".join(sorted(self.precisions())),
             }
 
             if n >= ann.ANN_MIN:
@@ -878,7 +906,7 @@ class Embeddings:
 
 
 # --------------------------------------------------------------------------------------------
-# Embedding locally
+# What an embedding run did (the run itself: catalog/embed_stages.py and catalog/embed.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -891,38 +919,12 @@ class EmbedReport:
     seconds: float = 0.0
     workers: str = "local"
     missing: int = 0
+    precision: str = ""
+    # seconds spent in each stage (read, tokenize, model, write), where they are measured
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def embed_pending(
-    catalog: Catalog,
-    store: Embeddings,
-    encode: Callable[[list[str]], np.ndarray],
-    *,
-    shard_size: int = SHARD_SIZE,
-    progress: Callable[[int], None] | None = None,
-    limit: int | None = None,
-) -> int:
-    """Embed the texts that have no vector yet, a shard at a time; returns how many.
-
-    Each shard is written whole as soon as it is done, so a killed run loses at most the
-    shard in progress and the next run starts after the finished ones.
-    """
-    cids, hashes = store.pending(catalog)
-    if limit is not None:
-        cids, hashes = cids[:limit], hashes[:limit]
-    done = 0
-    for s in range(0, len(cids), shard_size):
-        part_c, part_h = cids[s : s + shard_size], hashes[s : s + shard_size]
-        texts = [t for _, t in catalog.texts(part_c)]
-        vecs = encode(texts)
-        write_shard(store.shards, part_h, vecs)
-        done += len(part_c)
-        if progress:
-            progress(len(part_c))
-    return done
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,14 @@ from search.catalog.catalog import (
     Catalog,
     CatalogError,
     Embeddings,
-    EmbedReport,
     Filters,
-    Merged,
     catalog_dir,
     catalog_encoder,
     check_since,
-    embed_pending,
 )
-from search.catalog.ray_embed import embed_with_ray
-from search.catalog.recommend import (
-    DEFAULT_METHOD,
-    build_keywords,
-    keywords_damage,
-    markdown_digest,
-    recommend,
-)
+from search.catalog.embed import EmbedRequest, embed_catalog
+from search.catalog.embed_stages import PRECISIONS
+from search.catalog.recommend import DEFAULT_METHOD, markdown_digest, recommend
 from search.errors import PapersError
 from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
 from search.faces.cli_common import progress_bar as embedding_progress
@@ -83,6 +74,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
                     "vectors": meta.get("count", 0),
                     "current": meta.get("version") == summary["version"],
                     "ann": bool(meta.get("ann")),
+                    "precision": meta.get("precision") or "fp32",
                 }
             )
         summary["embeddings"] = embedded
@@ -105,7 +97,10 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     for e in embedded:
         state = "current" if e["current"] else "stale: run `papers catalog embed`"
         kind = ", IVF-PQ index" if e["ann"] else ""
-        out(f"  embeddings {e['fingerprint'][:12]}: {e['vectors']} vectors{kind} ({state})")
+        out(
+            f"  embeddings {e['fingerprint'][:12]} ({e['precision']}): "
+            f"{e['vectors']} vectors{kind} ({state})"
+        )
     if not embedded:
         out("  not embedded yet: run `papers catalog embed`")
 
@@ -174,6 +169,24 @@ def add_command(
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Embed at most N papers.")
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="What the model runs in: int8 or fp32 on CPUs, fp16, bf16 or fp32 on GPUs (default: "
+    "the precision the catalog was embedded in, else int8 on CPUs and fp16 on GPUs).",
+)
+@click.option(
+    "--int8",
+    "int8",
+    is_flag=True,
+    help="Same as --precision int8 (the ONNX export quantised: 1.5x fp32 on CPUs).",
+)
+@click.option(
+    "--re-embed",
+    is_flag=True,
+    help="Delete the catalog's vectors and embed every paper again (to change precision).",
+)
+@click.option(
     "--model",
     envvar="PAPERS_MODEL",
     default=None,
@@ -185,73 +198,54 @@ def embed_command(
     ray_address: str | None,
     workers: int | None,
     limit: int | None,
+    precision: str | None,
+    int8: bool,
+    re_embed: bool,
     model: str | None,
     as_json: bool,
 ) -> None:
     """Embed catalog papers that have no vector yet, then merge the vectors for search.
 
     Vectors are written in shards as they are done: stop at any time and run again to go on
-    from the finished shards. Locally the ONNX export uses every core; with --ray the same
-    encoder runs as Ray Data tasks over a cluster, each actor loading the export once (a GPU
-    actor uses sentence-transformers on cuda).
+    from the finished shards. Text is tokenized ahead of the model; locally the ONNX export
+    uses every core (int8 unless the catalog was embedded in fp32), and a long run first
+    prints how long it will take, measured on its own papers. With --ray the same stages run
+    as Ray Data tasks over a cluster: tokenizing on its CPUs, the model on its GPUs (torch,
+    fp16) or, without GPUs, one ONNX actor per CPU. A catalog's vectors come from one
+    precision: another one is refused unless --re-embed.
 
     \b
     Examples:
       papers catalog embed
+      papers catalog embed --precision fp32 --re-embed
       papers catalog embed --ray auto --workers 16
       papers catalog embed --ray local --workers 2
     """
-
+    if int8 and precision not in (None, "int8"):
+        raise click.BadParameter(
+            f"--int8 and --precision {precision} disagree", param_hint="--int8"
+        )
+    request = EmbedRequest(
+        precision="int8" if int8 else precision,
+        re_embed=re_embed,
+        limit=limit,
+        ray_address=ray_address,
+        workers=workers,
+    )
     paths = paths_of()
-    start = time.perf_counter()
+    # `with`: a database found damaged while in use is one line naming it (Catalog.__exit__)
     with Catalog.open(catalog_dir(paths)) as cat:
         enc = catalog_encoder(paths, model, log=err)
-        store = Embeddings.of(paths, enc.fingerprint)
-        store.drop_damaged_shards(log=err)
-        pending, _ = store.pending(cat)
-        todo = min(len(pending), limit) if limit else len(pending)
-        report = EmbedReport(papers=cat.count(), already=cat.count() - len(pending))
-        if todo:
-            err(f"embedding {todo} papers…")
-            if ray_address:
-                report.embedded = embed_with_ray(
-                    cat, store, enc, address=ray_address, workers=workers, limit=limit, log=err
-                )
-                report.workers = f"ray ({ray_address})"
-            else:
-                with embedding_progress() as progress:
-                    report.embedded = embed_pending(
-                        cat, store, enc.encode, progress=progress(todo), limit=limit
-                    )
-        merged = _current_merged(cat, store)
-        if merged is None:
-            merged = store.merge(cat, log=err)
-            build_keywords(cat, merged, log=err)
-        elif damage := keywords_damage(merged):
-            err(f"{damage}: writing it again")
-            build_keywords(cat, merged, log=err)
-        report.shards = len(store.shard_files())
-        report.missing = int(merged.meta.get("missing", 0))
-    report.seconds = round(time.perf_counter() - start, 2)
+        with embedding_progress() as progress:
+            report = embed_catalog(paths, cat, enc, request, log=err, progress=progress)
     if as_json:
         emit_json(report.to_json())
         return
     out(
-        f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}); "
-        f"{report.papers - report.missing} of {report.papers} catalog papers have vectors"
+        f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}, "
+        f"{report.precision}); {report.papers - report.missing} of {report.papers} catalog "
+        "papers have vectors"
     )
-
-
-def _current_merged(cat: Catalog, store: Embeddings) -> Merged | None:
-    """The merged vectors when they are up to date and readable; None when they must be
-    merged again (stale, or a damaged file, which is said)."""
-    if not store.is_current(cat):
-        return None
-    try:
-        return store.load(cat)
-    except CatalogError as e:
-        err(f"{str(e).split(': run')[0]}: merging again")
-        return None
 
 
 @click.command(context_settings=CONTEXT)
