@@ -261,7 +261,7 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 # The parse cache is valid only for the code that produced it: bump this whenever a reader
 # (notes.py, notes_folder.py, importers.py, records.py, pdfs.py, zotero.py) changes what it
 # returns for a file.
-PARSER_VERSION = "notes-3"
+PARSER_VERSION = "notes-4"
 # Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
 # generations, since a PDF's text does not depend on anything else.
 PDF_CACHE = "pdf-cache"

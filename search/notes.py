@@ -628,6 +628,15 @@ class _Parser:
         with_evidence = sum(d.evidence for d in titled)
         return with_evidence > 0 and 3 * with_evidence >= len(titled)
 
+    def _plain_outweighs(self, units: list[_Unit], heading_entries: list[_Unit]) -> bool:
+        """More entries in lists of bare titles than in lists with evidence."""
+        lists = [u for u in units if u.kind in ("list", "table")]
+        with_evidence = sum(len(u.entries) for u in lists if self._evidence_list(u))
+        plain = sum(
+            len(u.entries) for u in lists if not self._evidence_list(u) and self._plain_list(u)
+        )
+        return plain > with_evidence + len(heading_entries)
+
     def _plain_list(self, unit: _Unit) -> bool:
         """A list of bare titles, as in a list with no links at all: most items read as
         titles, and it is not the continuation of a sentence ending in ':'."""
@@ -1019,12 +1028,16 @@ class _Parser:
             self._evidence_list(u) for u in units if u.kind in ("list", "table")
         ) or bool(heading_entries)
 
+        # Lists of bare titles count beside linked or tagged ones when they hold more entries:
+        # a plain reading list stays one when a tagged entry is added (one line must never
+        # change how the rest of a file is read), and a few plain bullets (a table of
+        # contents, "about me") beside a linked list stay out of it.
+        plain_too = not has_evidence or self._plain_outweighs(units, heading_entries)
+
         def contributes(u: _Unit) -> bool:
-            if every_list:
+            if every_list or self._evidence_list(u):
                 return True
-            if has_evidence:
-                return self._evidence_list(u)
-            return self._plain_list(u)
+            return plain_too and self._plain_list(u)
 
         stack: list[tuple[int, str]] = []
         label: str | None = None
