@@ -100,6 +100,8 @@ class RebuildReport:
     chunks_unchanged: int = 0
     chunks_embedded: int = 0  # added + changed: what the encoder had to run on
     reembed_reason: str | None = None
+    # Files whose papers fell to under half, one line each (see _report_shrunk).
+    shrunk: list[str] = field(default_factory=list)
     nothing_changed: bool = False
     model: str = ""
     seconds: float = 0.0
@@ -403,6 +405,7 @@ def _rebuild_locked(
     db: store.GenerationWriter | None = None
     try:
         readings = _read_with_cache(scan, cache, report)
+        _report_shrunk(previous, readings, report, log)
         files = _final_records(readings, scan.problems, paths.notes, report, log)
         patch = _plan_patch(previous, model, cache, readings, files)
         db = _open_writer(tmp, previous, patch)
@@ -765,6 +768,35 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
         row["reading"], row["reason"] = r.base.reading, r.base.reason
         row["entries"] = r.base.entries
     return row
+
+
+# A file that held at least this many papers and now holds under half of them is named in the
+# rebuild's summary: an edit that changes how a file is read must not drop papers unseen.
+SHRUNK_FROM = 4
+
+
+def _report_shrunk(
+    previous: store.Index | None, readings: list[FileReading], report: RebuildReport, log: Log
+) -> None:
+    """Name each file parsed again whose papers fell to under half of what it held."""
+    if previous is None:
+        return
+    for r in readings:
+        if r.from_cache:
+            continue
+        try:
+            before = int((previous.file_reading(r.rel).get("final") or {}).get("papers", 0))
+        except (sqlite3.Error, ValueError, TypeError):
+            return  # an index without stored readings: nothing to compare with
+        after = len(r.final.records)
+        if before >= SHRUNK_FROM and 2 * after < before:
+            line = (
+                f"{r.rel}: {after} paper{'s' if after != 1 else ''} now, {before} before "
+                f"(read as {r.final.reading}: {r.final.reason}; `papers list --files` shows "
+                "how each file is read, papers.toml can set it)"
+            )
+            report.shrunk.append(line)
+            log(line)
 
 
 def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> list[FileReading]:

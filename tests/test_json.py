@@ -62,6 +62,7 @@ REBUILD_KEYS = {
     "chunks_unchanged",
     "chunks_embedded",
     "reembed_reason",
+    "shrunk",
     "nothing_changed",
     "model",
     "seconds",
