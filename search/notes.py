@@ -403,6 +403,7 @@ class _Draft:
     chunks: list[str] = field(default_factory=list)
     evidence: bool = False  # links a paper or a note file, or carries a year/venue tag
     title_like: bool = False  # reads like a title, not a sentence or a labelled item
+    title_link: bool = False  # the whole title is one link to a web page, of a few words
 
 
 @dataclass(eq=False)
@@ -674,6 +675,7 @@ class _Parser:
             if tok.type in _LISTS:
                 unit = _Unit("list", i, j, note_heading=under_note, prose_colon=prev_para_colon)
                 unit.entries = self._items(tokens, i, j, [])
+                _regular_link_list(unit)
             elif tok.type == "table_open":
                 unit = _Unit("table", i, j, note_heading=under_note)
                 unit.entries = self._table_rows(tokens, i, j)
@@ -787,6 +789,11 @@ class _Parser:
             not evidence and not parsed.hrefs and not bare and _looks_like_title(title, children)
         )
         draft = _Draft(record, evidence=evidence, title_like=title_like)
+        draft.title_link = (
+            _is_url(parsed.title_href)
+            and len(title.split()) >= REGULAR_TITLE_WORDS
+            and not title.endswith(_SENTENCE_END)
+        )
         if note_children:
             draft.chunks.append(clean_text(_inline_plain_children(note_children, "\n").strip()))
         return draft
@@ -1507,6 +1514,24 @@ def _is_note_heading(text: str) -> bool:
             if joined.startswith(stem) and len(joined[len(stem) :].split()) <= 2:
                 return True
     return False
+
+
+# A list of this many items or more, nearly all (4 in 5) a web link whose text is a title of
+# REGULAR_TITLE_WORDS words or more, is a reading list whatever the links' host: the regularity is
+# the evidence (a blog's or a personal page's notes on each paper), not the host. Lists of a few
+# site links ("My blog", "Twitter") or of tools (one or two words each) do not qualify.
+REGULAR_LIST = 8
+REGULAR_TITLE_WORDS = 3
+
+
+def _regular_link_list(unit: _Unit) -> None:
+    """Mark the items of a long, regular list of title links as paper entries (evidence)."""
+    titled = [d for d in unit.entries if d.record.title]
+    if len(titled) < REGULAR_LIST or unit.note_heading or unit.prose_colon:
+        return
+    if 5 * sum(d.title_link for d in titled) >= 4 * len(titled):
+        for d in titled:
+            d.evidence = d.evidence or d.title_link
 
 
 def _heading_entries(headings: list[_Unit], every: bool = False) -> list[_Unit]:
