@@ -776,7 +776,9 @@ class _Parser:
         )
         if note_file:
             record.extra["note_file"] = note_file
-        evidence = bool(
+        # A sentence that cites a paper ("It builds on [X](arxiv) (2018), which showed ...")
+        # is a note's prose, however many links it has: evidence is for titles.
+        evidence = not _is_sentence(title) and bool(
             note_file
             or any(_is_paper_url(h) for h in parsed.hrefs)
             or any(_is_paper_url(u) for u in bare)
@@ -896,7 +898,10 @@ class _Parser:
             for i, j in blocks:
                 if tokens[i].type == "heading_open":
                     level = int(tokens[i].tag[1:]) if tokens[i].tag[1:].isdigit() else 6
-                    if level < top and not _is_note_heading(_heading_text(tokens[i + 1])):
+                    text = _heading_text(tokens[i + 1])
+                    if level < top and (
+                        not _is_note_heading(text) or _strip_title_prefix(text) != text
+                    ):
                         title_block, parsed = (i, j), _title(tokens[i + 1].children or [])
                         break
                     top = min(top, level)
@@ -924,7 +929,8 @@ class _Parser:
             if parsed is None or _norm_space(parsed.text).casefold() != title.casefold():
                 title_block, parsed = None, None
         elif parsed is not None and title_block is not None:
-            title, year, venue, authors = _trailers(_norm_space(clean_text(parsed.text)))
+            heading = _strip_title_prefix(_norm_space(clean_text(parsed.text)))
+            title, year, venue, authors = _trailers(heading)
             line = self._line(tokens[title_block[0]])
         elif bare_url is not None or (forced and any(t.type == "inline" for t in tokens)):
             title, line = _title_from_path(self.rel), 1 + self.offset
@@ -1572,6 +1578,17 @@ def _entries_phrase(lists: list[_Unit], headings: list[_Unit]) -> str:
     return " and ".join(parts) + " link papers or notes or carry year tags"
 
 
+SENTENCE_WORDS = 8  # a title of this many words ending in '.' reads as a sentence
+LONG_TITLE_WORDS = 25  # longer than nearly every paper title
+
+
+def _is_sentence(title: str) -> bool:
+    """Text that reads as a sentence of a note rather than the title of a paper."""
+    n = len(title.split())
+    # Only a full stop: titles ask questions ("Do Deep Nets Really Need to be Deep?").
+    return n > LONG_TITLE_WORDS or (n >= SENTENCE_WORDS and title.endswith("."))
+
+
 def _looks_like_title(title: str, children: list[Token]) -> bool:
     """A bare title, not a sentence, a labelled item (`**Label:** text`) or code."""
     words = title.split()
@@ -1699,6 +1716,23 @@ def _citation(text: str) -> _Citation | None:
         v, _ = _venue_year(_BARE_URL.sub("", after[0]).strip())
         venue = v
     return _Citation(title.strip(), _split_authors(parts[0]), year, venue)
+
+
+# "Summary: Title", "Notes on Title", "Paper: Title", "Reading notes of Title": what the note
+# is, then the paper's title.
+_TITLE_PREFIX = re.compile(
+    r"(?i)(?:(?:paper\s+|reading\s+)?(?:summary|notes?|review)\s+(?:of|on|for)\s+"
+    r"(?:the\s+paper\s+)?|(?:paper|summary|notes?|review|reading\s+notes?)\s*[:\-\u2013\u2014]\s+)"
+)
+
+
+def _strip_title_prefix(text: str) -> str:
+    """`text` without a leading "Summary:", "Notes on", "Paper:" when a title of two words or
+    more follows; else `text` unchanged."""
+    m = _TITLE_PREFIX.match(text)
+    if m is None or len(text[m.end() :].split()) < 2:
+        return text
+    return text[m.end() :]
 
 
 def _title_from_path(rel: str) -> str:
