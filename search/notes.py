@@ -1787,7 +1787,15 @@ def _note_file(href: str | None, rel: str) -> str | None:
     except ValueError:
         return None
     path = unquote(parts.path)
-    if parts.scheme or parts.netloc or not path or path.startswith("/"):
+    if parts.scheme or parts.netloc:
+        # A link to a file of a repository on the web (.../blob/BRANCH/path/Note.md), as
+        # reading lists write them so that they work on the web: the path inside the
+        # repository, resolved among the notes as a relative link is (notes_folder.py).
+        m = _REPO_FILE.match(path)
+        if m is None or posixpath.splitext(m.group(1))[1].lower() not in MARKDOWN_SUFFIXES:
+            return None
+        return posixpath.normpath(m.group(1))
+    if not path or path.startswith("/"):
         return None
     if posixpath.splitext(path)[1].lower() not in MARKDOWN_SUFFIXES:
         return None
@@ -1795,6 +1803,10 @@ def _note_file(href: str | None, rel: str) -> str | None:
     if joined == ".." or joined.startswith("../"):
         return None  # outside the notes folder
     return joined
+
+
+# /OWNER/REPO/blob/BRANCH/PATH (GitHub, Gitea), /OWNER/REPO/-/blob/BRANCH/PATH (GitLab).
+_REPO_FILE = re.compile(r"/[^/]+/[^/]+/(?:-/)?blob/[^/]+/(.+)")
 
 
 def _meta_str(value: object) -> str | None:
