@@ -1797,12 +1797,15 @@ def _note_file(href: str | None, rel: str) -> str | None:
         return posixpath.normpath(m.group(1))
     if not path or path.startswith("/"):
         return None
-    if posixpath.splitext(path)[1].lower() not in MARKDOWN_SUFFIXES:
+    # A folder (`./03-slug/`) means the note inside it (notes_folder.py says which): kept with
+    # its trailing '/'.
+    folder = path.endswith("/")
+    if not folder and posixpath.splitext(path)[1].lower() not in MARKDOWN_SUFFIXES:
         return None
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(rel), path))
-    if joined == ".." or joined.startswith("../"):
-        return None  # outside the notes folder
-    return joined
+    if joined in (".", "..") or joined.startswith("../"):
+        return None  # outside the notes folder, or the folder of this note
+    return joined + "/" if folder else joined
 
 
 # /OWNER/REPO/blob/BRANCH/PATH (GitHub, Gitea), /OWNER/REPO/-/blob/BRANCH/PATH (GitLab).

@@ -36,6 +36,7 @@ Cache = Callable[[str, str], FileResult | None]
 
 _MARKDOWN = (".md", ".markdown")
 _README_STEMS = {"readme", "index", "_index"}
+_FOLDER_NOTES = _README_STEMS | {"summary", "notes", "note"}
 LIST_OF_PAPERS = 6  # entries a linked file needs to stay a list
 
 
@@ -183,6 +184,8 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
         by_folder.setdefault(_folder_key(posixpath.dirname(rel)), []).append(rel)
 
     def resolve(target: str) -> str | None:
+        if target.endswith("/"):
+            return folder_note(target.rstrip("/"))
         if target in exact:
             return target
         for table, key in (
@@ -194,6 +197,16 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
             if len(found) == 1 and (table is not by_folder or posixpath.dirname(target)):
                 return found[0]
         return None
+
+    def folder_note(folder: str) -> str | None:
+        """A link to a folder means its README.md, index.md or summary.md, else its only note."""
+        inside = by_folder.get(_folder_key(folder), [])
+        named = [
+            r for r in inside if posixpath.splitext(posixpath.basename(r))[0].lower() in _FOLDER_NOTES
+        ]
+        if len(named) == 1:
+            return named[0]
+        return inside[0] if len(inside) == 1 else None
 
     return resolve
 
