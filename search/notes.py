@@ -430,6 +430,7 @@ class _Parser:
         text = text.removeprefix("\ufeff")
         self.meta, self.body, self.offset = self._front_matter(text)
         self.tokens = self._parse(_fix_first_heading(self.body))
+        self.titled_by_name = False  # a vault page: no heading, its file name is the title
 
     # -- setup
 
@@ -525,7 +526,7 @@ class _Parser:
         else:
             kind, reason = self._decide(units)
         if kind == "paper":
-            records = self._paper_file(forced=read_as == "paper")
+            records = self._paper_file(forced=read_as == "paper" or self.titled_by_name)
         elif kind == "list":
             records = self._paper_list(units, every_list=read_as == "list")
         else:
@@ -615,9 +616,28 @@ class _Parser:
             return "list", f"{n} title-like list item{'s' if n != 1 else ''} (no links anywhere)"
         if headings and not root_readme:
             return "paper", "a heading and text, no list of papers"
-        if units and not any(u.kind == "heading" for u in units):
+        if not headings and not readme:
+            words = self._prose_words(units)
+            if words >= VAULT_PROSE_WORDS and _title_from_path(self.rel, words=True):
+                # A vault page (Obsidian, Logseq, Foam, Notion exports): its file name is the
+                # title, its text the note.
+                self.titled_by_name = True
+                return "paper", f"{words} words of prose and no heading: titled by its file name"
+            if words == 0:
+                return "skipped", f"{NO_TEXT} (only links, tags or nothing)"
+        if units and not headings:
             return "skipped", "no heading, title or paper entries"
         return "skipped", "no paper entries (links to papers or note files, year tags)"
+
+    def _prose_words(self, units: list[_Unit]) -> int:
+        """Words of the file's own text: paragraphs and list items without the wiki links,
+        #tags and URLs that backlink and tag pages are made of."""
+        words = 0
+        for u in units:
+            if u.kind in ("para", "list", "other"):
+                text = _plain_blocks(self.tokens, u.i, u.j)
+                words += len(_NOT_PROSE.sub(" ", text).split())
+        return words
 
     def _evidence_list(self, unit: _Unit) -> bool:
         """A list or table of papers by evidence: a third of its entries link a paper or a note
@@ -932,6 +952,13 @@ class _Parser:
             heading = _strip_title_prefix(_norm_space(clean_text(parsed.text)))
             title, year, venue, authors = _trailers(heading)
             line = self._line(tokens[title_block[0]])
+            named = _title_from_path(self.rel, words=True)
+            short = len(title.split())
+            if 0 < short <= SHORT_NAME_WORDS and len(named.split()) >= short + 2:
+                # `# CLIP` in "Learning Transferable Visual Models.md": the file name is the
+                # full title, the heading a short name for it.
+                aliases.append(title)
+                title = named
         elif bare_url is not None or (forced and any(t.type == "inline" for t in tokens)):
             title, line = _title_from_path(self.rel), 1 + self.offset
             if bare_url is not None:
@@ -1397,6 +1424,12 @@ def _is_label(inline: Token, plain: str) -> bool:
 # ---------------------------------------------------------------------------- shapes of entries
 
 LIST_MIN_ENTRIES = 5
+# A file with no heading and at least this many words of its own prose is a note on the paper
+# its file name names (vault pages); one holding only links and tags is not a paper.
+VAULT_PROSE_WORDS = 30
+SHORT_NAME_WORDS = 2  # a heading this short under a longer file name is a nickname ("CLIP")
+NO_TEXT = "no text of its own"
+_NOT_PROSE = re.compile(r"\[\[[^\[\]]*\]\]|(?<!\w)#[\w/-]+|https?://\S+|[^\w\s]+")
 _PAPER_HOSTS = (
     "arxiv.org", "openreview.net", "doi.org", "aclanthology.org", "aclweb.org", "thecvf.com",
     "cv-foundation.org", "mlr.press", "jmlr.org", "nips.cc", "neurips.cc", "dl.acm.org",
@@ -1457,6 +1490,7 @@ _NOTE_COLUMNS = {
     "description", "tldr", "tl dr", "takeaway", "review", "remarks", "thoughts",
 }  # fmt: skip
 _README_STEMS = {"readme", "index", "_index"}
+_GENERIC_NAMES = {"untitled", "new note", "todo", "to do", "reading list", "daily note", "notes"}
 _META_ITEM = re.compile(r"\s*(?:\*\*|__)?([A-Za-z][A-Za-z ]{0,20}?)(?:\*\*|__)?\s*:")
 _META_LABELS = {
     "author", "authors", "year", "venue", "conference", "journal", "published", "date",
@@ -1735,13 +1769,20 @@ def _strip_title_prefix(text: str) -> str:
     return text[m.end() :]
 
 
-def _title_from_path(rel: str) -> str:
+def _title_from_path(rel: str, words: bool = False) -> str:
+    """The file name as a title: `a-slug_form` -> `a slug form`. With `words`, "" when the
+    name does not read as a title (a date, a number, "untitled", a single word)."""
     stem = posixpath.splitext(posixpath.basename(rel))[0]
     if " " not in stem:
         stem = stem.replace("_", " ")
         if " " not in stem:
             stem = stem.replace("-", " ")
-    return _norm_space(stem)
+    title = _norm_space(stem)
+    if words:
+        lettered = [w for w in title.split() if re.search(r"[^\W\d_]", w)]
+        if len(lettered) < 2 or _norm_words(title) in _GENERIC_NAMES:
+            return ""
+    return title
 
 
 # ---------------------------------------------------------------------------- links and metadata

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .notes import NO_TEXT
 from .records import FileResult, Problem, Record
 
 # read(path, rel, read_as) -> FileResult
@@ -159,6 +160,7 @@ def _among_papers(readings: list[FileReading], promote: dict[str, str]) -> dict[
                 r.mode == "auto"
                 and r.base.reading == "skipped"
                 and not r.base.problems
+                and not r.base.reason.startswith(NO_TEXT)
                 and r.rel.lower().endswith(_MARKDOWN)
                 and stem not in _README_STEMS
                 and papers >= 2
