@@ -64,6 +64,7 @@ NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl", ".pdf"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 PROSE_WORDS = 15
 LABEL_WORDS = 8
+LABEL_LINK_WORDS = 3  # `[Paper](url) | [Talk](url)`: each link's label a few words at most
 
 # Deep enough for lists nested 100 levels (two token levels each); markdown-it recurses about
 # twice per level, well inside Python's default recursion limit. Deeper input is cut off by
@@ -151,7 +152,12 @@ _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/", re.I)
 # Text around links that is punctuation, not title: "Title [[arXiv](...)] | [[code](...)]".
 _SEPARATORS = " \t\n[](){}|,;:-\u2013\u2014\u00b7\u2022/"
 _TRAILING = " \t\n[(|,;:-\u2013\u2014\u00b7\u2022/"
-_SENTENCE_END = (".", "!", "?")
+_SENTENCE_END = (".", "!", "?", "\u3002", "\uff01", "\uff1f")  # and the full-width 。！？
+# Punctuation that ends or breaks a sentence in Chinese and Japanese text: a "title" holding
+# one of these (。，；：！？、) is a sentence of a note, whatever its length.
+_CJK_SENTENCE = re.compile("[\u3002\uff0c\uff1b\uff1a\uff01\uff1f\u3001]")
+# Han, kana and Hangul: scripts written without spaces, where a character is about a word.
+_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # ftfy leaves printable ASCII without '&' unchanged, and is the slow part of reading a long list.
 _FAKE_BULLET = re.compile(r"^[-*+][^\s\-*+]")
 _YAML_NULL = {"", "~", "null", "Null", "NULL"}
@@ -605,11 +611,11 @@ class _Parser:
         # Prose before the first list: a note's text (sentences after bullets are their notes).
         first_list = min((u.i for u in plain), default=0)
         prose = sum(
-            len(tokens[u.i + 1].content.split())
+            _word_count(tokens[u.i + 1].content)
             for u in units
             if u.kind == "para" and u.i < first_list
         )
-        listed = sum(len(d.record.title.split()) for u in plain for d in u.entries)
+        listed = sum(_word_count(d.record.title) for u in plain for d in u.entries)
         if plain and prose <= listed:
             # Titles, not a note's prose with a few bullet points in it.
             n = sum(len(u.entries) for u in plain)
@@ -902,12 +908,16 @@ class _Parser:
         title_block: tuple[int, int] | None = None
         parsed: _Title | None = None
         bare_url: str | None = None
+        label_url: str | None = None
         if blocks:
             i, j = blocks[0]
             if tokens[i].type == "paragraph_open":
                 content = tokens[i + 1].content.strip()
                 candidate = _title(tokens[i + 1].children or [])
-                if candidate.title_href:  # a file opening with just a link to the paper
+                if candidate.title_href and _norm_words(candidate.text) in _META_LABELS:
+                    # `[Paper](url) | [Talk](url)`: a link to the paper, not its title
+                    label_url = candidate.title_href
+                elif candidate.title_href:  # a file opening with just a link to the paper
                     title_block, parsed = (i, j), candidate
                 elif _BARE_URL_LINE.fullmatch(content):
                     bare_url = content
@@ -931,6 +941,8 @@ class _Parser:
                         title_block = (i, j)
                         parsed = _Title(rows[0].record.title, None, [])
                         break
+        if parsed is None and bare_url is None:
+            bare_url = label_url
         aliases: list[str] = []
         year = venue = None
         authors: list[str] = []
@@ -991,11 +1003,30 @@ class _Parser:
         elif bare_url is not None:
             record.url = bare_url
             record.arxiv = _arxiv_of(bare_url)
+        if record.url is None:
+            self._label_links(record, blocks)
         record.year, record.venue, record.authors = year, venue, authors
         record.aliases = aliases
         self._apply_meta(record)
         record.extra["kind"] = "paper-file"
         return [record]
+
+    def _label_links(self, record: Record, blocks: list[tuple[int, int]]) -> None:
+        """The paper's link from a line of labelled links under the title
+        (`[Paper](arxiv) | [Code](github)`), the first such line in the note."""
+        tokens = self.tokens
+        for i, _j in blocks[:3]:
+            if tokens[i].type != "paragraph_open":
+                continue
+            parsed = _title(tokens[i + 1].children or [])
+            labels = re.split(r"[|/,\u00b7\u2022]", _inline_plain(tokens[i + 1], " "))
+            if (
+                any(map(_is_paper_url, parsed.hrefs))
+                and any(_norm_words(t) in _META_LABELS for t in labels)
+                and all(len(t.split()) <= LABEL_LINK_WORDS for t in labels)
+            ):
+                _apply_links(record, _Title("", None, [h for h in parsed.hrefs if _is_paper_url(h)]))
+                return
 
     def _apply_meta(self, record: Record) -> None:
         meta = self.meta
@@ -1233,6 +1264,9 @@ def _title(children: list[Token]) -> _Title:
             buf.append(_inline_text(child, " "))
     if buf:
         segs.append(("".join(buf), href))
+    if segs and segs[0][1] is None and _CHECKBOX.match(segs[0][0].lstrip() + " "):
+        # `- [x] [Title](note.md)`: a task list's box, not text of the title.
+        segs[0] = (_CHECKBOX.sub("", segs[0][0].lstrip() + " ", count=1), None)
 
     def is_sep(s: str) -> bool:
         return not s.strip(_SEPARATORS)
@@ -1481,6 +1515,13 @@ _NOTE_HEADINGS = (
     "main idea", "idea", "overview", "highlight", "what", "why", "how", "goal", "history",
     "architecture", "analysis", "my take", "opinion", "implementation", "code", "resources",
 )  # fmt: skip
+# The same parts of a note as people name them in Chinese: abstract, introduction, method,
+# experiments, conclusion, summary, title (and authors), related work, background,
+# contributions, discussion, limitations, results, motivation, thoughts, notes, overview.
+_NOTE_HEADINGS_CJK = (
+    "摘要", "引言", "介绍", "方法", "实验", "结论", "总结", "标题", "题目", "作者", "相关工作",
+    "背景", "贡献", "讨论", "局限", "结果", "动机", "思考", "笔记", "简介", "概述", "评价",
+)  # fmt: skip
 _TITLE_COLUMNS = {"title", "paper", "papers", "paper title", "paper name", "article", "name"}
 _AUTHOR_COLUMNS = {"author", "authors", "author s"}
 _VENUE_COLUMNS = {"conference", "venue", "journal", "published", "publication", "conf"}
@@ -1542,6 +1583,9 @@ def _norm_words(text: str) -> str:
 
 def _is_note_heading(text: str) -> bool:
     """A heading of a note on one paper ("Key ideas", "Method", "Results", "Notes")."""
+    cjk = "".join(_CJK_CHAR.findall(text))
+    if cjk and len(cjk) <= 8 and cjk.startswith(_NOTE_HEADINGS_CJK):
+        return True  # "摘要" (abstract), "Part1. 标题&作者" (title and authors), ...
     words = re.sub(r"\d+", " ", _norm_words(text)).split()
     if not words or len(words) > 5:
         return False
@@ -1616,9 +1660,20 @@ SENTENCE_WORDS = 8  # a title of this many words ending in '.' reads as a senten
 LONG_TITLE_WORDS = 25  # longer than nearly every paper title
 
 
+def _word_count(text: str) -> int:
+    """Words, counting each character of a script written without spaces (Chinese,
+    Japanese) as half a word, about what a word of it takes."""
+    cjk = len(_CJK_CHAR.findall(text))
+    if not cjk:
+        return len(text.split())
+    return len(_CJK_CHAR.sub(" ", text).split()) + (cjk + 1) // 2
+
+
 def _is_sentence(title: str) -> bool:
     """Text that reads as a sentence of a note rather than the title of a paper."""
-    n = len(title.split())
+    if _CJK_SENTENCE.search(title):
+        return True
+    n = _word_count(title)
     # Only a full stop: titles ask questions ("Do Deep Nets Really Need to be Deep?").
     return n > LONG_TITLE_WORDS or (n >= SENTENCE_WORDS and title.endswith("."))
 
@@ -1626,7 +1681,9 @@ def _is_sentence(title: str) -> bool:
 def _looks_like_title(title: str, children: list[Token]) -> bool:
     """A bare title, not a sentence, a labelled item (`**Label:** text`) or code."""
     words = title.split()
-    if not words or len(words) > 30 or title.endswith((".", ":", ";", ",")):
+    if not words or _word_count(title) > 30 or title.endswith((".", ":", ";", ",")):
+        return False
+    if _CJK_SENTENCE.search(title):
         return False
     kinds = [c.type for c in children if not (c.type == "text" and not c.content.strip())]
     if kinds and kinds[0] == "code_inline":
@@ -1778,6 +1835,9 @@ def _title_from_path(rel: str, words: bool = False) -> str:
         if " " not in stem:
             stem = stem.replace("-", " ")
     title = _norm_space(stem)
+    numbered = re.fullmatch(r"\d+[.)]?\s+(.*\D.*)", title)
+    if numbered:
+        title = numbered.group(1)  # "012 detr": the number orders the files, not the title
     if words:
         lettered = [w for w in title.split() if re.search(r"[^\W\d_]", w)]
         if len(lettered) < 2 or _norm_words(title) in _GENERIC_NAMES:

@@ -218,3 +218,42 @@ def test_note_prefixes_are_not_part_of_the_title() -> None:
     for heading in ("Summary: Deep Sets", "Notes on Deep Sets", "Paper: Deep Sets"):
         result = parse_markdown(f"# {heading}\n\nSets are permutation invariant.\n", "n.md")
         assert [r.title for r in result.records] == ["Deep Sets"], heading
+
+
+# ---------------------------------------------------------------------------- other languages
+
+CJK_NOTE = """# Deep Residual Learning for Image Recognition
+
+[Paper](https://arxiv.org/abs/1512.03385) | [Talk](https://video.example.com/x)
+
+## 摘要
+
+- 更深的网络更难训练，本文提出残差学习的框架来简化训练。
+- 残差网络更容易优化，并且可以从显著增加的深度中获得精度提升。
+- 在ImageNet上，152层的残差网络比VGG深8倍，但复杂度仍然更低。
+- 这个结果在ILSVRC 2015分类任务上获得了第一名。
+"""
+
+
+def test_sentences_in_chinese_are_a_note_not_a_list_of_titles() -> None:
+    result = parse_markdown(CJK_NOTE, "notes/003_resnet.md")
+    assert result.reading == "one paper", result.reason
+    assert result.records[0].title == "Deep Residual Learning for Image Recognition"
+    assert result.records[0].arxiv == "1512.03385"
+
+
+def test_a_note_opening_with_a_paper_link_labelled_paper_is_titled_by_its_file_name() -> None:
+    text = "[Paper](https://arxiv.org/abs/2005.12872) | [Code](https://code.example.com)\n\n" + (
+        "## 摘要\n\n本文把目标检测看作集合预测问题。\n"
+    )
+    [record] = parse_markdown(text, "notes/012_detr.md").records
+    assert record.title == "detr" and record.arxiv == "2005.12872"
+
+
+def test_task_list_boxes_are_not_titles() -> None:
+    text = "# Read\n\n" + "".join(
+        f"- [{box}] [{t}](./notes/{n}.md)\n"
+        for n, (box, t) in enumerate([("x", "BERT"), ("x", "ViT"), (" ", "MAE"), ("x", "MoCo")])
+    )
+    result = parse_markdown(text, "README.md")
+    assert [r.title for r in result.records] == ["BERT", "ViT", "MAE", "MoCo"]
