@@ -670,7 +670,11 @@ class _Parser:
         titled = [d for d in unit.entries if d.record.title]
         if not titled or unit.prose_colon or unit.note_heading:
             return False
-        return 10 * sum(d.title_like for d in titled) >= 7 * len(titled)
+        if 10 * sum(d.title_like for d in titled) < 7 * len(titled):
+            return False
+        # Titles are written in title case; an outline of a talk or a chapter ("Choose the
+        # algorithm to suit the problem") is not. Scripts without case pass.
+        return 2 * sum(_title_cased(d.record.title) for d in titled) > len(titled)
 
     # -- analysis
 
@@ -1676,6 +1680,17 @@ def _is_sentence(title: str) -> bool:
     n = _word_count(title)
     # Only a full stop: titles ask questions ("Do Deep Nets Really Need to be Deep?").
     return n > LONG_TITLE_WORDS or (n >= SENTENCE_WORDS and title.endswith("."))
+
+
+def _title_cased(title: str) -> bool:
+    """Half the words of four letters or more start with a capital (or carry one: "iPhone"), as
+    titles are written; True for text with fewer than three such words (or no case)."""
+    long = [w for w in re.findall(r"[^\W\d_][\w'\-]*", title) if len(w) >= 4]
+    cased = [w for w in long if w.lower() != w.upper()]
+    if len(cased) < 3:
+        return True  # too few words to tell
+    capital = sum(any(c.isupper() for c in w) for w in cased)
+    return 2 * capital >= len(cased)
 
 
 def _looks_like_title(title: str, children: list[Token]) -> bool:

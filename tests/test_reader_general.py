@@ -257,3 +257,18 @@ def test_task_list_boxes_are_not_titles() -> None:
     )
     result = parse_markdown(text, "README.md")
     assert [r.title for r in result.records] == ["BERT", "ViT", "MAE", "MoCo"]
+
+
+def test_an_outline_in_sentence_case_is_not_a_list_of_titles() -> None:
+    text = "# Lessons From Thirty Years\n\n## Practical matters\n\n" + "".join(
+        f"- {item}\n"
+        for item in [
+            "Choose the algorithm to suit the problem",
+            "Learn the representation to suit the problem",
+            "Multiagent interaction is complicated",
+            "Interaction with people can be simplifying",
+            "Decompose problems to use multiple algorithms",
+        ]
+    )
+    result = parse_markdown(text, "talks/lessons.md")
+    assert result.reading != "list of 5 papers", result.reason
