@@ -767,6 +767,7 @@ def _reading_row(r: FileReading) -> dict[str, Any]:
     else:
         row["reading"], row["reason"] = r.base.reading, r.base.reason
         row["entries"] = r.base.entries
+        row["unsure"] = r.base.unsure
     return row
 
 
@@ -825,6 +826,7 @@ def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> 
             reading=str(row.get("reading", "")),
             reason=str(row.get("reason", "")),
             entries=int(row.get("entries", 0)),
+            unsure=str(row.get("unsure", "")),
         )
 
     def cached(rel: str, mode: str) -> FileResult | None:
@@ -842,7 +844,11 @@ def _read_with_cache(scan: _Scan, cache: _ParseCache, report: RebuildReport) -> 
         final = row.get("final") or {}
         return from_columns(
             rel,
-            {"reading": final.get("reading"), "reason": final.get("reason")},
+            {
+                "reading": final.get("reading"),
+                "reason": final.get("reason"),
+                "unsure": final.get("unsure", ""),
+            },
             final.get("papers"),
         )
 

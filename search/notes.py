@@ -437,6 +437,7 @@ class _Parser:
         self.meta, self.body, self.offset = self._front_matter(text)
         self.tokens = self._parse(_fix_first_heading(self.body))
         self.titled_by_name = False  # a vault page: no heading, its file name is the title
+        self.unsure = ""  # why the decision rests on weak evidence, if it does
 
     # -- setup
 
@@ -548,8 +549,14 @@ class _Parser:
             if kind == "list"
             else 0
         )
+        unsure = self.unsure if read_as == "auto" and records else ""
         return FileResult(
-            records=records, problems=self.problems, reading=reading, reason=reason, entries=entries
+            records=records,
+            problems=self.problems,
+            reading=reading,
+            reason=reason,
+            entries=entries,
+            unsure=unsure,
         )
 
     # -- what shape is this file?
@@ -588,6 +595,7 @@ class _Parser:
         what = _entries_phrase(contributing, heading_entries)
         if meta_title:
             if n_entries >= LIST_MIN_ENTRIES and not weak and not (title_link and paper_link):
+                self.unsure = "front matter names one paper, yet entries make it a list"
                 return "list", f"front matter has a title, but {what}"
             return "paper", "front matter has a title"
         if title_link and not heading_entries and (paper_link or n_entries < LIST_MIN_ENTRIES):
@@ -597,6 +605,8 @@ class _Parser:
         if bare_link and not readme:
             return "paper", "it opens with a link to the paper"
         if n_entries:
+            if n_entries < LIST_MIN_ENTRIES and not weak:
+                self.unsure = f"only {n_entries} entries: may be one paper's note citing others"
             if weak and n_entries < LIST_MIN_ENTRIES:
                 why = "a summary paragraph" if summary else "note headings such as Key ideas"
                 return (
@@ -619,8 +629,10 @@ class _Parser:
         if plain and prose <= listed:
             # Titles, not a note's prose with a few bullet points in it.
             n = sum(len(u.entries) for u in plain)
+            self.unsure = "no links or years: items taken as titles because they read as titles"
             return "list", f"{n} title-like list item{'s' if n != 1 else ''} (no links anywhere)"
         if headings and not root_readme:
+            self.unsure = "no paper link, title field or note headings: may not be about a paper"
             return "paper", "a heading and text, no list of papers"
         if not headings and not readme:
             words = self._prose_words(units)
@@ -628,6 +640,7 @@ class _Parser:
                 # A vault page (Obsidian, Logseq, Foam, Notion exports): its file name is the
                 # title, its text the note.
                 self.titled_by_name = True
+                self.unsure = "no heading: the title is the file name, the page may not be a paper"
                 return "paper", f"{words} words of prose and no heading: titled by its file name"
             if words == 0:
                 return "skipped", f"{NO_TEXT} (only links, tags or nothing)"
@@ -1029,7 +1042,9 @@ class _Parser:
                 and any(_norm_words(t) in _META_LABELS for t in labels)
                 and all(len(t.split()) <= LABEL_LINK_WORDS for t in labels)
             ):
-                _apply_links(record, _Title("", None, [h for h in parsed.hrefs if _is_paper_url(h)]))
+                _apply_links(
+                    record, _Title("", None, [h for h in parsed.hrefs if _is_paper_url(h)])
+                )
                 return
 
     def _apply_meta(self, record: Record) -> None:

@@ -39,6 +39,7 @@ _MARKDOWN = (".md", ".markdown")
 _README_STEMS = {"readme", "index", "_index"}
 _FOLDER_NOTES = _README_STEMS | {"summary", "notes", "note"}
 LIST_OF_PAPERS = 6  # entries a linked file needs to stay a list
+AMONG_PAPERS = "no title of its own"
 
 
 @dataclass
@@ -114,6 +115,8 @@ def read_notes(
         if result is None:
             result = read(r.path, r.rel, "paper")
         result.reason = why
+        if why.startswith(AMONG_PAPERS):
+            result.unsure = "no title of its own: titled by its file name, as its neighbours are"
         r.promoted, r.promoted_why = result, why
     # "- [Vision](vision.md)" in a README that links its own reading lists: a link to a list,
     # not a paper (unless it also links a paper).
@@ -167,7 +170,7 @@ def _among_papers(readings: list[FileReading], promote: dict[str, str]) -> dict[
                 and 3 * papers >= 2 * (len(group) - 1)
             ):
                 where = f"{folder}/" if folder else "the notes folder"
-                out[r.rel] = f"no title of its own, among {papers} one-paper notes in {where}"
+                out[r.rel] = f"{AMONG_PAPERS}, among {papers} one-paper notes in {where}"
     return out
 
 
@@ -204,7 +207,9 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
         """A link to a folder means its README.md, index.md or summary.md, else its only note."""
         inside = by_folder.get(_folder_key(folder), [])
         named = [
-            r for r in inside if posixpath.splitext(posixpath.basename(r))[0].lower() in _FOLDER_NOTES
+            r
+            for r in inside
+            if posixpath.splitext(posixpath.basename(r))[0].lower() in _FOLDER_NOTES
         ]
         if len(named) == 1:
             return named[0]
@@ -255,6 +260,7 @@ def summary(r: FileReading) -> dict[str, Any]:
         "reason": final.reason,
         "papers": len(final.records),
         "mode": r.mode,
+        "unsure": final.unsure,
     }
 
 
@@ -265,6 +271,7 @@ def result_to_json(result: FileResult) -> dict[str, Any]:
         "reading": result.reading,
         "reason": result.reason,
         "entries": result.entries,
+        "unsure": result.unsure,
     }
 
 
@@ -275,4 +282,5 @@ def result_from_json(data: dict[str, Any]) -> FileResult:
         reading=str(data.get("reading", "")),
         reason=str(data.get("reason", "")),
         entries=int(data.get("entries", 0)),
+        unsure=str(data.get("unsure", "")),
     )

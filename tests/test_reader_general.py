@@ -6,6 +6,7 @@ rebuild that drops most of a file's papers says so."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def test_one_tagged_bullet_added_keeps_the_untagged_list() -> None:
 
 def test_one_linked_bullet_added_keeps_a_plain_title_list() -> None:
     plain = "".join(f"* Learning Something Useful Number {n}\n" for n in range(8))
-    text = f"# To read\n\n{plain}\n## Linked\n\n* [A Linked Paper](https://arxiv.org/abs/2001.00001)\n"
+    text = (
+        f"# To read\n\n{plain}\n## Linked\n\n* [A Linked Paper](https://arxiv.org/abs/2001.00001)\n"
+    )
     assert len(parse_markdown(text, "n.md").records) == 9
 
 
@@ -66,20 +69,23 @@ def test_a_rebuild_that_drops_most_of_a_file_names_it(library: Path) -> None:
 
 # ---------------------------------------------------------------------------- 1. own-site links
 
-OWN_SITE = "# My reading\n\nPapers I read, with my notes on my blog.\n\n## List of papers\n\n" + "".join(
-    f"- [{t}](https://someone.example.com/notes/{t.lower().replace(' ', '-')})\n"
-    for t in [
-        "Attention Is All You Need",
-        "Deep Residual Learning for Image Recognition",
-        "Generative Adversarial Networks",
-        "Batch Normalization Accelerating Deep Network Training",
-        "Neural Machine Translation by Jointly Learning to Align and Translate",
-        "Dropout A Simple Way to Prevent Neural Networks from Overfitting",
-        "Playing Atari with Deep Reinforcement Learning",
-        "Sequence to Sequence Learning with Neural Networks",
-        "Adam A Method for Stochastic Optimization",
-        "Distilling the Knowledge in a Neural Network",
-    ]
+OWN_SITE = (
+    "# My reading\n\nPapers I read, with my notes on my blog.\n\n## List of papers\n\n"
+    + "".join(
+        f"- [{t}](https://someone.example.com/notes/{t.lower().replace(' ', '-')})\n"
+        for t in [
+            "Attention Is All You Need",
+            "Deep Residual Learning for Image Recognition",
+            "Generative Adversarial Networks",
+            "Batch Normalization Accelerating Deep Network Training",
+            "Neural Machine Translation by Jointly Learning to Align and Translate",
+            "Dropout A Simple Way to Prevent Neural Networks from Overfitting",
+            "Playing Atari with Deep Reinforcement Learning",
+            "Sequence to Sequence Learning with Neural Networks",
+            "Adam A Method for Stochastic Optimization",
+            "Distilling the Knowledge in a Neural Network",
+        ]
+    )
 )
 
 RESOURCES = """# Machine learning
@@ -272,3 +278,36 @@ def test_an_outline_in_sentence_case_is_not_a_list_of_titles() -> None:
     )
     result = parse_markdown(text, "talks/lessons.md")
     assert result.reading != "list of 5 papers", result.reason
+
+
+# ---------------------------------------------------------------------------- unsure readings
+
+
+def test_list_files_marks_unsure_readings_and_doubtful_shows_only_those(library: Path) -> None:
+    write(
+        library / "notes",
+        {
+            "reading.md": "# Reading\n\n"
+            + "".join(f"- [Paper {n}](https://arxiv.org/abs/2001.0000{n})\n" for n in range(6)),
+            "musings.md": "# Musings\n\nSome thoughts I had on a walk, not about any paper.\n",
+        },
+    )
+    runner = CliRunner()
+    assert runner.invoke(cli, ["rebuild", "--model", "fake"]).exit_code == 0
+    table = runner.invoke(cli, ["list", "--files"]).stdout
+    [musings] = [line for line in table.splitlines() if "musings.md" in line]
+    [reading] = [line for line in table.splitlines() if "reading.md" in line]
+    assert "unsure:" in musings and "unsure:" not in reading
+    doubtful = runner.invoke(cli, ["list", "--files", "--doubtful"])
+    assert doubtful.exit_code == 0
+    assert "musings.md" in doubtful.stdout and "reading.md" not in doubtful.stdout
+    rows = json.loads(runner.invoke(cli, ["list", "--files", "--doubtful", "--json"]).stdout)
+    assert [r["file"] for r in rows] == ["notes/musings.md"] and rows[0]["unsure"]
+    bad = runner.invoke(cli, ["list", "--doubtful"])
+    assert bad.exit_code == 2 and "--files" in bad.stderr
+    # The next rebuild takes musings.md from the parse cache: the mark stays.
+    with (library / "notes" / "reading.md").open("a", encoding="utf-8") as f:
+        f.write("- [Paper 7](https://arxiv.org/abs/2001.00007)\n")
+    again = runner.invoke(cli, ["rebuild", "--model", "fake"])
+    assert again.exit_code == 0 and "(1 parsed)" in again.stderr
+    assert "musings.md" in runner.invoke(cli, ["list", "--files", "--doubtful"]).stdout
