@@ -494,6 +494,8 @@ class _Scan:
     stats: list[FileStat]
     problems: list[Problem]
     config: Config
+    # rel -> (ctime_ns, inode) of each note file: with size and mtime, the parse cache's key.
+    ids: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
@@ -509,6 +511,7 @@ def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
     if not files and not zotero:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     stats: list[FileStat] = []
+    ids: dict[str, tuple[int, int]] = {}
     for f in files:
         rel = _rel(f, paths.notes)
         try:
@@ -517,10 +520,11 @@ def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+        ids[rel] = (st.st_ctime_ns, st.st_ino)
     config = load_config(paths.root)
     stats = [s for s in stats if config.included(s[1])]
     stats.extend(zotero)
-    return _Scan(stats, problems, config)
+    return _Scan(stats, problems, config, ids)
 
 
 class _ParseCache:
@@ -544,6 +548,7 @@ class _ParseCache:
         self.previous = previous if usable else None
         self.files = previous.file_meta() if previous is not None and usable else {}
         self.config = scan.config
+        self.ids = scan.ids
         self.pdf_cache = pdf_cache
         self.verify = verify
         # --verify: the content of every file, hashed now, must match what was parsed.
@@ -552,10 +557,18 @@ class _ParseCache:
         self.reread: dict[str, FileResult] = {}
 
     def fresh(self, rel: str, size: int, mtime: int) -> bool:
-        """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
-        not fail as a whole, and with --verify, the same content."""
+        """The cached parse of `rel` can be used: same size, mtime, ctime and inode (the fast
+        path), it did not fail as a whole, and with --verify, the same content.
+
+        ctime and inode catch what size and mtime miss (git's racy-index rule): an edit of the
+        same size whose mtime was put back (`touch -r`, an editor or sync tool keeping times)
+        still moves ctime, which no program can set; a file replaced by another moves the
+        inode. A chmod or a copy of the library also moves them: a needless parse, never a
+        stale one."""
         c = self.files.get(rel)
         if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
+            return False
+        if c.ctime_ns is not None and (c.ctime_ns, c.inode) != self.ids.get(rel, (None, None)):
             return False
         return not self.verify or (c.sha256 is not None and self.hashes.get(rel) == c.sha256)
 
@@ -566,6 +579,8 @@ class _ParseCache:
             return True
         c = self.files.get(rel)
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
+            return False
+        if c.ctime_ns is not None and (c.ctime_ns, c.inode) != self.ids.get(rel, (None, None)):
             return False
         assert self.previous is not None
         result = self.reread[rel] = read_clean(f, rel, self.config.read_as(rel), self.pdf_cache)
@@ -622,11 +637,14 @@ def _cache_readings(
     for r, (f, rel, size, mtime) in zip(readings, scan.stats, strict=True):
         if patch is not None and rel not in patch.changed:
             continue
+        ctime, inode = scan.ids.get(rel, (None, None))
         db.cache_file(
             {
                 "path": rel,
                 "size": size,
                 "mtime_ns": mtime,
+                "ctime_ns": ctime,
+                "inode": inode,
                 "records": _records_to_json(r.final.records),
                 "problems": _problems_to_json(r.final.problems),
                 "sha256": cache.digest(r, f),

@@ -617,6 +617,11 @@ class _Parser:
         if weak and headings and not root_readme:
             why = "a summary paragraph" if summary else "note headings such as Key ideas"
             return "paper", f"a title and {why}"
+        if headings and not readme and _names_its_file(headings[0].text, self.rel):
+            # `# Lessons From Thirty Years` in "Lessons From Thirty Years.md": a note on one
+            # thing (a paper, a talk, a chapter), its bullets an outline, not a list of titles.
+            self.unsure = "no paper link or title field: may be a note on a talk or a chapter"
+            return "paper", "its first heading is its file name, and no linked entries"
         plain = [u for u in units if u.kind in ("list", "table") and self._plain_list(u)]
         # Prose before the first list: a note's text (sentences after bullets are their notes).
         first_list = min((u.i for u in plain), default=0)
@@ -683,11 +688,7 @@ class _Parser:
         titled = [d for d in unit.entries if d.record.title]
         if not titled or unit.prose_colon or unit.note_heading:
             return False
-        if 10 * sum(d.title_like for d in titled) < 7 * len(titled):
-            return False
-        # Titles are written in title case; an outline of a talk or a chapter ("Choose the
-        # algorithm to suit the problem") is not. Scripts without case pass.
-        return 2 * sum(_title_cased(d.record.title) for d in titled) > len(titled)
+        return 10 * sum(d.title_like for d in titled) >= 7 * len(titled)
 
     # -- analysis
 
@@ -1507,6 +1508,7 @@ _BRACKETED = re.compile(r"\[([^\[\]]+)\]")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
 _WIKI_LINK = re.compile(r"\[\[([^\[\]|]+)(?:\|([^\[\]]*))?\]\]")
 _DATE_PREFIX = re.compile(r"\s*(?:19|20)\d\d(?:[-/.]\d{1,2}){0,2}\s*[:|\-\u2013\u2014]*\s*")
+_BRACKETED_DATE = re.compile(r"[\[(]((?:19|20)\d\d)(?:[-/.]\d{1,2}){0,2}[\])]\s+")
 _DASH_AFTER = re.compile(r"\s*[,;|\u2013\u2014]|\s+-\s|\.\s|\s+by\s", re.I)
 _PSEUDO_LINK = re.compile(
     r"\[\s*\[|\[[^\[\]]*\]\s*[\[(]\s*(?:\.{0,2}/|https?:|[^\s\[\]()]*\.(?:md|markdown|pdf)\b)",
@@ -1697,15 +1699,11 @@ def _is_sentence(title: str) -> bool:
     return n > LONG_TITLE_WORDS or (n >= SENTENCE_WORDS and title.endswith("."))
 
 
-def _title_cased(title: str) -> bool:
-    """Half the words of four letters or more start with a capital (or carry one: "iPhone"), as
-    titles are written; True for text with fewer than three such words (or no case)."""
-    long = [w for w in re.findall(r"[^\W\d_][\w'\-]*", title) if len(w) >= 4]
-    cased = [w for w in long if w.lower() != w.upper()]
-    if len(cased) < 3:
-        return True  # too few words to tell
-    capital = sum(any(c.isupper() for c in w) for w in cased)
-    return 2 * capital >= len(cased)
+def _names_its_file(heading: str, rel: str) -> bool:
+    """The heading and the file name are the same words (two or more): `# Peter Stone -
+    Practical RL` in "Peter Stone - Practical RL.md", `# Deep Sets` in "deep-sets.md"."""
+    name = _norm_words(_title_from_path(rel))
+    return len(name.split()) >= 2 and name == _norm_words(heading)
 
 
 def _looks_like_title(title: str, children: list[Token]) -> bool:
@@ -1737,10 +1735,14 @@ def _venue_year(text: str) -> tuple[str | None, int | None]:
 
 def _trailers(text: str) -> tuple[str, int | None, str | None, list[str]]:
     """(title, year, venue, authors) from a title as written: `Title (2019) - Authors`,
-    `Title (CVPR 2020)`, `Title [2019]`, a leading date `2026-08-03 — `."""
+    `Title (CVPR 2020)`, `Title [2019]`, a leading date `2026-08-03 — ` or `[2019-09] `."""
     m = _DATE_PREFIX.match(text)
     if m and m.end() < len(text) and re.match(r"(?:19|20)\d\d[-/.]\d", text):
         text = text[m.end() :]
+    dated = _BRACKETED_DATE.match(text)
+    if dated and text[dated.end() :].strip():
+        title, year, venue, authors = _trailers(text[dated.end() :])
+        return title, year or int(dated.group(1)), venue, authors
     m = _TRAILER.fullmatch(text)
     if m and m.group("title").strip(_TRAILING):
         venue = m.group("venue")

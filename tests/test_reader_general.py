@@ -7,6 +7,7 @@ rebuild that drops most of a file's papers says so."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -265,7 +266,7 @@ def test_task_list_boxes_are_not_titles() -> None:
     assert [r.title for r in result.records] == ["BERT", "ViT", "MAE", "MoCo"]
 
 
-def test_an_outline_in_sentence_case_is_not_a_list_of_titles() -> None:
+def test_bullets_under_a_heading_that_names_its_file_are_an_outline() -> None:
     text = "# Lessons From Thirty Years\n\n## Practical matters\n\n" + "".join(
         f"- {item}\n"
         for item in [
@@ -276,8 +277,11 @@ def test_an_outline_in_sentence_case_is_not_a_list_of_titles() -> None:
             "Decompose problems to use multiple algorithms",
         ]
     )
-    result = parse_markdown(text, "talks/lessons.md")
-    assert result.reading != "list of 5 papers", result.reason
+    result = parse_markdown(text, "talks/Lessons From Thirty Years.md")
+    assert result.reading == "one paper", result.reason
+    assert result.unsure
+    # The same bullets in a file named otherwise stay a list of titles.
+    assert parse_markdown(text, "talks/to-read.md").reading == "list of 5 papers"
 
 
 # ---------------------------------------------------------------------------- unsure readings
@@ -311,3 +315,33 @@ def test_list_files_marks_unsure_readings_and_doubtful_shows_only_those(library:
     again = runner.invoke(cli, ["rebuild", "--model", "fake"])
     assert again.exit_code == 0 and "(1 parsed)" in again.stderr
     assert "musings.md" in runner.invoke(cli, ["list", "--files", "--doubtful"]).stdout
+
+
+# ---------------------------------------------------------------------------- the parse cache
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_read_again(library: Path) -> None:
+    note = library / "notes" / "paper.md"
+    note.write_text("# Alpha Paper Title\n\nA note.\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["rebuild", "--model", "fake"]).exit_code == 0
+    st = note.stat()
+    note.write_text("# Omega Paper Title\n\nA note.\n", encoding="utf-8")  # same size
+    os.utime(note, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (note.stat().st_size, note.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = runner.invoke(cli, ["rebuild", "--model", "fake"])
+    assert again.exit_code == 0, again.stderr
+    listed = json.loads(runner.invoke(cli, ["list", "--json"]).stdout)
+    assert [p["title"] for p in listed] == ["Omega Paper Title"]
+
+
+def test_headings_opening_with_a_bracketed_date_are_dated_entries() -> None:
+    text = "# Reinforcement Learning\n\n" + "".join(
+        f"## [20{n:02d}-0{n % 9 + 1}] A Paper Title Number {n}\n\n[[A Paper Title Number {n}]]\n"
+        "- It does one thing well and another thing badly\n- Results depend on the tuning\n\n"
+        for n in range(10, 14)
+    )
+    result = parse_markdown(text, "papers/README.md")
+    assert [(r.title, r.year) for r in result.records] == [
+        (f"A Paper Title Number {n}", 2000 + n) for n in range(10, 14)
+    ]
