@@ -33,7 +33,7 @@ lint: install
 # do the same inside the whole-package run).
 typecheck: install
 	$(BIN)/mypy
-	$(BIN)/mypy --strict --follow-imports=silent search/api.py search/output.py search/cli_common.py
+	$(BIN)/mypy --strict --follow-imports=silent search/api.py search/faces/output.py search/faces/cli_common.py
 
 # Browser tests drive Debian's Chromium through Playwright (its own browser download is not
 # reachable): install the package when root and absent; otherwise those tests skip, saying why.

@@ -1,4 +1,4 @@
-"""The catalog index over millions: IVF-PQ with exact float16 re-ranking (search/ann.py).
+"""The catalog index over millions: IVF-PQ with exact float16 re-ranking (search/catalog/ann.py).
 
     .venv/bin/python bench/ann_large.py [--n 3000000] [--dim 384] [--queries 200]
         [--factory "IVF{nlist},PQ{m}x4fs" ...] [--work DIR [--prepare] [--reuse-index]]
@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search import ann  # noqa: E402
+from search.catalog import ann  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument(
         "--factory",
         action="append",
-        help="Index to try (FAISS index_factory, {nlist} and {m} filled in as search/ann.py "
+        help="Index to try (FAISS index_factory, {nlist} and {m} filled in as catalog/ann.py "
         f"does; repeatable). Default: ann.FACTORY, {ann.FACTORY!r}.",
     )
     parser.add_argument(

@@ -7,7 +7,7 @@ The data, queries and ground truth are bench/ann_large.py's (generated once into
 reused). Each variant is built in this process (no peak-RSS figure: bench/ann_large.py gives
 that for the chosen one) and queried one query at a time over a grid of nprobe (nlist/32,
 /16, /8) and re-ranked candidates (256 to 4,096), re-ranking from the float16 rows as
-search/ann.py does. Besides recall@10 it prints `cov`: the share of true neighbours whose list
+catalog/ann.py does. Besides recall@10 it prints `cov`: the share of true neighbours whose list
 is among those probed, the most any re-ranking could find, so the loss can be told apart:
 lists not probed (cov below 1) or codes that rank a neighbour below the cut (recall below
 cov). One JSON line per build and per grid point.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ann_large  # noqa: E402
 
-from search import ann  # noqa: E402
+from search.catalog import ann  # noqa: E402
 
 
 def main() -> None:

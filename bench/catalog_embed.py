@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search.catalog import (  # noqa: E402
+from search.catalog.catalog import (  # noqa: E402
     Catalog,
     Embeddings,
     catalog_dir,
@@ -71,7 +71,7 @@ def main() -> None:
 
         timed("local", lambda st: embed_pending(cat, st, enc.encode))
 
-        from search.onnx_encoder import OnnxEncoder
+        from search.encoders.onnx_encoder import OnnxEncoder
 
         assert enc.onnx_folder is not None
         one = OnnxEncoder.load(enc.onnx_folder, threads=1)
@@ -80,7 +80,7 @@ def main() -> None:
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        from search.catalog_ray import embed_with_ray
+        from search.catalog.ray_embed import embed_with_ray
 
         for workers in (1, 2):
             timed(

@@ -1,5 +1,5 @@
 """Keyword search in Chinese, Japanese and Korean notes: character bigrams in the unicode61
-table (what search.keywords does) against FTS5's `trigram` tokenizer.
+table (what search.storage.keywords does) against FTS5's `trigram` tokenizer.
 
     .venv/bin/python bench/cjk_keywords.py [--scale 400]
 
@@ -9,7 +9,7 @@ about machine-learning topics, the way a reader would write them). Queries, two 
     phrase only that note has): hit = that note ranked first;
   - 24 questions written as a reader would ask them (one per note, no spaces in zh/ja).
 Trigram queries: every trigram of each CJK run OR-ed (runs shorter than 3 characters cannot be
-looked up, FTS5 returns nothing for them); bigram queries: search.keywords.query_terms.
+looked up, FTS5 returns nothing for them); bigram queries: search.storage.keywords.query_terms.
 Speed and size: the corpus repeated --scale times (distinct rowids), index build time, size
 (sum of the FTS shadow tables' pages) and median query time, both in the same run.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.keywords import _CJK_RUN, fts_query, query_terms, split_cjk  # noqa: E402
+from search.storage.keywords import _CJK_RUN, fts_query, query_terms, split_cjk  # noqa: E402
 
 NOTES = [
     "对比学习通过拉近正样本、推远负样本来学习图像表示，数据增强非常关键。",

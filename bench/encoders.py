@@ -32,7 +32,7 @@ QUERY = "how can I train a denoiser when I only have one noisy image?"
 ONNX_PROBE = """
 import json, sys, time
 t0 = time.perf_counter()
-from search.onnx_encoder import OnnxEncoder
+from search.encoders.onnx_encoder import OnnxEncoder
 t1 = time.perf_counter()
 import onnxruntime, tokenizers
 t2 = time.perf_counter()
@@ -89,7 +89,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from sentence_transformers import SentenceTransformer
 
-    from search.onnx_encoder import OnnxEncoder, export_onnx
+    from search.encoders.onnx_encoder import OnnxEncoder, export_onnx
 
     model_path = args.model or str(default_model_path())
     model = SentenceTransformer(model_path, device="cpu")
@@ -262,7 +262,7 @@ _WORKER: Any = None
 def _worker_init(folder: str) -> None:
     global _WORKER
     sys.path.insert(0, str(REPO))
-    from search.onnx_encoder import OnnxEncoder
+    from search.encoders.onnx_encoder import OnnxEncoder
 
     _WORKER = OnnxEncoder.load(Path(folder), threads=1)
 
@@ -274,7 +274,7 @@ def _worker_encode(texts: list[str]) -> Any:
 def span_function(model_path: Path) -> Any:
     from tokenizers import Tokenizer
 
-    from search.encoder import token_spans_with
+    from search.encoders.encoder import token_spans_with
 
     tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
     tok.no_truncation()
@@ -285,7 +285,7 @@ def span_function(model_path: Path) -> Any:
 def full_window_chunks(corpus: Path, spans: Any, window: int, limit: int) -> list[str]:
     """Chunks of SciFact abstracts (title + text, chunked as a rebuild does) that fill the
     whole window: the 256-token chunks the throughput target is about."""
-    from search.chunking import PaperText, chunk
+    from search.storage.chunking import PaperText, chunk
 
     out: list[str] = []
     with corpus.open(encoding="utf-8") as fh:
@@ -308,7 +308,7 @@ def notes_chunks(folder: Path, spans: Any, window: int, limit: int) -> list[str]
     import random
 
     from search.build import collect_papers
-    from search.chunking import chunk, paper_text
+    from search.storage.chunking import chunk, paper_text
 
     out: list[str] = []
     for notes in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -325,7 +325,7 @@ def ndcg_fp32_int8(folder: Path, fp32: Any, int8: Any, spans: Any, window: int) 
     import numpy as np
 
     from search import evaluate
-    from search.chunking import PaperText, chunk
+    from search.storage.chunking import PaperText, chunk
 
     beir = evaluate.load_beir(folder)
     doc_of: list[str] = []

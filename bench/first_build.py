@@ -27,6 +27,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NOTES_REAL = REPO.parent / "shared" / "data" / "notes-real"
+# `papers` in any revision: search/faces/cli.py since the subpackages, search/cli.py before.
+PAPERS_MAIN = (
+    "try:\n    from search.faces.cli import main\n"
+    "except ImportError:\n    from search.cli import main\n"
+    "main()"
+)
 
 
 def main() -> int:
@@ -39,8 +45,8 @@ def main() -> int:
     notes = args.notes or largest_by_chunks(NOTES_REAL)
     trees = {"this checkout": REPO}
     if args.baseline is not None:
-        if not (args.baseline / "search" / "cli.py").is_file():
-            sys.exit(f"error: no search/cli.py under {args.baseline}")
+        if not any((args.baseline / "search" / p).is_file() for p in ("faces/cli.py", "cli.py")):
+            sys.exit(f"error: no search/faces/cli.py (or search/cli.py) under {args.baseline}")
         trees = {"baseline": args.baseline.resolve(), **trees}
     times: dict[str, list[float]] = {label: [] for label in trees}
     cpu: dict[str, list[float]] = {label: [] for label in trees}
@@ -82,7 +88,11 @@ def first_build(notes: Path, tree: Path) -> tuple[float, float, dict]:
         lib = Path(tmp) / "library"
         shutil.copytree(notes, lib / "notes")
         env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-        cmd = [sys.executable, "-c", "from search.cli import main; main()"]
+        cmd = [
+            sys.executable,
+            "-c",
+            PAPERS_MAIN,
+        ]
         cmd += ["--library", str(lib), "rebuild", "--json"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -99,9 +109,9 @@ def largest_by_chunks(folder: Path) -> Path:
     """The notes folder that gives the most chunks, as this checkout reads and chunks it."""
     sys.path.insert(0, str(REPO))
     from search.build import collect_papers
-    from search.chunking import chunk, paper_text
-    from search.encoder import resolve_model
-    from search.index_encoder import model_info
+    from search.encoders.encoder import resolve_model
+    from search.encoders.index_encoder import model_info
+    from search.storage.chunking import chunk, paper_text
 
     info = model_info(resolve_model(None), None, lambda s: None)
     counts = {}

@@ -25,50 +25,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-_WORD = re.compile(r"\w+")
-EMBED_SECONDS = [0.0]
+# This checkout's fake encoder, whichever checkout's search/ --code measures.
+sys.path.insert(0, str(ROOT / "tests"))
 
+from fake_encoder import HashingEncoder, hashing_encoder  # noqa: E402
 
-class BenchEncoder:
-    """Hashing bag of words, 384-d, 256-token window: measures the machinery, not a model."""
-
-    dim = 384
-    max_tokens = 256
-    query_prompt = ""
-    document_prompt = ""
-
-    def encode(
-        self,
-        texts: list[str],
-        *,
-        query: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        t = time.perf_counter()
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for w in _WORD.findall(text.lower()):
-                out[i, hash(w) % self.dim] += 1.0
-            n = np.linalg.norm(out[i])
-            out[i] = out[i] / n if n else out[i]
-            if not n:
-                out[i, 0] = 1.0
-        EMBED_SECONDS[0] += time.perf_counter() - t
-        return out
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+# The project's one fake encoder (tests/fake_encoder.py), at all-MiniLM-L6-v2's size.
+BenchEncoder = hashing_encoder(384, 256)
 
 
 def peak_rss_mb() -> float:
@@ -100,7 +70,7 @@ def largest_text(limit: int = 20 * 1024 * 1024) -> str:
 
 
 def child(case: str, n: int) -> dict:
-    from search.encoder import register_encoder
+    from search.encoders.encoder import register_encoder
     from search.notes import parse_markdown
 
     register_encoder("bench", BenchEncoder)
@@ -136,13 +106,13 @@ def child(case: str, n: int) -> dict:
         report = rebuild(library_paths(root), model="bench")
         out["wall_s"] = round(time.perf_counter() - t, 2)
         out["cpu_s"] = round(time.process_time() - c, 2)
-        out["embed_s"] = round(EMBED_SECONDS[0], 2)
-        out["before_embedding_wall_s"] = round(out["wall_s"] - EMBED_SECONDS[0], 2)
+        out["embed_s"] = round(HashingEncoder.seconds, 2)
+        out["before_embedding_wall_s"] = round(out["wall_s"] - HashingEncoder.seconds, 2)
         out["papers"] = report.papers
         out["chunks"] = report.chunks
         out["problems"] = [p[:120] for p in report.problems[:2]]
     elif case == "query":
-        from search.chunking import PaperText, chunk
+        from search.storage.chunking import PaperText, chunk
 
         enc = BenchEncoder()
         text = " ".join(f"word{i % 5003}" for i in range(130_000))[:1_000_000]

@@ -48,8 +48,8 @@ def library_vectors(library: Path) -> np.ndarray:
 
     import faiss
 
-    from search import map as library_map
-    from search import store
+    from search.storage import map as library_map
+    from search.storage import store
 
     gen = store.current_generation(library / "index")
     if gen is None:
@@ -72,7 +72,7 @@ def fit_one(args: argparse.Namespace) -> None:
     """(in a child process) fit one layout; print seconds, trustworthiness and peak RSS."""
     from sklearn.manifold import trustworthiness
 
-    from search import map as library_map
+    from search.storage import map as library_map
 
     x = np.load(args.vectors)
     start = time.perf_counter()
@@ -163,7 +163,7 @@ def sizes(args: argparse.Namespace) -> None:
 
 def place(args: argparse.Namespace) -> None:
     """A map of n papers, then one more: placed (no refit) vs the full refit it avoids."""
-    from search import map as library_map
+    from search.storage import map as library_map
 
     x = np.load(vectors_file(args, args.n + 1))
     n = len(x) - 1
@@ -263,7 +263,7 @@ def weighted_mean_place(new: np.ndarray, mapped: np.ndarray, xy: np.ndarray) -> 
 
 def placed(args: argparse.Namespace) -> None:
     """How well new papers are placed: neighbour average vs the method's transform vs refit."""
-    from search import map as library_map
+    from search.storage import map as library_map
 
     x = np.load(vectors_file(args, args.n))
     rng = np.random.default_rng(2)

@@ -38,7 +38,7 @@ def baseline_parser(ref: str, tmp: Path):  # type: ignore[no-untyped-def]
         ["git", "show", f"{ref}:search/notes.py"], cwd=ROOT, check=True, capture_output=True
     ).stdout.decode()
     path = tmp / "notes_baseline.py"
-    path.write_text(source.replace("from .records import", "from search.records import"))
+    path.write_text(source.replace("from .records import", "from search.readers.records import"))
     spec = importlib.util.spec_from_file_location("notes_baseline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -141,8 +141,8 @@ def _run(cmd: list[str], env: dict[str, str]) -> bytes:
 # A rebuild with a small hashing encoder registered: what is measured is the reader.
 _HASHING_REBUILD = """
 import hashlib, re, numpy as np
-from search.encoder import register_encoder
-from search.cli import main
+from search.encoders.encoder import register_encoder
+from search.faces.cli import main
 W = re.compile(r"\\w+")
 class Hashing:
     dim, max_tokens, query_prompt, document_prompt = 64, 256, "", ""

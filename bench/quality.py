@@ -26,10 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from search import evaluate, keywords, vectors  # noqa: E402
+from search import evaluate  # noqa: E402
 from search.build import rebuild  # noqa: E402
 from search.library import library_paths  # noqa: E402
 from search.query import DEFAULT_FUSION, PLAIN_RRF, Fusion, Searcher, fuse  # noqa: E402
+from search.storage import keywords, vectors  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "scifact-train"
 DEPTH = 100

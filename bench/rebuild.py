@@ -3,7 +3,7 @@
     .venv/bin/python bench/rebuild.py [--papers 10000 100000] [--repeat 5]
 
 Each library is notes/big.jsonl (N papers: title + ~120-word abstract, the JSON-lines format
-`papers import` and search.importers.read_jsonl read) plus notes/mine.md (20 hand-written
+`papers import` and search.readers.importers.read_jsonl read) plus notes/mine.md (20 hand-written
 papers). The encoder is a cheap hashing bag-of-words (384 dimensions, a 256-token window like
 all-MiniLM-L6-v2), registered as "bench": this measures the rebuild machinery, not a model; the
 time spent inside the encoder is reported separately ("embed_s").
@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import random
-import re
 import resource
 import shutil
 import statistics
@@ -29,44 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-_WORD = re.compile(r"\w+")
-EMBED_SECONDS = [0.0]
+from tests.fake_encoder import HashingEncoder, hashing_encoder  # noqa: E402
+
 MAP_SECONDS = [0.0]
 
 
-class BenchEncoder:
-    dim = 384
-    max_tokens = 256
-    query_prompt = ""
-    document_prompt = ""
-
-    def encode(
-        self,
-        texts: list[str],
-        *,
-        query: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        t = time.perf_counter()
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for w in _WORD.findall(text.lower()):
-                out[i, hash(w) % self.dim] += 1.0
-        out[:, 0] += 1e-3
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        EMBED_SECONDS[0] += time.perf_counter() - t
-        return out
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+# The project's one fake encoder (tests/fake_encoder.py), at all-MiniLM-L6-v2's size.
+BenchEncoder = hashing_encoder(384, 256)
 
 
 WORDS = [
@@ -105,23 +78,23 @@ def peak_rss_mb() -> float:
 def child(root: Path) -> None:
     t0 = time.perf_counter()
     from search.build import rebuild
-    from search.encoder import register_encoder
+    from search.encoders.encoder import register_encoder
+    from search.faces.output import rebuild_json
     from search.library import library_paths
-    from search.output import rebuild_json
 
     register_encoder("bench", BenchEncoder)
-    import search.map
+    import search.storage.map
 
-    # The map of the library (search/map.py) is made by every rebuild: timed on its own, so
+    # The map of the library (search/storage/map.py) is made by every rebuild: timed on its own, so
     # the rebuild machinery can be told from it.
-    make_map = search.map.update_generation
+    make_map = search.storage.map.update_generation
 
     def timed_map(*args: object, **kwargs: object) -> None:
         t = time.perf_counter()
         make_map(*args, **kwargs)  # type: ignore[arg-type]
         MAP_SECONDS[0] += time.perf_counter() - t
 
-    search.map.update_generation = timed_map  # type: ignore[assignment]
+    search.storage.map.update_generation = timed_map  # type: ignore[assignment]
     t1 = time.perf_counter()
     report = rebuild(library_paths(root), model="bench")
     t2 = time.perf_counter()
@@ -130,7 +103,7 @@ def child(root: Path) -> None:
             {
                 "rebuild_s": round(t2 - t1, 3),
                 "in_process_s": round(t2 - t0, 3),
-                "embed_s": round(EMBED_SECONDS[0], 3),
+                "embed_s": round(HashingEncoder.seconds, 3),
                 "map_s": round(MAP_SECONDS[0], 3),
                 "rss_mb": round(peak_rss_mb()),
                 "report": rebuild_json(report),

@@ -10,7 +10,7 @@ compare two versions of the rebuild in the same run (same library, same machine 
 LIB is a library bench/rebuild.py made (notes/big.jsonl + notes/mine.md, built once with
 model "bench"); LIB_COPY a copy of it (`cp -a`), so that each version edits its own. Each call
 runs in a fresh process: it edits notes/mine.md (version V) and rebuilds with TREE's code and
-TREE's bench encoder. The map (search/map.py) is left out (bench/rebuild.py times it on its
+TREE's bench encoder. The map (search/storage/map.py) is left out (bench/rebuild.py times it on its
 own), unless --with-map: then the rebuild is timed whole, map included, for comparing two
 versions of the map step (each library copy then keeps the map its own version made).
 Prints one JSON line.
@@ -39,22 +39,30 @@ def main() -> None:
     import rebuild as bench  # TREE's bench/rebuild.py: its library layout and encoder
 
     bench.write_mine(lib, version)
-    import search.map
     from search.build import rebuild
-    from search.encoder import register_encoder
     from search.library import library_paths
+
+    try:
+        import search.storage.map as map_module
+        from search.encoders.encoder import register_encoder
+    except ImportError:  # TREE is a revision from before the subpackages
+        import search.map as map_module  # type: ignore[no-redef]
+        from search.encoder import register_encoder  # type: ignore[no-redef]
 
     if not args.with_map:
         # the map step, by its name in either tree (update_generation since the map moved
         # into the generation's tables)
-        search.map.build_for_generation = lambda *args, **kwargs: None
-        search.map.update_generation = lambda *args, **kwargs: None
-        search.map.warm_up = lambda *args, **kwargs: None  # its background import
+        map_module.build_for_generation = lambda *args, **kwargs: None
+        map_module.update_generation = lambda *args, **kwargs: None
+        map_module.warm_up = lambda *args, **kwargs: None  # its background import
     register_encoder("bench", bench.BenchEncoder)
     t = time.perf_counter()
     report = rebuild(library_paths(lib), model="bench")
     total = time.perf_counter() - t
-    embed = bench.EMBED_SECONDS[0]
+    # TREE's fake encoder keeps its embedding time (EMBED_SECONDS before tests/fake_encoder.py)
+    embed = (
+        bench.HashingEncoder.seconds if hasattr(bench, "HashingEncoder") else bench.EMBED_SECONDS[0]
+    )
     print(
         json.dumps(
             {

@@ -40,9 +40,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search import ann, vectors  # noqa: E402
+from search.catalog import ann  # noqa: E402
+from search.catalog.recommend import METHODS, Examples, Positive, keyword_matrix, scores_for  # noqa: E402
 from search.library import library_paths  # noqa: E402
-from search.recommend import METHODS, Examples, Positive, keyword_matrix, scores_for  # noqa: E402
+from search.storage import vectors  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MIN_SECTION = 10
@@ -79,8 +80,8 @@ def recall(scores: np.ndarray, targets: np.ndarray, k: int) -> float:
 
 
 def quality(lib: Path, seeds: int) -> dict[str, object]:
-    from search.catalog import catalog_encoder
-    from search.store import Index
+    from search.catalog.catalog import catalog_encoder
+    from search.storage.store import Index
 
     paths = library_paths(lib)
     index = Index.open(paths.index)

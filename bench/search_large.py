@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search import vectors  # noqa: E402
+from search.storage import vectors  # noqa: E402
 
 
 def data(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -131,9 +131,9 @@ def via_mcp(library: Path, qs: list[str]) -> list[float]:
 
 def in_process(library: Path, qs: list[str], faiss_threads: bool = False) -> list[float]:
     """`Library.ask` in this process. `faiss_threads`: search as before one question was kept
-    on one OpenMP thread (search.vectors.search), FAISS on all its threads."""
-    from search import vectors
+    on one OpenMP thread (search.storage.vectors.search), FAISS on all its threads."""
     from search.api import Library
+    from search.storage import vectors
 
     one_thread = vectors.search
 
@@ -220,8 +220,8 @@ def latency(args: argparse.Namespace) -> None:
 
 
 def synthetic_payload(n: int) -> dict[str, Any]:
-    from search import map as library_map
-    from search.web.app import map_payload
+    from search.faces.web.app import map_payload
+    from search.storage import map as library_map
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 32)).astype(np.float32)
@@ -254,7 +254,7 @@ def synthetic_payload(n: int) -> dict[str, Any]:
 def page(args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
-    from search.web.app import standalone_map_html
+    from search.faces.web.app import standalone_map_html
 
     tmp = Path(tempfile.mkdtemp())
     html = tmp / "map.html"

@@ -10,7 +10,6 @@ is the seed notes indexed with a cheap hashing encoder (no model is loaded by th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import shutil
 import statistics
@@ -18,12 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+# `papers` in any revision: search/faces/cli.py since the subpackages, search/cli.py before.
+PAPERS_MAIN = (
+    "try:\n    from search.faces.cli import main\n"
+    "except ImportError:\n    from search.cli import main\n"
+    "main()"
+)
 
 COMMANDS = {
     "--help": ["--help"],
@@ -33,32 +35,12 @@ COMMANDS = {
 _WORD = re.compile(r"\w+")
 
 
-class HashEncoder:
-    dim = 64
-    max_tokens = 256
-    query_prompt = ""
-    document_prompt = ""
-
-    def encode(
-        self,
-        texts: list[str],
-        *,
-        query: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for w in _WORD.findall(text.lower()):
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
-        return out
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+# The project's one fake encoder (tests/fake_encoder.py), whichever revision is measured.
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def run_once(code_dir: Path, library: Path, args: list[str]) -> float:
-    prog = f"import sys; sys.argv = ['papers', *{args!r}]; from search.cli import main; main()"
+    prog = f"import sys; sys.argv = ['papers', *{args!r}]\n" + PAPERS_MAIN
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", prog],
@@ -78,7 +60,9 @@ def build_library(code_dir: Path, library: Path) -> None:
     prog = (
         f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); "
         "from startup import HashEncoder; "
-        "from search.build import rebuild; from search.encoder import register_encoder; "
+        "from search.build import rebuild\n"
+        "try: from search.encoders.encoder import register_encoder\n"
+        "except ImportError: from search.encoder import register_encoder  # before subpackages\n"
         "from search.library import library_paths; "
         "register_encoder('hash', HashEncoder); "
         f"rebuild(library_paths({str(library)!r}), model='hash')"

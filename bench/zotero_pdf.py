@@ -5,7 +5,7 @@ as a JSON-lines file.
         [--real some.pdf other.pdf]
 
 PDF: --pdfs generated PDFs of --pages pages (~330 words a page, Helvetica text objects written
-by tests/zotero_fixture.write_pdf) extracted with pypdf (search.pdfs._extract), in pages/s;
+by tests/zotero_fixture.write_pdf) extracted with pypdf (search.readers.pdfs._extract), in pages/s;
 baselines in the same run: reading + SHA-256 of the same files, and extract_pages() answered
 from its content-hash cache.
 
@@ -49,7 +49,7 @@ def words(rng: random.Random, n: int) -> str:
 
 
 def bench_pdfs(n_pdfs: int, n_pages: int, repeat: int) -> dict:
-    from search import pdfs
+    from search.readers import pdfs
 
     tmp = Path(tempfile.mkdtemp(prefix="papers-bench-pdf-"))
     rng = random.Random(1)
@@ -98,7 +98,7 @@ def bench_pdfs(n_pdfs: int, n_pages: int, repeat: int) -> dict:
 
 def bench_real(paths: list[Path], repeat: int) -> dict:
     """pypdf on PDFs found on this machine (real layouts and fonts), after a warm-up."""
-    from search import pdfs
+    from search.readers import pdfs
 
     pdfs._extract(paths[0])
     times, pages = [], 0
@@ -146,7 +146,7 @@ def make_libraries(base: Path, n: int) -> tuple[Path, Path]:
     with open(jroot / "notes" / "papers.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
-    from search.zotero import write_zotero_config
+    from search.readers.zotero import write_zotero_config
 
     write_zotero_config(zroot, base / "Zotero")
     return zroot, jroot
@@ -156,7 +156,7 @@ def child(root: Path) -> None:
     t0 = time.perf_counter()
     from bench.rebuild import EMBED_SECONDS
     from search.build import rebuild
-    from search.encoder import register_encoder
+    from search.encoders.encoder import register_encoder
     from search.library import library_paths
 
     register_encoder("bench", EMBED)
@@ -193,7 +193,7 @@ def bench_zotero(n: int, repeat: int) -> dict:
         out: dict = {"items": n}
         # Parts, in this process: reading the Zotero library with a cold and a warm PDF cache,
         # and the stat key a no-change rebuild computes instead of reading it.
-        from search import zotero
+        from search.readers import zotero
 
         cache = base / "pdf-cache"
         t = time.perf_counter()

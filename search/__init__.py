@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .version import __version__ as __version__
+from search.version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from .api import *  # noqa: F403
+    from search.api import *  # noqa: F403
 
 _PACKAGE = Path(__file__).parent
 
@@ -29,7 +29,7 @@ def __getattr__(name: str) -> Any:
         name.startswith("__") or (_PACKAGE / f"{name}.py").exists() or (_PACKAGE / name).is_dir()
     ):
         raise AttributeError(f"module 'search' has no attribute {name!r}")
-    from . import api  # deferred: start-up of commands that do not need the whole API
+    from search import api  # deferred: start-up of commands that do not need the whole API
 
     if name == "__all__":
         return [*api.__all__, "__version__"]

@@ -2,7 +2,7 @@
 
 The CLI, and the MCP server and web page to come, are thin faces over this module: each
 resolves its own input, calls one `Library` method and formats what comes back (JSON shapes
-are built in `search.output`). A `Library` is meant to live long: it keeps the opened index
+are built in `search.faces.output`). A `Library` is meant to live long: it keeps the opened index
 and the loaded query encoder between calls, and picks up a new index generation (published by
 a rebuild in this or another process) on the next call, without a restart.
 
@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import query, store
-from .config import set_zotero_dir
-from .errors import (
+from search import query
+from search.errors import (
     Ambiguous,
     ConfigError,
     DiskFull,
@@ -40,29 +39,31 @@ from .errors import (
     PapersError,
     ZoteroError,
 )
-from .library import Paths, library_paths
-from .records import normalise_title
-from .zotero import check_data_dir
+from search.library import Paths, library_paths
+from search.readers.config import set_zotero_dir
+from search.readers.records import normalise_title
+from search.readers.zotero import check_data_dir
+from search.storage import store
 
 if TYPE_CHECKING:
-    from .build import Pause, Progress, RebuildReport
-    from .catalog import CatalogHit
-    from .fetch import FetchReport, ProgressFn
-    from .importers import ImportedFile, ImportReport
+    from search.build import Pause, Progress, RebuildReport
+    from search.catalog.catalog import CatalogHit
+    from search.readers.fetch import FetchReport, ProgressFn
+    from search.readers.importers import ImportedFile, ImportReport
 
 # Deferred (start-up time): the rebuild (search.build, with the notes readers and the map), the
 # importers and the catalog are loaded by the methods that use them, not by every question.
 # Their result types are still this module's names (PEP 562).
 _DEFERRED_TYPES = {
-    "RebuildReport": "build",
-    "ImportReport": "importers",
-    "ImportedFile": "importers",
+    "RebuildReport": "search.build",
+    "ImportReport": "search.readers.importers",
+    "ImportedFile": "search.readers.importers",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _DEFERRED_TYPES:
-        module = importlib.import_module(f".{_DEFERRED_TYPES[name]}", __package__)
+        module = importlib.import_module(_DEFERRED_TYPES[name])
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -336,7 +337,7 @@ class Library:
             progress: `progress(total)` returns a callback advanced by chunks embedded.
             pause: called with the name of each stage reached (tests stop a rebuild there).
         """
-        from . import build  # deferred: see _DEFERRED_TYPES
+        from search import build  # deferred: see _DEFERRED_TYPES
 
         return build.rebuild(
             self.paths,
@@ -425,7 +426,7 @@ class Library:
         """Every indexed paper, in the order of its first mention in the notes."""
         return [Paper.from_row(r) for r in self._current().all_papers()]
 
-    # -- the catalog: papers you have not noted (search.catalog) ---------------------------
+    # -- the catalog: papers you have not noted (search.catalog.catalog) ---------------------------
     def ask_catalog(self, question: str, *, k: int = 10) -> list[CatalogHit]:
         """Catalog papers that answer `question` (by meaning), with the notes index's encoder."""
         question = question.strip()
@@ -433,7 +434,7 @@ class Library:
             raise PapersError("the question is empty")
         s = self._current()
         qvec = s.encoder.encode([question], query=True)[0]
-        from .catalog import search_catalog  # deferred: see _DEFERRED_TYPES
+        from search.catalog.catalog import search_catalog  # deferred: see _DEFERRED_TYPES
 
         return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k)
 
@@ -459,7 +460,7 @@ class Library:
             if not text or not text.strip():
                 raise PapersError("the text is empty")
             qvec = s.text_vector(text)
-        from .catalog import search_catalog  # deferred: see _DEFERRED_TYPES
+        from search.catalog.catalog import search_catalog  # deferred: see _DEFERRED_TYPES
 
         return search_catalog(self.paths, str(s.manifest["fingerprint"]), qvec, k, exclude)
 
@@ -480,7 +481,7 @@ class Library:
     # -- notes ----------------------------------------------------------------------------
     def import_files(self, files: Sequence[str | os.PathLike[str]]) -> ImportReport:
         """Copy paper lists (BibTeX, JSON lines) into notes/imported/ as readable files."""
-        from .importers import import_files  # deferred: see _DEFERRED_TYPES
+        from search.readers.importers import import_files  # deferred: see _DEFERRED_TYPES
 
         return import_files([Path(f) for f in files], self.paths.notes, log=self.log)
 
@@ -509,8 +510,8 @@ class Library:
         """Look up abstracts of papers in the notes that have none; append them to
         notes/abstracts.jsonl as they arrive (an interrupted run resumes where it stopped)."""
         # lazy: fetch imports httpx (100-400 ms here), which no other command needs
-        from . import build  # deferred: see _DEFERRED_TYPES
-        from .fetch import fetch_abstracts
+        from search import build  # deferred: see _DEFERRED_TYPES
+        from search.readers.fetch import fetch_abstracts
 
         papers = build.collect_papers(self.paths.notes)
         return fetch_abstracts(

@@ -18,24 +18,11 @@ from typing import Any, cast
 
 import numpy as np
 
-from . import map as library_map
-from . import store, vectors
-from .chunking import (
-    MAX_EMBED_CHARS,
-    PaperText,
-    chunk_key,
-    chunk_pages,
-    full_length,
-    paper_text,
-)
-from .config import Config, load_config
-from .encoder import Encoder, ModelSpec, resolve_model
-from .errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
-from .importers import read_note_data
-from .index_encoder import ModelInfo, encoder_exported, model_info
-from .keywords import keyword_rows
-from .library import Paper, Paths, merge, merge_keys, paper_id
-from .notes_folder import (
+from search.encoders.encoder import Encoder, ModelSpec, resolve_model
+from search.encoders.index_encoder import ModelInfo, encoder_exported, model_info
+from search.errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
+from search.library import Paper, Paths, merge, merge_keys, paper_id
+from search.notes_folder import (
     FileReading,
     final_problems,
     final_records,
@@ -46,8 +33,10 @@ from .notes_folder import (
     result_to_json,
     summary,
 )
-from .pdfs import read_pdf_file
-from .records import (
+from search.readers.config import Config, load_config
+from search.readers.importers import read_note_data
+from search.readers.pdfs import read_pdf_file
+from search.readers.records import (
     SURROGATE,
     SURROGATE_MESSAGE,
     FileResult,
@@ -57,7 +46,18 @@ from .records import (
     scrub_record,
     summarise_problems,
 )
-from .zotero import is_zotero_source, read_zotero, zotero_sources
+from search.readers.zotero import is_zotero_source, read_zotero, zotero_sources
+from search.storage import map as library_map
+from search.storage import store, vectors
+from search.storage.chunking import (
+    MAX_EMBED_CHARS,
+    PaperText,
+    chunk_key,
+    chunk_pages,
+    full_length,
+    paper_text,
+)
+from search.storage.keywords import keyword_rows
 
 Log = Callable[[str], None]
 # progress(total) returns a callback advanced by the number of chunks just embedded
@@ -113,7 +113,7 @@ class RebuildReport:
 def read_file(
     path: Path, rel: str, read_as: str = "auto", pdf_cache: Path | None = None
 ) -> FileResult:
-    """Read one file under notes/ (or the Zotero library, see search.zotero) by its kind;
+    """Read one file under notes/ (or the Zotero library, see search.readers.zotero) by its kind;
     never raises for bad content. `read_as` ("auto", "list", "paper") is how a Markdown note
     is read (papers.toml, links). PDF text is cached by content hash in `pdf_cache`."""
     if is_zotero_source(rel):
@@ -126,7 +126,7 @@ def read_file(
         result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
         return result
     # search.notes loads markdown-it, PyYAML and python-frontmatter: only reading notes needs them
-    from .notes import read_markdown_file
+    from search.notes import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
 
@@ -150,7 +150,7 @@ def read_notes_dir(
     notes_dir: Path, config: Config | None = None
 ) -> tuple[list[FileReading], list[Problem]]:
     """How every note file reads (no index, no cache), and the problems met listing them."""
-    from .notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.notes import list_note_files  # markdown-it and YAML: see read_file
 
     check_notes_dir(notes_dir)
     if config is None:
@@ -426,7 +426,7 @@ def _rebuild_locked(
                 db, paths, model, previous, patch, report, log, progress, pause
             )
         vectors.write(built.index, tmp / store.FAISS_NAME)
-        # The map of the library (search/map.py) goes into the generation it describes; after
+        # The map of the library (storage/map.py) goes into the generation it describes; after
         # the vector file, whose write lets the map's background import (warm_up) run.
         mapped = previous if model.reuse else None
         library_map.update_generation(db, tmp, built.index, mapped, log)
@@ -503,7 +503,7 @@ def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
     are parsed again. The Zotero library named in papers.toml is one more "file": its stat key
     covers the database, its -wal and the attachment files, so an unchanged library is not
     read."""
-    from .notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.notes import list_note_files  # markdown-it and YAML: see read_file
 
     files, walk_problems = list_note_files(paths.notes, follow_links)
     problems: list[Problem] = list(walk_problems)

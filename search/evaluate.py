@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .build import rebuild
-from .errors import PapersError
-from .library import library_paths
-from .query import MODES, Searcher
+from search.build import rebuild
+from search.errors import PapersError
+from search.library import library_paths
+from search.query import MODES, Searcher
 
 Log = Callable[[str], None]
 
@@ -209,7 +209,7 @@ class ModeResult:
 @dataclass(frozen=True)
 class EvalReport:
     """What `papers eval` measured: the corpus indexed and each mode's scores (JSON shape in
-    `search.output.eval_json`)."""
+    `search.faces.output.eval_json`)."""
 
     dataset: str
     split: str

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .records import Record, normalise_title
+from search.readers.records import Record, normalise_title
 
 LIBRARY_ENV = "PAPERS_LIBRARY"
 

@@ -57,7 +57,14 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core.state_core import StateCore
 from markdown_it.token import Token
 
-from .records import FileResult, Problem, Record, clean_text, normalise_doi, parse_arxiv_id
+from search.readers.records import (
+    FileResult,
+    Problem,
+    Record,
+    clean_text,
+    normalise_doi,
+    parse_arxiv_id,
+)
 
 MAX_NOTE_BYTES = 20 * 1024 * 1024
 NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl", ".pdf"})

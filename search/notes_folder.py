@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .notes import NO_TEXT
-from .records import FileResult, Problem, Record
+from search.notes import NO_TEXT
+from search.readers.config import Config
+from search.readers.records import FileResult, Problem, Record
 
 # read(path, rel, read_as) -> FileResult
 Reader = Callable[[Path, str, str], FileResult]

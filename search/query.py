@@ -13,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from . import vectors
-from .chunking import PaperText, chunk
-from .encoder import MODEL_ENV, Encoder, is_default_model
-from .errors import Ambiguous, ModelMismatch, NotFound, PapersError
-from .index_encoder import indexed_model, open_encoder
-from .keywords import keyword_search, matched_terms, query_terms, split_cjk
-from .records import (
+from search.encoders.encoder import MODEL_ENV, Encoder, is_default_model
+from search.encoders.index_encoder import indexed_model, open_encoder
+from search.errors import Ambiguous, ModelMismatch, NotFound, PapersError
+from search.readers.records import (
     looks_like_arxiv_id,
     normalise_doi,
     normalise_title,
     parse_arxiv_id,
     scrub_surrogates,
 )
-from .store import Index, PaperRow, place
+from search.storage import vectors
+from search.storage.chunking import PaperText, chunk
+from search.storage.keywords import keyword_search, matched_terms, query_terms, split_cjk
+from search.storage.store import Index, PaperRow, place
 
 MODES = ("hybrid", "semantic", "keyword")
 # How many papers each retriever hands to the fusion (more when -k asks for more).

@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from search.encoder import Encoder, register_encoder, unregister_encoder
+from search.encoders.encoder import Encoder, register_encoder, unregister_encoder
+
+from .fake_encoder import HashingEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SEED = ROOT / "notes" / "cvpr2020.md"
 
-_WORD = re.compile(r"\w+")
-
-
-class FakeEncoder:
-    """Deterministic bag-of-words vectors: texts sharing words are close. Not about meaning;
-    for logic tests only (anything about answer quality uses the real model)."""
-
-    dim = 64
-    max_tokens = 48
-    query_prompt = ""
-    document_prompt = ""
-
-    def encode(
-        self,
-        texts: list[str],
-        *,
-        query: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for w in _WORD.findall(text.lower()):
-                h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
-                out[i, h % self.dim] += 1.0
-            norm = np.linalg.norm(out[i])
-            out[i] = out[i] / norm if norm else out[i]
-            if not norm:
-                out[i, 0] = 1.0
-        return out
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+# The name tests use for the project's one fake encoder (tests/fake_encoder.py).
+FakeEncoder = HashingEncoder
 
 
 @pytest.fixture

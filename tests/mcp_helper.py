@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.cli import main  # noqa: E402
-from search.encoder import register_encoder  # noqa: E402
+from search.encoders.encoder import register_encoder  # noqa: E402
+from search.faces.cli import main  # noqa: E402
 from tests.conftest import FakeEncoder  # noqa: E402
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.build import rebuild  # noqa: E402
-from search.encoder import register_encoder  # noqa: E402
+from search.encoders.encoder import register_encoder  # noqa: E402
 from search.errors import PapersError  # noqa: E402
+from search.faces.output import rebuild_json  # noqa: E402
 from search.library import library_paths  # noqa: E402
-from search.output import rebuild_json  # noqa: E402
 from tests.conftest import FakeEncoder  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from search.cli import cli
+from search.faces.cli import cli
 
 from .conftest import SEED, shared_data
 

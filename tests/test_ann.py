@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import ann
+from search.catalog import ann
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -66,7 +66,7 @@ def test_merge_builds_the_index_above_the_threshold(
 ) -> None:
     import json
 
-    from search.catalog import Catalog, Embeddings, catalog_dir, search_catalog, write_shard
+    from search.catalog.catalog import Catalog, Embeddings, catalog_dir, search_catalog, write_shard
     from search.library import library_paths
 
     monkeypatch.setattr(ann, "ANN_MIN", 1000)

@@ -20,7 +20,7 @@ from search import (
     RebuildReport,
     Source,
 )
-from search.encoder import Encoder
+from search.encoders.encoder import Encoder
 
 from .conftest import FakeEncoder
 

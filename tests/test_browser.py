@@ -46,8 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`papers serve`'s app on a free loopback port, in a thread, over the topic library."""
     import uvicorn
 
-    from search.encoder import register_encoder, unregister_encoder
-    from search.web.app import create_app
+    from search.encoders.encoder import register_encoder, unregister_encoder
+    from search.faces.web.app import create_app
 
     from .conftest import FakeEncoder
 

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search import build, index_encoder, vectors
-from search.encoder import resolve_model
+from search import build
+from search.encoders import index_encoder
+from search.encoders.encoder import resolve_model
+from search.encoders.onnx_encoder import OnnxEncoder, UnsupportedModel
 from search.library import Paths
-from search.onnx_encoder import OnnxEncoder, UnsupportedModel
-from search.store import Index
+from search.storage import vectors
+from search.storage.store import Index
 
 from .conftest import SEED
 
@@ -139,7 +141,7 @@ def _fill(lib: Path) -> Path:
 def test_first_build_embeds_with_the_export_and_matches_sentence_transformers(
     st_model: Any, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search.encoder import STEncoder
+    from search.encoders.encoder import STEncoder
 
     def torch_must_not_embed(*_a: Any, **_k: Any) -> Any:
         raise AssertionError("the first build embedded with sentence-transformers")
@@ -174,7 +176,7 @@ def test_failed_export_falls_back_to_sentence_transformers_with_one_warning(
     def broken_export(*_a: Any, **_k: Any) -> Any:
         raise UnsupportedModel("cannot export this one\nsecond line")
 
-    monkeypatch.setattr("search.query_encoder.export_onnx", broken_export)
+    monkeypatch.setattr("search.encoders.query_encoder.export_onnx", broken_export)
     lib = _fill(library)
     logs: list[str] = []
     report = build.rebuild(Paths(lib), log=logs.append)

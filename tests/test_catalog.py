@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from search.catalog import (
+from search.catalog.catalog import (
     Catalog,
     Embeddings,
     Filters,
@@ -19,7 +19,7 @@ from search.catalog import (
     embed_pending,
     read_shard,
 )
-from search.cli import cli
+from search.faces.cli import cli
 from search.library import library_paths
 from tests.conftest import shared_data
 
@@ -340,7 +340,7 @@ def test_help_and_summary_do_not_import_heavy_modules(notes_and_catalog: Path) -
 
     code = (
         "import sys\n"
-        "from search.cli import cli\n"
+        "from search.faces.cli import cli\n"
         "for args in (['catalog', '--help'], ['recommend', '--help'], ['catalog']):\n"
         "    try:\n"
         "        cli(args, standalone_mode=False)\n"
@@ -357,7 +357,7 @@ def test_help_and_summary_do_not_import_heavy_modules(notes_and_catalog: Path) -
 
 
 def test_default_method_uses_keywords_when_the_catalog_has_them(notes_and_catalog: Path) -> None:
-    from search.recommend import recommend
+    from search.catalog.recommend import recommend
 
     result = recommend(library_paths(), k=3)
     assert result.method == "svm-kw"
@@ -370,8 +370,8 @@ def test_default_method_uses_keywords_when_the_catalog_has_them(notes_and_catalo
 def test_scores_read_from_disk_in_blocks_equal_scores_from_memory(
     tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search import ann
-    from search.recommend import Examples, Positive, keyword_matrix, scores_for
+    from search.catalog import ann
+    from search.catalog.recommend import Examples, Positive, keyword_matrix, scores_for
 
     monkeypatch.setattr(ann, "SCORE_BLOCK", 97)  # many blocks, one partial
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.catalog import Catalog, Embeddings, catalog_dir, catalog_encoder, embed_pending
+from search.catalog.catalog import Catalog, Embeddings, catalog_dir, catalog_encoder, embed_pending
 from search.library import library_paths
 
 pytestmark = pytest.mark.model
@@ -64,7 +64,7 @@ def test_ray_vectors_equal_the_local_path_and_a_killed_run_resumes(
     with_export: Path, ray_local
 ) -> None:
     library = with_export
-    from search.catalog_ray import embed_with_ray
+    from search.catalog.ray_embed import embed_with_ray
 
     paths = library_paths()
     cat = _catalog(library, 40)
@@ -94,8 +94,8 @@ def test_ray_vectors_equal_the_local_path_and_a_killed_run_resumes(
 
 
 def test_ray_refuses_an_encoder_it_cannot_ship(library: Path) -> None:
-    from search.catalog import CatalogError
-    from search.catalog_ray import embed_with_ray
+    from search.catalog.catalog import CatalogError
+    from search.catalog.ray_embed import embed_with_ray
 
     paths = library_paths()
     cat = _catalog(library, 3)
@@ -108,7 +108,7 @@ def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
     with_export: Path, ray_local
 ) -> None:
     library = with_export
-    from search.catalog_ray import EncodeBatch, _pack
+    from search.catalog.ray_embed import EncodeBatch, _pack
 
     paths = library_paths()
     enc = catalog_encoder(paths, None)
@@ -122,7 +122,7 @@ def test_an_actor_on_a_node_without_the_library_gets_the_export_from_ray(
 
 
 def test_a_cluster_with_gpus_gets_one_cuda_actor_per_gpu() -> None:
-    from search.catalog_ray import ActorPlan
+    from search.catalog.ray_embed import ActorPlan
 
     assert ActorPlan.for_cluster({"CPU": 16.0, "GPU": 2.0}, None) == ActorPlan(2, 1, True, 16, 2)
     assert ActorPlan.for_cluster({"CPU": 2.0}, None) == ActorPlan(2, 1, False, 2, 0)
@@ -140,7 +140,7 @@ def test_a_gpu_actor_encodes_with_sentence_transformers_as_the_local_path_does(
     vectors of the local path."""
     import sentence_transformers
 
-    from search.catalog_ray import EncodeBatch
+    from search.catalog.ray_embed import EncodeBatch
 
     paths = library_paths()
     enc = catalog_encoder(paths, None)

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from search.cli import cli
+from search.faces.cli import cli
 
 FAKE = ["--model", "fake"]
 
@@ -179,7 +179,7 @@ def test_light_commands_do_not_import_torch(seeded: Path) -> None:
     rebuild_fake()
     code = (
         "import sys\n"
-        "from search.cli import cli\n"
+        "from search.faces.cli import cli\n"
         "for args in (['--help'], ['list'], ['list', '--json'], ['ask', '--help']):\n"
         "    try:\n"
         "        cli(args, standalone_mode=False)\n"

@@ -15,7 +15,7 @@ import click.testing
 import pytest
 from click.testing import CliRunner
 
-from search.cli import cli
+from search.faces.cli import cli
 
 from .conftest import SEED
 from .test_cli import one_error_line
@@ -90,7 +90,7 @@ def test_ask_writes_nothing_outside_the_library(built: Path, tmp_path: Path) -> 
     library_before = tree(built)
     for args in (["ask", QUESTION, "--json"], ["similar", "--text", QUESTION, "--json"]):
         done = subprocess.run(
-            [sys.executable, "-c", "from search.cli import main; main()", *args],
+            [sys.executable, "-c", "from search.faces.cli import main; main()", *args],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -127,7 +127,7 @@ def test_damage_is_caught_by_checksum_on_open_within_the_budget(
 ) -> None:
     """Zeros are finite weights: only the CRC-32 tells. Within the size budget (raised here to
     cover the 90 MB export) an open checks it, as for the index files."""
-    from search import store
+    from search.storage import store
 
     monkeypatch.setattr(store, "VERIFY_ON_OPEN_BYTES", 1 << 30)
     overwrite_middle(weights(copy), bytes(1024 * 1024))

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from search import evaluate
-from search.cli import cli
 from search.errors import PapersError
+from search.faces.cli import cli
 
 DOCS = [
     ("d1", "Circle Loss", "A unified perspective of pair similarity optimization for embeddings."),

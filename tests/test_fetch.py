@@ -14,13 +14,14 @@ from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from search import build, fetch
-from search.cli_import import fetch_command, import_command
+from search import build
 from search.errors import FetchError
-from search.fetch import abstract_from_inverted_index, fetch_abstracts, similarity
-from search.importers import read_jsonl
+from search.faces.cli_import import fetch_command, import_command
 from search.library import Paper, library_paths, merge
-from search.records import Record
+from search.readers import fetch
+from search.readers.fetch import abstract_from_inverted_index, fetch_abstracts, similarity
+from search.readers.importers import read_jsonl
+from search.readers.records import Record
 
 # --- documented response shapes ------------------------------------------------------------
 

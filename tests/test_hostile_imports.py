@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from search.importers import import_files, read_bibtex
+from search.readers.importers import import_files, read_bibtex
 
 
 def write(path: Path, text: str) -> Path:
@@ -131,7 +131,7 @@ def _import_process(library: Path, src: Path, pause: bool) -> subprocess.Popen[s
         env["PAPERS_TEST_PAUSE_AT"] = "import-named"
         env["PAPERS_TEST_PAUSE_SECONDS"] = "2"
     return subprocess.Popen(
-        [sys.executable, "-c", "from search.cli import main; main()", "import", str(src)],
+        [sys.executable, "-c", "from search.faces.cli import main; main()", "import", str(src)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from search import build, store
+from search import build
 from search.build import rebuild
 from search.library import library_paths
 from search.notes import list_note_files
-from search.store import Index
+from search.storage import store
+from search.storage.store import Index
 
 from .test_cli import FAKE, one_error_line, rebuild_fake, run
 
@@ -58,7 +59,7 @@ def test_suggested_model_command_is_shell_quoted(
 
 
 def test_terminal_safe_strips_escape_sequences_and_control_characters() -> None:
-    from search.output import terminal_safe
+    from search.faces.output import terminal_safe
 
     text = (
         "a\x1b]0;HACKED\x07b\x1b[31mc\x9b2Jd\x00e\x07f\tg\nh\x7f\x85i"
@@ -318,9 +319,9 @@ def _fsync_enospc(path: Path) -> None:
 
 
 FULL_DISK = {
-    "faiss": ("search.vectors.write", _faiss_write_to_full_device),
-    "sqlite": ("search.store.open_for_writing", _tiny_sqlite),
-    "oserror": ("search.store._fsync_dir", _fsync_enospc),
+    "faiss": ("search.storage.vectors.write", _faiss_write_to_full_device),
+    "sqlite": ("search.storage.store.open_for_writing", _tiny_sqlite),
+    "oserror": ("search.storage.store._fsync_dir", _fsync_enospc),
 }
 
 

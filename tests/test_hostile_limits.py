@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from search import importers, notes
+from search import notes
 from search.notes import parse_markdown
+from search.readers import importers
 
 from .test_cli import rebuild_fake, run
 
@@ -177,7 +178,7 @@ def _long_text(chars: int) -> str:
 
 
 def test_a_huge_abstract_is_cut_to_the_cap_and_reported(library: Path) -> None:
-    from search.chunking import MAX_EMBED_CHARS
+    from search.storage.chunking import MAX_EMBED_CHARS
 
     big = _long_text(3 * MAX_EMBED_CHARS)
     lines = [

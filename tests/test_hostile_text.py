@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from search.cli import cli
+from search.faces.cli import cli
 
 from .conftest import FakeEncoder
 from .test_cli import FAKE, rebuild_fake, run

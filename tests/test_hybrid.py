@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from search.build import rebuild
-from search.cli import cli
-from search.encoder import Encoder
-from search.keywords import query_terms
+from search.encoders.encoder import Encoder
+from search.faces.cli import cli
 from search.library import library_paths
 from search.query import PLAIN_RRF, Fusion, Searcher, fuse
+from search.storage.keywords import query_terms
 
 from .conftest import SEED
 

@@ -10,16 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search.errors import ImportFailed
-from search.importers import (
+from search.faces.output import import_json
+from search.library import merge
+from search.readers.importers import (
     import_files,
     read_bibtex,
     read_jsonl,
     read_note_data,
     unwrap,
 )
-from search.library import merge
-from search.output import import_json
-from search.records import Record
+from search.readers.records import Record
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CVPR = DATA / "cvpr2021" / "papers.jsonl"

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "search"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+# Every module of the package and its subpackages, by dotted name ("search", "search.api", ...).
+FILES = {_dotted(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = sorted(FILES)
 
 # Third-party packages imported inside functions because they are slow to import and most
 # commands do not need them (each such import has a comment saying so).
@@ -47,8 +56,9 @@ LAZY_OK = {
     "torch",
     "transformers",
 }
-# search.fetch imports httpx (100-400 ms here), needed by `fetch-abstracts` only.
-# search.mcp_server and search.web.app import mcp / starlette at their top: only `papers mcp`,
+# search.readers.fetch imports httpx (100-400 ms here), needed by `fetch-abstracts` only.
+# search.faces.mcp_server and search.faces.web.app import mcp / starlette at their top: only
+# `papers mcp`,
 # `papers serve` and `papers map --html` load them.
 # search.notes imports markdown-it, PyYAML and python-frontmatter: only reading notes (a rebuild,
 # `papers list --files`) needs them, not a question.
@@ -56,21 +66,17 @@ LAZY_OK = {
 # rebuild (search.build: the readers, the map), the importers and the catalog only in the methods
 # that use them; the CLI loads the catalog's printing only for --catalog. A question loads none.
 LAZY_PROJECT_MODULES = {
-    "search.fetch",
-    "search.mcp_server",
-    "search.web.app",
+    "search.readers.fetch",
+    "search.faces.mcp_server",
+    "search.faces.web.app",
     "search.notes",
     "search.api",
     "search.build",
-    "search.importers",
-    "search.catalog",
-    "search.cli_catalog",
+    "search.readers.importers",
+    "search.catalog.catalog",
+    "search.faces.cli_catalog",
 }
 LAZY_ANYTHING_OK: set[str] = set()
-
-
-def _name(module: str) -> str:
-    return "search" if module == "__init__" else f"search.{module}"
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -80,26 +86,31 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _targets(node: ast.Import | ast.ImportFrom) -> list[str]:
+def _targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
     """Fully qualified modules an import statement inside search/ loads."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names]
     if node.level == 0:
-        return [node.module or ""]
-    if node.module:
-        return [f"search.{node.module}"]
-    # `from . import x`: the submodule x if there is one, else a name of the package itself.
-    return [f"search.{a.name}" if a.name in MODULES else "search" for a in node.names]
+        base = node.module or ""
+    else:
+        package = module if FILES[module].name == "__init__.py" else module.rpartition(".")[0]
+        parts = package.split(".")
+        base = ".".join(
+            parts[: len(parts) - (node.level - 1)] + ([node.module] if node.module else [])
+        )
+    # `from pkg import x`: the submodule x if there is one, else a name of the package itself.
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in FILES else base for a in node.names]
 
 
 class _Imports(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, module: str) -> None:
+        self.module = module
         self.top: set[str] = set()
         self.nested: set[str] = set()
         self.depth = 0
 
     def _add(self, node: ast.Import | ast.ImportFrom) -> None:
-        (self.nested if self.depth else self.top).update(_targets(node))
+        (self.nested if self.depth else self.top).update(_targets(self.module, node))
 
     visit_Import = _add
     visit_ImportFrom = _add
@@ -118,8 +129,8 @@ class _Imports(ast.NodeVisitor):
 
 def imports(module: str) -> tuple[set[str], set[str]]:
     """(modules imported at the top level, modules imported inside functions)."""
-    found = _Imports()
-    found.visit(ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8")))
+    found = _Imports(module)
+    found.visit(ast.parse(FILES[module].read_text(encoding="utf-8")))
     return found.top, found.nested
 
 
@@ -155,18 +166,18 @@ def _graph(include_nested: bool) -> dict[str, set[str]]:
     for m in MODULES:
         top, nested = imports(m)
         edges = top | nested if include_nested else top
-        graph[_name(m)] = {t for t in edges if t == "search" or t.startswith("search.")}
+        graph[m] = {t for t in edges if t == "search" or t.startswith("search.")}
     return graph
 
 
 def test_the_graph_sees_the_imports() -> None:
     # A parser that saw nothing would find no cycle either.
     graph = _graph(include_nested=False)
-    assert {"search.query", "search.store"} <= graph["search.api"]
+    assert {"search.query", "search.storage.store"} <= graph["search.api"]
     nested = _graph(include_nested=True)
     assert "search.api" in nested["search"]
     assert "search.build" in nested["search.api"]
-    assert "search.errors" in graph["search.vectors"]
+    assert "search.errors" in graph["search.storage.vectors"]
 
 
 def test_no_import_cycles() -> None:
@@ -194,7 +205,7 @@ def test_imports_inside_functions_only_for_start_up_time() -> None:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_each_module_imports_alone(module: str) -> None:
-    name = _name(module)
+    name = module
     code = f"import {name}, sys; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -209,9 +220,9 @@ def test_each_module_imports_alone(module: str) -> None:
 
 
 def test_a_question_does_not_load_the_rebuild_or_the_servers() -> None:
-    # `papers ask` imports search.cli; start-up is paid per command (bench/startup.py).
+    # `papers ask` imports search.faces.cli; start-up is paid per command (bench/startup.py).
     code = (
-        "import sys, search.cli; "
+        "import sys, search.faces.cli; "
         "print(sorted(m for m in sys.modules if m.startswith(('search.', 'numba', 'click'))))"
     )
     result = subprocess.run(
@@ -223,11 +234,11 @@ def test_a_question_does_not_load_the_rebuild_or_the_servers() -> None:
     heavy = {
         "search.build",
         "search.notes",
-        "search.map",
-        "search.catalog",
-        "search.importers",
-        "search.cli_serve",
-        "search.cli_catalog",
-        "search.recommend",
+        "search.storage.map",
+        "search.catalog.catalog",
+        "search.readers.importers",
+        "search.faces.cli_serve",
+        "search.faces.cli_catalog",
+        "search.catalog.recommend",
     }
     assert not loaded & heavy, sorted(loaded & heavy)

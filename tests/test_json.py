@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from search.fetch import FetchItem, FetchReport
-from search.output import fetch_json
+from search.faces.output import fetch_json
+from search.readers.fetch import FetchItem, FetchReport
 
 from .test_cli import rebuild_fake, run
 

@@ -92,7 +92,7 @@ def test_each_tool_returns_the_cli_json_fields(built: Path) -> None:
     out = session_run(built, calls)
     # the same fields and values as `papers ask --json` through the API
     with Library(built, model="fake") as lib:
-        from search import output
+        from search.faces import output
 
         expected = output.hits_json(lib.ask("robot grasp torque", k=3))
     assert out["ask"]["results"] == expected
@@ -142,7 +142,7 @@ def test_a_rebuilt_index_is_answered_without_restart(built: Path, tmp_path: Path
 def test_mcp_help_shows_the_client_config() -> None:
     from click.testing import CliRunner
 
-    from search.cli import cli
+    from search.faces.cli import cli
 
     result = CliRunner().invoke(cli, ["mcp", "--help"])
     assert result.exit_code == 0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from search import notes
 from search.library import merge
 from search.notes import list_note_files, parse_markdown, read_markdown_file
-from search.records import Record, normalise_title
+from search.readers.records import Record, normalise_title
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "notes" / "cvpr2020.md"

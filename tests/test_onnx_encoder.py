@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search.onnx_encoder import (
+from search.encoders.onnx_encoder import (
     EncoderUnavailable,
     OnnxEncoder,
     UnsupportedModel,
@@ -170,7 +170,7 @@ def test_query_process_never_imports_torch(exported: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from search.onnx_encoder import OnnxEncoder
+        from search.encoders.onnx_encoder import OnnxEncoder
         enc = OnnxEncoder.load(Path({str(exported)!r}))
         v = enc.encode(["how can I train a denoiser with one noisy image?"])
         assert v.shape == (1, 384)
@@ -185,7 +185,7 @@ def test_importing_the_module_is_cheap() -> None:
     out = run_python(
         """
         import sys
-        import search.onnx_encoder
+        import search.encoders.onnx_encoder
         heavy = ["onnxruntime", "tokenizers", "torch", "transformers", "sentence_transformers"]
         print(sorted(m for m in heavy if m in sys.modules))
         """
@@ -256,7 +256,7 @@ def test_missing_folder_and_missing_int8_raise(st_model: Any, tmp_path: Path) ->
 def test_export_replaces_atomically_and_cleans_up_on_failure(
     st_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.onnx_encoder as mod
+    import search.encoders.onnx_encoder as mod
 
     work = tmp_path / "work"  # tmp_path itself also holds conftest's library folder
     work.mkdir()

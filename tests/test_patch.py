@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from search import build, vectors
+from search import build
 from search.build import RebuildReport, rebuild
 from search.library import library_paths
-from search.store import Index
+from search.storage import vectors
+from search.storage.store import Index
 
 
 def write(path: Path, text: str) -> None:
@@ -310,7 +311,7 @@ def test_an_index_without_record_tables_is_rebuilt_whole_once(
     idx.close()
     import sqlite3
 
-    from search import store
+    from search.storage import store
 
     db = sqlite3.connect(gen / store.DB_NAME)
     db.execute("DROP TABLE paper_records")

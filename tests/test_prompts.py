@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from search.encoder import ModelSpec, default_model_path, prompts_of
-from search.index_encoder import model_info
-from search.query_encoder import OnnxQueryEncoder
+from search.encoders.encoder import ModelSpec, default_model_path, prompts_of
+from search.encoders.index_encoder import model_info
+from search.encoders.query_encoder import OnnxQueryEncoder
 
 
 def test_prompts_of_e5_and_bge_configs() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from search.cli import cli
+from search.faces.cli import cli
 from search.library import merge
 from search.notes import read_markdown_file
-from search.records import normalise_title
+from search.readers.records import normalise_title
 
 from .conftest import SEED
 

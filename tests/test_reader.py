@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from search.build import collect_papers, read_notes_dir
-from search.cli import cli
-from search.config import ConfigError, load_config
+from search.faces.cli import cli
 from search.notes import parse_markdown
-from search.records import Record
+from search.readers.config import ConfigError, load_config
+from search.readers.records import Record
 
 
 def parse(text: str, rel: str = "n.md") -> list[Record]:

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import build, index_encoder, vectors
+from search import build
 from search.build import RebuildReport, rebuild
-from search.encoder import Encoder
+from search.encoders import index_encoder
+from search.encoders.encoder import Encoder
 from search.library import library_paths
-from search.store import Index
+from search.storage import vectors
+from search.storage.store import Index
 
 from .conftest import FakeEncoder
 from .test_cli import rebuild_fake
@@ -145,7 +147,7 @@ def test_settings_change_reembeds_with_reason(
     two_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r1 = build_fake()
-    monkeypatch.setattr("search.index_encoder.CHUNKING_VERSION", 999)
+    monkeypatch.setattr("search.encoders.index_encoder.CHUNKING_VERSION", 999)
     r2 = build_fake()
     assert r2.reembed_reason and "chunking_version" in r2.reembed_reason
     assert r2.chunks_embedded == r1.chunks
@@ -261,8 +263,8 @@ def test_build_encoder_gets_the_models_prompts(
         seen.append(prompts)
         return "onnx"
 
-    monkeypatch.setattr("search.query_encoder.load_onnx", fake_load_onnx)
-    from search.encoder import ModelSpec
+    monkeypatch.setattr("search.encoders.query_encoder.load_onnx", fake_load_onnx)
+    from search.encoders.encoder import ModelSpec
 
     got = index_encoder.load_encoder(
         ModelSpec("m", tmp_path), "fp", tmp_path, print, ("q: ", "p: ")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from search import Library
-from search.importers import read_bibtex, read_jsonl
 from search.notes import read_markdown_file
-from search.records import clean_text, looks_like_arxiv_id, normalise_title, parse_arxiv_id
+from search.readers.importers import read_bibtex, read_jsonl
+from search.readers.records import clean_text, looks_like_arxiv_id, normalise_title, parse_arxiv_id
 
 
 @pytest.mark.parametrize(

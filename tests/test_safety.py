@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from search import store
 from search.build import rebuild
 from search.library import library_paths
 from search.query import Searcher
+from search.storage import store
 
 from .test_cli import one_error_line, rebuild_fake, run
 

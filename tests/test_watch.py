@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from search.api import Library
-from search.watch import WatchEvent, describe, watch
+from search.faces.watch import WatchEvent, describe, watch
 
 pytest.importorskip("watchfiles")
 

@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from search import map as library_map
-from search import store, vectors
 from search.api import Library
-from search.cli import cli
-from search.store import current_generation
+from search.faces.cli import cli
+from search.storage import map as library_map
+from search.storage import store, vectors
+from search.storage.store import current_generation
 
 from .web_support import PAPERS, TOPICS, build_topic_library
 
 pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
-from search.web.app import create_app  # noqa: E402
+from search.faces.web.app import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +231,7 @@ def test_an_opentsne_map_has_its_library_imported_in_the_background(built: Path)
     script = (
         "import sys, threading\n"
         "from pathlib import Path\n"
-        "from search import map as m, store\n"
+        "from search.storage import map as m, store\n"
         "idx = store.Index.open(Path(sys.argv[1]))\n"
         "if sys.argv[2] == 'pca':\n"
         "    idx.map_info = lambda: {'method': 'pca'}\n"

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from search import api, pdfs, zotero
+from search import api
 from search.build import rebuild
-from search.config import load_config
+from search.faces.output import hit_json
 from search.library import library_paths
-from search.output import hit_json
 from search.query import Searcher
+from search.readers import pdfs, zotero
+from search.readers.config import load_config
 
 from .test_cli import one_error_line, run
 from .zotero_fixture import Annotation, Item, ZoteroBuilder, write_pdf

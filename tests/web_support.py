@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from search.api import Library
-from search.encoder import register_encoder, unregister_encoder
+from search.encoders.encoder import register_encoder, unregister_encoder
 
 from .conftest import SEED, FakeEncoder
 

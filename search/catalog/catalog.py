@@ -1,0 +1,927 @@
+"""The catalog: papers you have not noted (an arXiv snapshot, an OpenAlex export, a BEIR corpus),
+kept apart from notes/ and embedded once.
+
+Layout, under the library root (see README, "The catalog"):
+
+    catalog/
+      catalog.sqlite                 one row per paper (title, abstract, date, categories, ids),
+                                     the files added, and a version counter
+      embeddings/<fingerprint>/      derived, deletable: vectors of one model
+        shards/shard-<id>.npz        (hashes int64, vectors float16): what one embedding batch
+                                     produced; written whole (tmp + rename), never changed
+        merged/                      every catalog paper's vector in one float16 matrix
+                                     (memory-mapped), cids.npy, meta.json, and above
+                                     ann.ANN_MIN vectors an IVF-PQ index (search/catalog/ann.py)
+
+Why here and not in notes/ or index/: the catalog is not what you wrote (so `list`, `show` and a
+plain `ask` never see it), and it is too costly to be disposable like index/ (embedding 2.7M
+abstracts takes hours on a laptop). Its rows are parsed copies of the files you added, so a
+4.5 GB snapshot need not stay where it was; its embeddings are keyed by the model's
+fingerprint and each text's hash, so adding next month's snapshot embeds only new or changed
+abstracts, and another model gets its own folder.
+
+Files are streamed line by line: memory stays bounded whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.catalog import ann
+from search.encoders.encoder import prompts_of, read_model_config, resolve_model
+from search.encoders.index_encoder import indexed_model, open_encoder
+from search.encoders.query_encoder import encoder_dir
+from search.errors import IndexMissing, PapersError
+from search.library import Paths
+from search.query import check_model
+from search.readers.importers import record_from_object
+from search.readers.records import Record, normalise_title
+from search.storage.store import Index
+
+CATALOG_DIR = "catalog"
+DB_NAME = "catalog.sqlite"
+EMBEDDINGS = "embeddings"
+SCHEMA_VERSION = 1
+# Rows written per SQLite transaction while adding a file.
+ADD_BATCH = 2000
+# Texts per shard: a killed embedding run loses at most one shard's work per worker.
+SHARD_SIZE = 2048
+
+Log = Callable[[str], None]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS papers (
+    cid INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, title TEXT NOT NULL,
+    norm_title TEXT NOT NULL, abstract TEXT NOT NULL, authors TEXT, date TEXT, year INTEGER,
+    categories TEXT, arxiv TEXT, doi TEXT, url TEXT, source TEXT, text_hash INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS papers_norm ON papers(norm_title);
+CREATE INDEX IF NOT EXISTS papers_arxiv ON papers(arxiv);
+CREATE INDEX IF NOT EXISTS papers_doi ON papers(doi);
+CREATE INDEX IF NOT EXISTS papers_date ON papers(date);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, filters TEXT, papers INTEGER
+);
+"""
+
+
+class CatalogError(PapersError):
+    """The catalog is missing, empty, not embedded, or a file given to it is unreadable."""
+
+
+def catalog_dir(paths: Paths) -> Path:
+    return paths.root / CATALOG_DIR
+
+
+# --------------------------------------------------------------------------------------------
+# Reading sources
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogPaper:
+    """One catalog paper."""
+
+    cid: int
+    key: str
+    title: str
+    abstract: str
+    authors: list[str] = field(default_factory=list)
+    date: str | None = None
+    year: int | None = None
+    categories: list[str] = field(default_factory=list)
+    arxiv: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cid": self.cid,
+            "id": self.key,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": self.authors,
+            "date": self.date,
+            "year": self.year,
+            "categories": self.categories,
+            "arxiv": self.arxiv,
+            "doi": self.doi,
+            "url": self.url,
+            "source": self.source,
+        }
+
+
+def text_of(title: str, abstract: str) -> str:
+    """What is embedded for a catalog paper: its title, then its abstract."""
+    return f"{title}\n{abstract}".strip()
+
+
+def text_hash(text: str) -> int:
+    """64-bit content hash as a signed int (SQLite INTEGER, numpy int64). At 3M texts the
+    chance of any collision is about 2.4e-7."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def paper_key(record: Record) -> str:
+    """One paper, whichever file it came from: arXiv id, else DOI, else normalised title."""
+    if record.arxiv:
+        return f"arxiv:{record.arxiv}"
+    if record.doi:
+        return f"doi:{record.doi}"
+    return "title:" + normalise_title(record.title)
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _date_of(obj: dict[str, Any]) -> str | None:
+    """Publication date as YYYY-MM-DD: arXiv's first version, else a date field."""
+    versions = obj.get("versions")
+    if isinstance(versions, list) and versions and isinstance(versions[0], dict):
+        created = versions[0].get("created")
+        if isinstance(created, str):
+            try:
+                return email.utils.parsedate_to_datetime(created).date().isoformat()
+            except (TypeError, ValueError):
+                pass
+    for key in ("publication_date", "published", "date", "update_date", "created"):
+        value = obj.get(key)
+        if isinstance(value, str):
+            m = _ISO_DATE.search(value)
+            if m:
+                return m.group(0)
+    return None
+
+
+def _openalex_abstract(index: Any) -> str:
+    """OpenAlex ships abstracts as {word: [positions]}: put the words back in order."""
+    if not isinstance(index, dict):
+        return ""
+    slots: dict[int, str] = {}
+    for word, places in index.items():
+        if isinstance(places, list):
+            for p in places:
+                if isinstance(p, int) and 0 <= p < 100_000:
+                    slots[p] = str(word)
+    return " ".join(slots[p] for p in sorted(slots))
+
+
+def _normalise_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """OpenAlex works: display_name and inverted-index abstracts become title and abstract."""
+    if "abstract_inverted_index" in obj and not obj.get("abstract"):
+        obj = dict(obj, abstract=_openalex_abstract(obj.get("abstract_inverted_index")))
+        obj.pop("abstract_inverted_index", None)
+        if isinstance(obj.get("publication_year"), int) and "year" not in obj:
+            obj["year"] = obj["publication_year"]
+    if not obj.get("title") and isinstance(obj.get("display_name"), str):
+        obj = dict(obj, title=obj["display_name"])
+    return obj
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which papers of a source to keep: any of `categories` (a prefix such as "cs" matches
+    "cs.CV"), published on or after `since` (YYYY-MM-DD)."""
+
+    categories: tuple[str, ...] = ()
+    since: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"categories": list(self.categories), "since": self.since}
+
+    def raw_may_match(self, line: bytes) -> bool:
+        # A cheap test on the raw line first: parsing JSON is most of the cost of reading a
+        # 4.5 GB snapshot, and a category filter rejects most lines.
+        return not self.categories or any(c.encode() in line for c in self.categories)
+
+    def keeps(self, categories: list[str], date: str | None, year: int | None) -> bool:
+        if self.categories and not any(
+            c == want or c.startswith(want + ".") for c in categories for want in self.categories
+        ):
+            return False
+        if self.since:
+            if date is not None:
+                return date >= self.since
+            return year is not None and year > int(self.since[:4])
+        return True
+
+
+def check_since(value: str | None) -> str | None:
+    """A --since value as YYYY-MM-DD (YYYY-MM and YYYY are accepted), or a CatalogError."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
+    if not m:
+        raise CatalogError(f"--since {value!r}: give a date as YYYY-MM-DD")
+    year, month, day = m.group(1), m.group(2) or "01", m.group(3) or "01"
+    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        raise CatalogError(f"--since {value!r}: not a date")
+    return f"{year}-{month}-{day}"
+
+
+@dataclass
+class SourceRow:
+    """A paper read from a source file, before it is stored."""
+
+    record: Record
+    date: str | None
+
+
+def read_source(
+    path: Path, filters: Filters, problems: list[str], max_problems: int = 100
+) -> Iterator[SourceRow]:
+    """Papers of one JSON-lines file (arXiv snapshot, OpenAlex, BEIR corpus, title/abstract
+    objects), streamed. Bad lines are counted in `problems` (the first `max_problems` named)."""
+
+    name = path.name
+    bad = 0
+
+    def problem(number: int, message: str) -> None:
+        nonlocal bad
+        bad += 1
+        if len(problems) < max_problems:
+            problems.append(f"{name}:{number}: {message}")
+
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise CatalogError(f"cannot read {path}: {e.strerror or e}") from None
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip() or not filters.raw_may_match(raw):
+                continue
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError):
+                # ValueError covers bad UTF-8 too (json.loads decodes bytes itself).
+                problem(number, "not valid JSON")
+                continue
+            if not isinstance(obj, dict):
+                problem(number, "not a JSON object")
+                continue
+            obj = _normalise_object(obj)
+            try:
+                record = record_from_object(obj, name, number, name)
+            except (ValueError, TypeError, KeyError, RecursionError) as e:
+                problem(number, f"cannot read record: {e}")
+                continue
+            if record is None:
+                continue
+            if not record.title:
+                problem(number, "no title")
+                continue
+            date = _date_of(obj)
+            categories = record.tags if record.extra.get("source") == "arxiv" else []
+            if not categories and isinstance(obj.get("categories"), str):
+                categories = obj["categories"].split()
+            record.tags = categories
+            if not filters.keeps(categories, date, record.year):
+                continue
+            yield SourceRow(record, date)
+    if bad > len(problems):
+        problems.append(f"{name}: {bad} unreadable lines in all")
+
+
+# --------------------------------------------------------------------------------------------
+# The catalog database
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AddReport:
+    """What `catalog add` did, per file and in all."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+    total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "problems": self.problems,
+            "total": self.total,
+        }
+
+
+_COLS = "cid, key, title, abstract, authors, date, year, categories, arxiv, doi, url, source"
+
+
+def _row_paper(row: tuple[Any, ...]) -> CatalogPaper:
+    return CatalogPaper(
+        cid=row[0],
+        key=row[1],
+        title=row[2],
+        abstract=row[3],
+        authors=json.loads(row[4] or "[]"),
+        date=row[5],
+        year=row[6],
+        categories=(row[7] or "").split(),
+        arxiv=row[8],
+        doi=row[9],
+        url=row[10],
+        source=row[11] or "",
+    )
+
+
+class Catalog:
+    """The catalog database of one library."""
+
+    def __init__(self, folder: Path, db: sqlite3.Connection):
+        self.folder = folder
+        self.db = db
+
+    @classmethod
+    def open(cls, folder: Path, create: bool = False) -> Catalog:
+        path = folder / DB_NAME
+        if not path.is_file():
+            if not create:
+                raise CatalogError(
+                    "the catalog is empty: add papers with `papers catalog add FILE`"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(str(path))
+            db.executescript(SCHEMA)
+            found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise CatalogError(
+                f"{path} is damaged ({e}); delete it and add the files again"
+            ) from None
+        if found is None:
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT INTO meta VALUES ('version', '0')")
+            db.commit()
+        elif found[0] != str(SCHEMA_VERSION):
+            raise CatalogError(
+                f"{path} has schema {found[0]}, this program reads {SCHEMA_VERSION}: "
+                "delete it and add the files again"
+            )
+        return cls(folder, db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def version(self) -> int:
+        """Goes up whenever papers are added or changed: embeddings merged at another
+        version are stale."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    # -- adding ------------------------------------------------------------------------------
+    def add_files(
+        self, files: Iterable[Path], filters: Filters = Filters(), log: Log = lambda s: None
+    ) -> AddReport:
+        """Stream each file into the catalog; a paper seen before (same arXiv id, DOI or
+        title) is updated in place, keeping its vector when its text is unchanged."""
+        report = AddReport()
+        for path in files:
+            if not path.is_file():
+                raise CatalogError(f"{path} is not a file")
+            log(f"reading {path.name}…")
+            counts = {"added": 0, "updated": 0, "unchanged": 0}
+            batch: list[SourceRow] = []
+            for row in read_source(path, filters, report.problems):
+                batch.append(row)
+                if len(batch) >= ADD_BATCH:
+                    self._upsert(batch, counts)
+                    batch.clear()
+            if batch:
+                self._upsert(batch, counts)
+            st = path.stat()
+            self.db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                (
+                    str(path.resolve()),
+                    st.st_size,
+                    st.st_mtime_ns,
+                    json.dumps(filters.to_json()),
+                    sum(counts.values()),
+                ),
+            )
+            if counts["added"] or counts["updated"]:
+                self.db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
+                )
+            self.db.commit()
+            report.files.append({"file": str(path), **counts})
+            for k, v in counts.items():
+                setattr(report, k, getattr(report, k) + v)
+        report.total = self.count()
+        return report
+
+    def _upsert(self, rows: list[SourceRow], counts: dict[str, int]) -> None:
+        prepared = []
+        for row in rows:
+            r = row.record
+            prepared.append(
+                (
+                    paper_key(r),
+                    r.title,
+                    normalise_title(r.title),
+                    r.abstract,
+                    json.dumps(r.authors, ensure_ascii=False),
+                    row.date,
+                    r.year or (int(row.date[:4]) if row.date else None),
+                    " ".join(r.tags),
+                    r.arxiv,
+                    r.doi,
+                    r.url,
+                    r.extra.get("source", ""),
+                    text_hash(text_of(r.title, r.abstract)),
+                )
+            )
+        keys = [p[0] for p in prepared]
+        before: dict[str, int] = {}
+        for s in range(0, len(keys), 500):
+            part = keys[s : s + 500]
+            marks = ",".join("?" * len(part))
+            before.update(
+                self.db.execute(
+                    f"SELECT key, text_hash FROM papers WHERE key IN ({marks})", part
+                ).fetchall()
+            )
+        seen: dict[str, int] = {}
+        for p in prepared:
+            old = seen.get(p[0], before.get(p[0]))
+            if old is None:
+                counts["added"] += 1
+            elif old != p[-1]:
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+            seen[p[0]] = p[-1]
+        self.db.executemany(
+            "INSERT INTO papers (key, title, norm_title, abstract, authors, date, year, "
+            "categories, arxiv, doi, url, source, text_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET title = excluded.title, "
+            "norm_title = excluded.norm_title, abstract = excluded.abstract, "
+            "authors = excluded.authors, date = coalesce(excluded.date, date), "
+            "year = coalesce(excluded.year, year), "
+            "categories = excluded.categories, arxiv = excluded.arxiv, doi = excluded.doi, "
+            "url = excluded.url, source = excluded.source, text_hash = excluded.text_hash",
+            prepared,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def papers(self, cids: list[int]) -> dict[int, CatalogPaper]:
+        out: dict[int, CatalogPaper] = {}
+        for s in range(0, len(cids), 500):
+            part = [int(c) for c in cids[s : s + 500]]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                f"SELECT {_COLS} FROM papers WHERE cid IN ({marks})", part
+            ).fetchall():
+                out[row[0]] = _row_paper(row)
+        return out
+
+    def hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cids, text hashes) of every paper, in cid order."""
+        cids, hashes = [], []
+        cur = self.db.execute("SELECT cid, text_hash FROM papers ORDER BY cid")
+        while True:
+            rows = cur.fetchmany(100_000)
+            if not rows:
+                break
+            arr = np.asarray(rows, dtype=np.int64)
+            cids.append(arr[:, 0])
+            hashes.append(arr[:, 1])
+        if not cids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(cids), np.concatenate(hashes)
+
+    def texts(self, cids: Iterable[int]) -> Iterator[tuple[int, str]]:
+        """(cid, text to embed) of the given papers, in the order given."""
+        batch: list[int] = []
+        for cid in cids:
+            batch.append(int(cid))
+            if len(batch) == 500:
+                yield from self._texts(batch)
+                batch = []
+        if batch:
+            yield from self._texts(batch)
+
+    def _texts(self, cids: list[int]) -> list[tuple[int, str]]:
+        marks = ",".join("?" * len(cids))
+        got = {
+            cid: text_of(t, a)
+            for cid, t, a in self.db.execute(
+                f"SELECT cid, title, abstract FROM papers WHERE cid IN ({marks})", cids
+            )
+        }
+        return [(c, got[c]) for c in cids if c in got]
+
+    def dates(self, since: str) -> np.ndarray:
+        """cids of papers published on or after `since` (undated: a later year)."""
+        rows = self.db.execute(
+            "SELECT cid FROM papers WHERE (date IS NOT NULL AND date >= ?) "
+            "OR (date IS NULL AND year > ?)",
+            (since, int(since[:4])),
+        ).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def matching(
+        self, arxiv: Iterable[str], dois: Iterable[str], norm_titles: Iterable[str]
+    ) -> set[int]:
+        """cids of catalog papers that are the same paper as any of these ids or titles."""
+        out: set[int] = set()
+        for column, values in (("arxiv", arxiv), ("doi", dois), ("norm_title", norm_titles)):
+            vals = sorted({v for v in values if v})
+            for s in range(0, len(vals), 500):
+                part = vals[s : s + 500]
+                marks = ",".join("?" * len(part))
+                out.update(
+                    r[0]
+                    for r in self.db.execute(
+                        f"SELECT cid FROM papers WHERE {column} IN ({marks})", part
+                    )
+                )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What is in the catalog: counts, date range, sources, top categories, files."""
+        db = self.db
+        total = self.count()
+        lo, hi = db.execute("SELECT min(date), max(date) FROM papers").fetchone()
+        sources = dict(
+            db.execute("SELECT source, count(*) FROM papers GROUP BY source ORDER BY 2 DESC")
+        )
+        cats: dict[str, int] = {}
+        for (text,) in db.execute("SELECT categories FROM papers WHERE categories != ''"):
+            for c in text.split():
+                cats[c] = cats.get(c, 0) + 1
+        top = sorted(cats.items(), key=lambda x: -x[1])[:10]
+        files = [
+            {"file": p, "papers": n, "filters": json.loads(f or "{}")}
+            for p, n, f in db.execute("SELECT path, papers, filters FROM files ORDER BY path")
+        ]
+        with_abstract = int(
+            db.execute("SELECT count(*) FROM papers WHERE abstract != ''").fetchone()[0]
+        )
+        return {
+            "papers": total,
+            "with_abstract": with_abstract,
+            "first_date": lo,
+            "last_date": hi,
+            "sources": sources,
+            "top_categories": dict(top),
+            "files": files,
+            "version": self.version,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Embeddings: shards keyed by text hash, merged into one matrix aligned with the catalog
+# --------------------------------------------------------------------------------------------
+
+
+def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def shard_name(hashes: np.ndarray) -> str:
+    """A shard's name comes from what it holds: a resumed run rewriting a shard it already
+    finished overwrites it with the same bytes instead of adding a duplicate."""
+    return "shard-" + hashlib.blake2b(hashes.tobytes(), digest_size=8).hexdigest() + ".npz"
+
+
+def write_shard(folder: Path, hashes: np.ndarray, vecs: np.ndarray) -> Path:
+    """Write one finished batch of vectors (float16, unit rows) keyed by text hash."""
+    folder.mkdir(parents=True, exist_ok=True)
+    hashes = np.ascontiguousarray(hashes, dtype=np.int64)
+    path = folder / shard_name(hashes)
+    _atomic_npz(path, hashes=hashes, vectors=np.asarray(vecs, dtype=np.float16))
+    return path
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data["hashes"]), np.asarray(data["vectors"])
+
+
+@dataclass
+class Merged:
+    """Every embedded catalog paper's vector: rows of `vectors` (float16, memory-mapped)
+    belong to `cids`, ascending."""
+
+    folder: Path
+    cids: np.ndarray
+    vectors: np.ndarray
+    meta: dict[str, Any]
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def rows_of(self, cids: np.ndarray) -> np.ndarray:
+        """Row of each cid (which must be merged)."""
+        return np.searchsorted(self.cids, cids)
+
+
+class Embeddings:
+    """The embeddings of one model: shards, and the matrix merged from them."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.shards = folder / "shards"
+        self.merged_dir = folder / "merged"
+
+    @classmethod
+    def of(cls, paths: Paths, fingerprint: str) -> Embeddings:
+        return cls(catalog_dir(paths) / EMBEDDINGS / fingerprint)
+
+    def shard_files(self) -> list[Path]:
+        return sorted(self.shards.glob("shard-*.npz")) if self.shards.is_dir() else []
+
+    def known_hashes(self) -> np.ndarray:
+        """Text hashes with a vector in a finished shard (sorted, unique)."""
+        parts = []
+        for path in self.shard_files():
+            with np.load(path, allow_pickle=False) as data:
+                parts.append(np.asarray(data["hashes"]))
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+    def pending(self, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+        """(cids, hashes) of catalog papers whose text has no vector yet, one per text."""
+        cids, hashes = catalog.hashes()
+        missing = ~np.isin(hashes, self.known_hashes())
+        cids, hashes = cids[missing], hashes[missing]
+        _, first = np.unique(hashes, return_index=True)
+        first.sort()
+        return cids[first], hashes[first]
+
+    def merge(self, catalog: Catalog, log: Log = lambda s: None) -> Merged:
+        """Gather the vector of every catalog paper from the shards into merged/ (float16),
+        in cid order, and (above ann.ANN_MIN) build the IVF-PQ index over it."""
+        cids, hashes = catalog.hashes()
+        files = self.shard_files()
+        shard_hashes, shard_of, row_of = [], [], []
+        dim = 0
+        for i, path in enumerate(files):
+            with np.load(path, allow_pickle=False) as data:
+                h = np.asarray(data["hashes"])
+                dim = dim or int(data["vectors"].shape[1])
+            shard_hashes.append(h)
+            shard_of.append(np.full(len(h), i, np.int32))
+            row_of.append(np.arange(len(h), dtype=np.int32))
+        if not files:
+            raise CatalogError("nothing is embedded yet: run `papers catalog embed`")
+        all_h = np.concatenate(shard_hashes)
+        order = np.argsort(all_h, kind="stable")
+        all_h, all_s, all_r = all_h[order], np.concatenate(shard_of)[order], np.concatenate(row_of)
+        all_r = all_r[order]
+        pos = np.searchsorted(all_h, hashes)
+        pos_c = np.minimum(pos, len(all_h) - 1)
+        have = all_h[pos_c] == hashes
+        cids, pos_c = cids[have], pos_c[have]
+        n = len(cids)
+        tmp = Path(tempfile.mkdtemp(prefix=".merged.tmp-", dir=self.folder))
+        try:
+            out = np.lib.format.open_memmap(
+                tmp / "vectors.npy", mode="w+", dtype=np.float16, shape=(n, dim)
+            )
+            src_shard, src_row = all_s[pos_c], all_r[pos_c]
+            for i, path in enumerate(files):
+                dest = np.nonzero(src_shard == i)[0]
+                if len(dest):
+                    _, vecs = read_shard(path)
+                    out[dest] = vecs[src_row[dest]]
+            out.flush()
+            del out
+            np.save(tmp / "cids.npy", cids)
+            meta: dict[str, Any] = {
+                "version": catalog.version,
+                "count": n,
+                "dim": dim,
+                "missing": int((~have).sum()),
+                "shards": len(files),
+            }
+
+            if n >= ann.ANN_MIN:
+                log(f"{n} vectors: building the IVF-PQ index…")
+                ann.build(tmp / "vectors.npy", tmp / ann.ANN_FILE, log=log)
+                meta["ann"] = ann.ANN_FILE
+                meta["ann_index"] = ann.factory_for(n, dim)
+            (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            old = None
+            if self.merged_dir.exists():
+                old = Path(tempfile.mkdtemp(prefix=".merged.old-", dir=self.folder))
+                os.replace(self.merged_dir, old / "merged")
+            os.replace(tmp, self.merged_dir)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.load()
+
+    def is_current(self, catalog: Catalog) -> bool:
+        """True if merged/ holds every shard and the catalog as it is now (and its index, if it
+        has one, is the kind search/catalog/ann.py builds now)."""
+        try:
+            meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if meta.get("ann") and meta.get("ann_index") != ann.factory_for(
+            int(meta.get("count", 0)), int(meta.get("dim", 0))
+        ):
+            return False  # an index of another kind than ann.FACTORY: made again by a merge
+        return meta.get("version") == catalog.version and meta.get("shards") == len(
+            self.shard_files()
+        )
+
+    def load(self, catalog: Catalog | None = None) -> Merged:
+        """The merged matrix; with `catalog`, refuse one merged before the last `add`."""
+        try:
+            meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
+            cids = np.load(self.merged_dir / "cids.npy", allow_pickle=False)
+            vecs = np.load(self.merged_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            raise CatalogError(
+                "the catalog is not embedded with this model: run `papers catalog embed`"
+            ) from None
+        if catalog is not None and meta.get("version") != catalog.version:
+            raise CatalogError(
+                "papers were added to the catalog since it was embedded: run `papers catalog embed`"
+            )
+        return Merged(self.merged_dir, cids, vecs, meta)
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding locally
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EmbedReport:
+    papers: int = 0
+    embedded: int = 0
+    already: int = 0
+    shards: int = 0
+    seconds: float = 0.0
+    workers: str = "local"
+    missing: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def embed_pending(
+    catalog: Catalog,
+    store: Embeddings,
+    encode: Callable[[list[str]], np.ndarray],
+    *,
+    shard_size: int = SHARD_SIZE,
+    progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
+) -> int:
+    """Embed the texts that have no vector yet, a shard at a time; returns how many.
+
+    Each shard is written whole as soon as it is done, so a killed run loses at most the
+    shard in progress and the next run starts after the finished ones.
+    """
+    cids, hashes = store.pending(catalog)
+    if limit is not None:
+        cids, hashes = cids[:limit], hashes[:limit]
+    done = 0
+    for s in range(0, len(cids), shard_size):
+        part_c, part_h = cids[s : s + shard_size], hashes[s : s + shard_size]
+        texts = [t for _, t in catalog.texts(part_c)]
+        vecs = encode(texts)
+        write_shard(store.shards, part_h, vecs)
+        done += len(part_c)
+        if progress:
+            progress(len(part_c))
+    return done
+
+
+# --------------------------------------------------------------------------------------------
+# The encoder, and searching the catalog
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogEncoder:
+    """The encoder the catalog is embedded with: the notes index's own model (so catalog and
+    notes vectors compare), its fingerprint, and its ONNX export folder (None when it runs
+    in-process, e.g. a registered test encoder)."""
+
+    encoder: Any
+    fingerprint: str
+    onnx_folder: Path | None
+    document_prompt: str = ""
+    model_path: Path | None = None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.encoder.encode(texts), dtype=np.float32)
+
+
+def catalog_encoder(paths: Paths, model: str | None, log: Log = lambda s: None) -> CatalogEncoder:
+    """The encoder for the catalog: the one the notes index was built with when there is an
+    index (a different --model is refused), else `model` (or the default). Opened as a
+    rebuild opens it (`open_encoder`): the ONNX export on every core, exported first if
+    missing, sentence-transformers if it cannot be."""
+    try:
+        notes = Index.open(paths.index)
+        manifest = dict(notes.manifest)
+        notes.close()
+        check_model(manifest, model)
+        spec, fingerprint, prompts = indexed_model(manifest)
+    except IndexMissing:
+        spec = resolve_model(model)
+        fingerprint = spec.fingerprint()
+        prompts = (
+            ("", "")
+            if spec.registered
+            else prompts_of(read_model_config(spec.path).get("prompts") or {})
+        )
+    enc = open_encoder(
+        spec, paths.index, for_query=False, fingerprint=fingerprint, prompts=prompts, log=log
+    )
+    if spec.registered:
+        return CatalogEncoder(enc, fingerprint, None)
+    # Only the ONNX export can be shipped to Ray workers; an in-process model cannot.
+    folder = encoder_dir(paths.index, fingerprint) if hasattr(enc, "folder") else None
+    return CatalogEncoder(enc, fingerprint, folder, prompts[1], spec.path)
+
+
+@dataclass
+class CatalogHit:
+    rank: int
+    score: float
+    paper: CatalogPaper
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": round(self.score, 4), **self.paper.to_json()}
+
+
+def search_catalog(
+    paths: Paths, fingerprint: str, qvec: np.ndarray, k: int, exclude_keys: Collection[str] = ()
+) -> list[CatalogHit]:
+    """The catalog papers closest to `qvec` (IVF-PQ with exact re-ranking above ann.ANN_MIN,
+    else an exact scan)."""
+
+    catalog = Catalog.open(catalog_dir(paths))
+    try:
+        merged = Embeddings.of(paths, fingerprint).load(catalog)
+        if merged.dim != len(qvec):
+            raise CatalogError(
+                "the catalog was embedded by another model: run `papers catalog embed`"
+            )
+        index = ann.load(merged.folder / merged.meta["ann"]) if merged.meta.get("ann") else None
+        # pread, not the memory map, also for an exact scan: mapped pages stay in the RSS of a
+        # long-running server (see ann.Rows)
+        vecs = ann.Rows(merged.folder / "vectors.npy")
+        try:
+            scores, rows = ann.search(index, vecs, qvec, k + len(exclude_keys))
+        finally:
+            vecs.close()
+        valid = rows[0] >= 0
+        cids = [int(c) for c in merged.cids[rows[0][valid]]]
+        found = catalog.papers(cids)
+        out: list[CatalogHit] = []
+        for cid, s in zip(cids, scores[0][valid], strict=True):
+            p = found.get(cid)
+            if p is None or p.key in exclude_keys:
+                continue
+            out.append(CatalogHit(len(out) + 1, float(s), p))
+            if len(out) == k:
+                break
+        return out
+    finally:
+        catalog.close()
