@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from search.build import collect_papers
-from search.cli import cli
+from search.faces.cli import cli
 from search.notes import parse_markdown
 from tests.conftest import SEED
 
