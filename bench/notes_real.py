@@ -113,21 +113,21 @@ def parse_only(notes: Path) -> list[dict[str, Any]]:
 
 def built(notes: Path, real: bool) -> tuple[list[dict[str, Any]], float]:
     """Copy `notes` into a fresh library, rebuild, list: (papers, rebuild seconds)."""
-    papers_cli = ROOT / ".venv" / "bin" / "papers"
+    # This checkout's package (a worktree's too), whichever checkout the venv was made from.
+    papers_cli = [sys.executable, "-c", "from search.faces.cli import main; main()"]
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "library"
         shutil.copytree(notes, lib / "notes")
         env = {**os.environ, "PAPERS_LIBRARY": str(lib), "HF_HUB_OFFLINE": "1"}
-        args = [] if real else ["--model", "hashing"]
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench")])
         if not real:
-            env["PYTHONPATH"] = str(ROOT / "bench")
             cmd = [sys.executable, "-c", _HASHING_REBUILD]
         else:
-            cmd = [str(papers_cli), "rebuild", *args]
+            cmd = [*papers_cli, "rebuild"]
         start = time.perf_counter()
         _run(cmd, env)
         seconds = time.perf_counter() - start
-        out = _run([str(papers_cli), "list", "--json"], env)
+        out = _run([*papers_cli, "list", "--json"], env)
     return json.loads(out), seconds
 
 
