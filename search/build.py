@@ -22,7 +22,8 @@ from search.encoders.encoder import Encoder, ModelSpec, resolve_model
 from search.encoders.index_encoder import ModelInfo, encoder_exported, model_info
 from search.errors import DiskFull, IndexDamaged, LockBusy, NotesError, PapersError
 from search.library import Paper, Paths, merge, merge_keys, paper_id
-from search.notes_folder import (
+from search.readers.config import Config, load_config
+from search.readers.folder import (
     FileReading,
     final_problems,
     final_records,
@@ -33,7 +34,6 @@ from search.notes_folder import (
     result_to_json,
     summary,
 )
-from search.readers.config import Config, load_config
 from search.readers.importers import read_note_data
 from search.readers.pdfs import read_pdf_file
 from search.readers.records import (
@@ -125,8 +125,9 @@ def read_file(
         n = len(result.records)
         result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
         return result
-    # search.notes loads markdown-it, PyYAML and python-frontmatter: only reading notes needs them
-    from search.notes import read_markdown_file
+    # search.readers.markdown loads markdown-it, PyYAML and python-frontmatter: only reading
+    # notes needs them
+    from search.readers.markdown import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
 
@@ -150,7 +151,7 @@ def read_notes_dir(
     notes_dir: Path, config: Config | None = None
 ) -> tuple[list[FileReading], list[Problem]]:
     """How every note file reads (no index, no cache), and the problems met listing them."""
-    from search.notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.readers.markdown import list_note_files  # markdown-it and YAML: see read_file
 
     check_notes_dir(notes_dir)
     if config is None:
@@ -261,8 +262,8 @@ def rebuild_lock(index_dir: Path, wait: bool) -> Iterator[None]:
 # -- the rebuild -----------------------------------------------------------------------------------
 
 # The parse cache is valid only for the code that produced it: bump this whenever a reader
-# (notes.py, notes_folder.py, importers.py, records.py, pdfs.py, zotero.py) changes what it
-# returns for a file.
+# (readers/markdown/, readers/folder.py, importers.py, records.py, pdfs.py, zotero.py) changes
+# what it returns for a file.
 PARSER_VERSION = "notes-4"
 # Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
 # generations, since a PDF's text does not depend on anything else.
@@ -503,7 +504,7 @@ def _scan_notes(paths: Paths, follow_links: bool) -> _Scan:
     are parsed again. The Zotero library named in papers.toml is one more "file": its stat key
     covers the database, its -wal and the attachment files, so an unchanged library is not
     read."""
-    from search.notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.readers.markdown import list_note_files  # markdown-it and YAML: see read_file
 
     files, walk_problems = list_note_files(paths.notes, follow_links)
     problems: list[Problem] = list(walk_problems)
@@ -691,7 +692,7 @@ def _final_records(
     report: RebuildReport,
     log: Log,
 ) -> FileRecords:
-    """Every file's records with note links resolved (notes_folder.final_records), and the
+    """Every file's records with note links resolved (readers.folder.final_records), and the
     problems met reading, reported."""
     problems.extend(final_problems(readings))
     _report_problems(report, problems, log)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from search.build import collect_papers
 from search.faces.cli import cli
-from search.notes import parse_markdown
+from search.readers.markdown import parse_markdown
 from tests.conftest import SEED
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.notes import NO_TEXT
 from search.readers.config import Config
 from search.readers.records import FileResult, Problem, Record
 
@@ -40,6 +39,10 @@ _README_STEMS = {"readme", "index", "_index"}
 _FOLDER_NOTES = _README_STEMS | {"summary", "notes", "note"}
 LIST_OF_PAPERS = 6  # entries a linked file needs to stay a list
 AMONG_PAPERS = "no title of its own"
+# How a reader says a file holds no text of its own (only links, tags or nothing): such a file
+# is not made a paper by its neighbours. Here, not in the Markdown reader, so that a rebuild
+# loads markdown-it only when it reads a note.
+NO_TEXT = "no text of its own"
 
 
 @dataclass

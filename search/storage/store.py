@@ -359,7 +359,7 @@ class Index:
         return str(rows[0][0])
 
     def file_reading(self, path: str) -> dict[str, Any]:
-        """How one note file was read (see notes_folder.FileReading), or {} if not stored."""
+        """How one note file was read (see readers.folder.FileReading), or {} if not stored."""
         rows = self.query("SELECT reading FROM files WHERE path = ?", (path,))
         return json.loads(rows[0][0] or "{}") if rows else {}
 
