@@ -47,6 +47,9 @@ class _Title:
     note_paths: list[str] = field(default_factory=list)  # local note paths written as text
 
 
+Segments = list[tuple[str, str | None]]  # (text, href or None), in order
+
+
 def _title(children: list[Token]) -> _Title:
     """Split a bullet's, heading's or cell's inline content into title text and links.
 
@@ -56,8 +59,59 @@ def _title(children: list[Token]) -> _Title:
     A link that is the whole title (`[Title](notes/x.md)`), or set off by dashes
     (`[Title](url) — description`), is the title link; `[Title](url) (Alias)` gives an alias.
     """
-    # Segments: (text, href or None). Text of links and emphasis is flattened.
-    segs: list[tuple[str, str | None]] = []
+    segs, tags = _segments(children)
+    n = len(segs)
+    aux, aux_bracketed = _first_aux_link(segs)
+    head = segs[:aux]
+    for text, h in segs[aux:]:
+        if h is None:
+            tags.extend(t.strip() for t in _BRACKETED.findall(text) if t.strip())
+    head, title_href, alias = _title_link(head, tags)
+    text = "".join(t for t, _ in head).strip()
+    text = _bold_title(_CHECKBOX.sub("", text), children, tags)
+    wiki = _WIKI_LINK.match(text)
+    wiki_paths = []
+    if wiki and not any(h for _, h in head):
+        # `[[Paper Title]]` or `[[file|Paper Title]]`: a wiki link to the note of that name.
+        target, shown = wiki.group(1).strip(), (wiki.group(2) or "").strip()
+        wiki_paths = [target if target.lower().endswith(".md") else target + ".md"]
+        text = (shown or target) + text[wiki.end() :]
+    # Links people wrote that CommonMark does not read as links: `[[note][./x.md]]`, a
+    # `[note](./a folder/x.md)` with spaces, or a cut-off `[[note](./x`: not title text.
+    pseudo = _PSEUDO_LINK.search(text)
+    if pseudo:
+        text = text[: pseudo.start()]
+    note_paths = [
+        p.strip() for t, h in segs if h is None for p in _PSEUDO_TARGET.findall(t) if "](" not in p
+    ]
+    if aux < n or pseudo:
+        # What joined the title to the links that were cut off: "Title [", "Title (", "Title |".
+        text = text.rstrip(_TRAILING)
+    if title_href is None:
+        in_title = [h for t, h in head if h is not None]
+        if len(in_title) == 1 and all(_is_sep(t) for t, h in head if h is None):
+            title_href = in_title[0]
+    return _Title(
+        text=text,
+        title_href=title_href or None,
+        hrefs=[h for _, h in segs if h],
+        has_aux=aux < n,
+        bracketed=aux_bracketed,
+        tags=tags,
+        alias=alias,
+        note_paths=wiki_paths + note_paths,
+    )
+
+
+def _is_sep(s: str) -> bool:
+    """Text between links that is punctuation, not title."""
+    return not s.strip(_SEPARATORS)
+
+
+def _segments(children: list[Token]) -> tuple[Segments, list[str]]:
+    """(segments, tags): the inline content as text and link segments (text of links and
+    emphasis flattened), and `<kbd>venue</kbd>` tags taken out of it."""
+    segs: Segments = []
     href: str | None = None
     buf: list[str] = []
     tags: list[str] = []
@@ -85,21 +139,22 @@ def _title(children: list[Token]) -> _Title:
     if segs and segs[0][1] is None and _CHECKBOX.match(segs[0][0].lstrip() + " "):
         # `- [x] [Title](note.md)`: a task list's box, not text of the title.
         segs[0] = (_CHECKBOX.sub("", segs[0][0].lstrip() + " ", count=1), None)
+    return segs, tags
 
-    def is_sep(s: str) -> bool:
-        return not s.strip(_SEPARATORS)
 
+def _first_aux_link(segs: Segments) -> tuple[int, bool]:
+    """(index, bracketed) of the first link after the title (`[[arXiv](url)]`, or links and
+    separators only from there on); (len(segs), False) when there is none."""
     n = len(segs)
     # only_links_after[k]: everything from segment k on is links or separator text.
     only_links_after = [True] * (n + 1)
     for k in range(n - 1, -1, -1):
         text, h = segs[k]
-        only_links_after[k] = only_links_after[k + 1] and (h is not None or is_sep(text))
-    aux, aux_bracketed = n, False
+        only_links_after[k] = only_links_after[k + 1] and (h is not None or _is_sep(text))
     seen_text = False
     for k, (text, h) in enumerate(segs):
         if h is None:
-            seen_text = seen_text or not is_sep(text)
+            seen_text = seen_text or not _is_sep(text)
             continue
         before = segs[k - 1][0] if k > 0 and segs[k - 1][1] is None else ""
         after = segs[k + 1][0] if k + 1 < n and segs[k + 1][1] is None else ""
@@ -107,85 +162,57 @@ def _title(children: list[Token]) -> _Title:
             after.lstrip().startswith("]") or (seen_text and before.rstrip() != "[")
         )
         if bracketed or (seen_text and only_links_after[k + 1]):
-            aux, aux_bracketed = k, bracketed
-            break
-        seen_text = seen_text or not is_sep(text)
-    head = segs[:aux]
-    for text, h in segs[aux:]:
-        if h is None:
-            tags.extend(t.strip() for t in _BRACKETED.findall(text) if t.strip())
-    alias: str | None = None
+            return k, bracketed
+        seen_text = seen_text or not _is_sep(text)
+    return n, False
+
+
+def _title_link(head: Segments, tags: list[str]) -> tuple[Segments, str | None, str | None]:
+    """(head, title link, alias): a title that is one link, with at most a date before it and
+    `(Alias)`, `(2019)`, `[tags]`, a dash or `, Authors, Venue 2019.` after it, is that link
+    (its text the title); tags found after it are added to `tags`."""
     links = [k for k, (_, h) in enumerate(head) if h is not None]
-    title_href = None
-    if len(links) == 1:
-        p = links[0]
-        before = "".join(t for t, _ in head[:p])
-        after = "".join(t for t, _ in head[p + 1 :])
-        paren = re.fullmatch(r"\s*\(([^()]+)\)\s*", after)
-        bracket_tags = re.fullmatch(r"(?:\s*\[[^\[\]]+\])+\s*", after)
-        lead_ok = is_sep(before) or _DATE_PREFIX.fullmatch(before) is not None
-        if lead_ok and (is_sep(after) or paren or bracket_tags or _DASH_AFTER.match(after)):
-            title_href = head[p][1]
-            if bracket_tags:
-                tags.extend(x.strip() for x in re.findall(r"\[([^\[\]]+)\]", after))
-            elif not paren and _YEAR.search(after):
-                # `[Title](url), Authors, Venue 2019.`: the year, and the venue if it is set off
-                year_at = list(_YEAR.finditer(after))[-1]
-                tail = re.split(r"[,.;|\u2013\u2014]", after[: year_at.start()])[-1]
-                tags.append(_norm_space(tail + " " + year_at.group(1)))
-            if paren:
-                _, year = _venue_year(paren.group(1))
-                if year:
-                    tags.append(paren.group(1).strip())
-                else:
-                    alias = _norm_space(paren.group(1))
-            head = [head[p]]
-    text = "".join(t for t, _ in head).strip()
-    text = _CHECKBOX.sub("", text)
+    if len(links) != 1:
+        return head, None, None
+    p = links[0]
+    before = "".join(t for t, _ in head[:p])
+    after = "".join(t for t, _ in head[p + 1 :])
+    paren = re.fullmatch(r"\s*\(([^()]+)\)\s*", after)
+    bracket_tags = re.fullmatch(r"(?:\s*\[[^\[\]]+\])+\s*", after)
+    lead_ok = _is_sep(before) or _DATE_PREFIX.fullmatch(before) is not None
+    if not (lead_ok and (_is_sep(after) or paren or bracket_tags or _DASH_AFTER.match(after))):
+        return head, None, None
+    alias: str | None = None
+    if bracket_tags:
+        tags.extend(x.strip() for x in re.findall(r"\[([^\[\]]+)\]", after))
+    elif not paren and _YEAR.search(after):
+        # `[Title](url), Authors, Venue 2019.`: the year, and the venue if it is set off
+        year_at = list(_YEAR.finditer(after))[-1]
+        tail = re.split(r"[,.;|\u2013\u2014]", after[: year_at.start()])[-1]
+        tags.append(_norm_space(tail + " " + year_at.group(1)))
+    if paren:
+        _, year = _venue_year(paren.group(1))
+        if year:
+            tags.append(paren.group(1).strip())
+        else:
+            alias = _norm_space(paren.group(1))
+    return [head[p]], head[p][1], alias
+
+
+def _bold_title(text: str, children: list[Token], tags: list[str]) -> str:
+    """`**Title** - Authors, Venue 2019 [[pdf](...)]`: the bold part is the title (the year
+    after it a tag); else `text` unchanged."""
     bold = _leading_bold(children)
-    if bold and len(bold.split()) >= 2 and text.startswith(bold) and not _YEAR.match(bold):
-        # `**Title** - Authors, Venue 2019 [[pdf](...)]`: the bold part is the title.
-        rest = text[len(bold) :]
-        if re.match(r"\s*[-\u2013\u2014:,.(|]", rest):
-            text = bold
-            found = list(_YEAR.finditer(rest))
-            if found:
-                tail = re.split(r"[,.;|(\u2013\u2014]", rest[: found[-1].start()])[-1]
-                tags.append(_norm_space(tail + " " + found[-1].group(1)))
-    wiki = _WIKI_LINK.match(text)
-    wiki_paths = []
-    if wiki and not any(h for _, h in head):
-        # `[[Paper Title]]` or `[[file|Paper Title]]`: a wiki link to the note of that name.
-        target, shown = wiki.group(1).strip(), (wiki.group(2) or "").strip()
-        wiki_paths = [target if target.lower().endswith(".md") else target + ".md"]
-        text = (shown or target) + text[wiki.end() :]
-    # Links people wrote that CommonMark does not read as links: `[[note][./x.md]]`, a
-    # `[note](./a folder/x.md)` with spaces, or a cut-off `[[note](./x`: not title text.
-    pseudo = _PSEUDO_LINK.search(text)
-    if pseudo:
-        text = text[: pseudo.start()]
-    note_paths = [
-        p.strip() for t, h in segs if h is None for p in _PSEUDO_TARGET.findall(t) if "](" not in p
-    ]
-    note_paths = wiki_paths + note_paths
-    if aux < n or pseudo:
-        # What joined the title to the links that were cut off: "Title [", "Title (", "Title |".
-        text = text.rstrip(_TRAILING)
-    if title_href is None:
-        in_title = [h for t, h in head if h is not None]
-        if len(in_title) == 1 and all(is_sep(t) for t, h in head if h is None):
-            title_href = in_title[0]
-    hrefs = [h for _, h in segs if h]
-    return _Title(
-        text=text,
-        title_href=title_href or None,
-        hrefs=hrefs,
-        has_aux=aux < n,
-        bracketed=aux_bracketed,
-        tags=tags,
-        alias=alias,
-        note_paths=note_paths,
-    )
+    if not bold or len(bold.split()) < 2 or not text.startswith(bold) or _YEAR.match(bold):
+        return text
+    rest = text[len(bold) :]
+    if not re.match(r"\s*[-\u2013\u2014:,.(|]", rest):
+        return text
+    found = list(_YEAR.finditer(rest))
+    if found:
+        tail = re.split(r"[,.;|(\u2013\u2014]", rest[: found[-1].start()])[-1]
+        tags.append(_norm_space(tail + " " + found[-1].group(1)))
+    return bold
 
 
 def _leading_bold(children: list[Token]) -> str:
