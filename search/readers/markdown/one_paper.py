@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from markdown_it.token import Token
+
 from search.readers.markdown.blocks import (
     _YAML_NULL,
     Document,
@@ -55,48 +57,16 @@ _KNOWN_META = {
 }
 
 
+Span = tuple[int, int]  # a block's token range
+
+
 def _paper_file(doc: Document, forced: bool = False) -> list[Record]:
+    """The one paper a note is about: its title from front matter, a first heading (or
+    table row), a first line that links it, or the file name; the rest is its note."""
     tokens = doc.tokens
     blocks = list(_blocks(tokens, 0, len(tokens), 0))
     meta_title = _meta_str(doc.meta.get("title"))
-    title_block: tuple[int, int] | None = None
-    parsed: _Title | None = None
-    bare_url: str | None = None
-    label_url: str | None = None
-    if blocks:
-        i, j = blocks[0]
-        if tokens[i].type == "paragraph_open":
-            content = tokens[i + 1].content.strip()
-            candidate = _title(tokens[i + 1].children or [])
-            if candidate.title_href and _norm_words(candidate.text) in _META_LABELS:
-                # `[Paper](url) | [Talk](url)`: a link to the paper, not its title
-                label_url = candidate.title_href
-            elif candidate.title_href:  # a file opening with just a link to the paper
-                title_block, parsed = (i, j), candidate
-            elif _BARE_URL_LINE.fullmatch(content):
-                bare_url = content
-    if parsed is None and bare_url is None:
-        # The first heading, unless it is one of the note's parts ("### Abstract"); else
-        # the title cell of a table row the note opens with.
-        top = 7  # a title heading is above every heading before it
-        for i, j in blocks:
-            if tokens[i].type == "heading_open":
-                level = int(tokens[i].tag[1:]) if tokens[i].tag[1:].isdigit() else 6
-                text = _heading_text(tokens[i + 1])
-                if level < top and (
-                    not _is_note_heading(text) or _strip_title_prefix(text) != text
-                ):
-                    title_block, parsed = (i, j), _title(tokens[i + 1].children or [])
-                    break
-                top = min(top, level)
-            if tokens[i].type == "table_open" and title_block is None:
-                rows = _table_rows(doc, tokens, i, j)
-                if rows and rows[0].record.title:
-                    title_block = (i, j)
-                    parsed = _Title(rows[0].record.title, None, [])
-                    break
-    if parsed is None and bare_url is None:
-        bare_url = label_url
+    title_block, parsed, bare_url = _title_source(doc, blocks)
     aliases: list[str] = []
     year = venue = None
     authors: list[str] = []
@@ -138,17 +108,7 @@ def _paper_file(doc: Document, forced: bool = False) -> list[Record]:
     if not title:
         doc.problems.append(Problem(doc.rel, line, "empty title; skipped"))
         return []
-    chunks: list[str] = []
-    for i, j in blocks:
-        if title_block is not None and i == title_block[0]:
-            continue
-        if tokens[i].type == "paragraph_open" and not chunks and year is None:
-            # "_Feb 2019_" right under the title: the date, not note text.
-            date = _DATE_LINE.fullmatch(_inline_plain(tokens[i + 1], " ").strip())
-            if date:
-                year = int(date.group(1))
-                continue
-        chunks.append(_plain_blocks(tokens, i, j))
+    chunks, year = _note_chunks(tokens, blocks, title_block, year)
     record = Record(title=title, file=doc.rel, line=line, note=_join_note(chunks))
     if parsed is not None:
         _apply_links(record, parsed)
@@ -164,6 +124,60 @@ def _paper_file(doc: Document, forced: bool = False) -> list[Record]:
     _apply_meta(doc, record)
     record.extra["kind"] = "paper-file"
     return [record]
+
+
+def _title_source(
+    doc: Document, blocks: list[Span]
+) -> tuple[Span | None, _Title | None, str | None]:
+    """(title block, its parsed title, bare URL): where the title of a one-paper note is,
+    before front matter is considered. A first line that is the paper's link, else the first
+    heading that is not one of the note's parts ("### Abstract"), else the title cell of a
+    table row the note opens with; a `[Paper](url)` line or a bare URL gives only the link."""
+    tokens = doc.tokens
+    label_url: str | None = None
+    if blocks:
+        i, j = blocks[0]
+        if tokens[i].type == "paragraph_open":
+            content = tokens[i + 1].content.strip()
+            candidate = _title(tokens[i + 1].children or [])
+            if candidate.title_href and _norm_words(candidate.text) in _META_LABELS:
+                # `[Paper](url) | [Talk](url)`: a link to the paper, not its title
+                label_url = candidate.title_href
+            elif candidate.title_href:  # a file opening with just a link to the paper
+                return (i, j), candidate, None
+            elif _BARE_URL_LINE.fullmatch(content):
+                return None, None, content
+    top = 7  # a title heading is above every heading before it
+    for i, j in blocks:
+        if tokens[i].type == "heading_open":
+            level = int(tokens[i].tag[1:]) if tokens[i].tag[1:].isdigit() else 6
+            text = _heading_text(tokens[i + 1])
+            if level < top and (not _is_note_heading(text) or _strip_title_prefix(text) != text):
+                return (i, j), _title(tokens[i + 1].children or []), None
+            top = min(top, level)
+        if tokens[i].type == "table_open":
+            rows = _table_rows(doc, tokens, i, j)
+            if rows and rows[0].record.title:
+                return (i, j), _Title(rows[0].record.title, None, []), None
+    return None, None, label_url
+
+
+def _note_chunks(
+    tokens: list[Token], blocks: list[Span], title_block: Span | None, year: int | None
+) -> tuple[list[str], int | None]:
+    """(note text per block, year): every block but the title's; a date line right under the
+    title ("_Feb 2019_") gives the year instead of note text."""
+    chunks: list[str] = []
+    for i, j in blocks:
+        if title_block is not None and i == title_block[0]:
+            continue
+        if tokens[i].type == "paragraph_open" and not chunks and year is None:
+            date = _DATE_LINE.fullmatch(_inline_plain(tokens[i + 1], " ").strip())
+            if date:
+                year = int(date.group(1))
+                continue
+        chunks.append(_plain_blocks(tokens, i, j))
+    return chunks, year
 
 
 def _label_links(doc: Document, record: Record, blocks: list[tuple[int, int]]) -> None:
