@@ -17,19 +17,7 @@ def _decide(doc: Document, units: list[_Unit]) -> tuple[str, str]:
     """("paper" | "list" | "skipped", why), from evidence across the whole file."""
     tokens = doc.tokens
     meta_title = _meta_str(doc.meta.get("title"))
-    first = next((u for u in units if u.kind not in ("hr",)), None)
-    title_link = paper_link = False
-    bare_link = False
-    if first is not None and first.kind in ("heading", "para"):
-        parsed = _title(tokens[first.i + 1].children or [])
-        title_link = _is_url(parsed.title_href) or (
-            first.kind == "heading" and parsed.has_aux and any(map(_is_paper_url, parsed.hrefs))
-        )
-        paper_link = any(map(_is_paper_url, parsed.hrefs))
-        bare_link = (
-            first.kind == "para"
-            and _BARE_URL_LINE.fullmatch(tokens[first.i + 1].content.strip()) is not None
-        )
+    title_link, paper_link, bare_link = _first_block_links(doc, units)
     headings = [u for u in units if u.kind == "heading"]
     heading_entries = _heading_entries(headings)
     contributing = [u for u in units if u.kind in ("list", "table") and _evidence_list(u)]
@@ -66,6 +54,36 @@ def _decide(doc: Document, units: list[_Unit]) -> tuple[str, str]:
     if weak and headings and not root_readme:
         why = "a summary paragraph" if summary else "note headings such as Key ideas"
         return "paper", f"a title and {why}"
+    return _decide_without_entries(doc, units, headings, readme)
+
+
+def _first_block_links(doc: Document, units: list[_Unit]) -> tuple[bool, bool, bool]:
+    """(title link, paper link, bare link) of the file's first heading or paragraph: is its
+    title a link (or followed by a paper's links), does it link a paper, is it a bare URL."""
+    tokens = doc.tokens
+    first = next((u for u in units if u.kind not in ("hr",)), None)
+    if first is None or first.kind not in ("heading", "para"):
+        return False, False, False
+    parsed = _title(tokens[first.i + 1].children or [])
+    title_link = _is_url(parsed.title_href) or (
+        first.kind == "heading" and parsed.has_aux and any(map(_is_paper_url, parsed.hrefs))
+    )
+    paper_link = any(map(_is_paper_url, parsed.hrefs))
+    bare_link = (
+        first.kind == "para"
+        and _BARE_URL_LINE.fullmatch(tokens[first.i + 1].content.strip()) is not None
+    )
+    return title_link, paper_link, bare_link
+
+
+def _decide_without_entries(
+    doc: Document, units: list[_Unit], headings: list[_Unit], readme: bool
+) -> tuple[str, str]:
+    """The decision for a file with no entries that link or tag a paper, nor a title field,
+    paper link or note headings: an outline, bare titles, a heading and text, a vault page,
+    or nothing."""
+    tokens = doc.tokens
+    root_readme = readme and "/" not in doc.rel
     if headings and not readme and _names_its_file(headings[0].text, doc.rel):
         # `# Lessons From Thirty Years` in "Lessons From Thirty Years.md": a note on one
         # thing (a paper, a talk, a chapter), its bullets an outline, not a list of titles.
