@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.build import read_file, rebuild  # noqa: E402
 from search.encoders.onnx_encoder import export_problem  # noqa: E402
 from search.library import library_paths  # noqa: E402
-from search.notes import list_note_files  # noqa: E402
 from search.readers.incremental import content_hash  # noqa: E402
+from search.readers.markdown import list_note_files  # noqa: E402
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:

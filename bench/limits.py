@@ -71,7 +71,7 @@ def largest_text(limit: int = 20 * 1024 * 1024) -> str:
 
 def child(case: str, n: int) -> dict:
     from search.encoders.encoder import register_encoder
-    from search.notes import parse_markdown
+    from search.readers.markdown import parse_markdown
 
     register_encoder("bench", BenchEncoder)
     out: dict = {"case": case}

@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from search.notes import parse_markdown
+    from search.readers.markdown import parse_markdown
 
     text = readme(args.bullets)
     with tempfile.TemporaryDirectory() as tmp:

@@ -185,6 +185,7 @@ class FileReading:
     reading: str
     reason: str
     papers: int
+    unsure: str = ""  # why the reading rests on weak evidence; "" when it does not
 
 
 @dataclass(frozen=True)
@@ -476,6 +477,7 @@ class Library:
                 reading=str(r.get("reading") or ""),
                 reason=str(r.get("reason") or ""),
                 papers=int(r.get("papers") or 0),
+                unsure=str(r.get("unsure") or ""),
             )
             for r in self._current().file_readings()
         ]

@@ -36,6 +36,7 @@ from search.readers.incremental import (
     read_with_cache,
     records_by_file,
     report_problems,
+    report_shrunk,
     scan_notes,
 )
 from search.readers.records import (
@@ -214,6 +215,7 @@ def _rebuild_locked(
     try:
         # Read: unchanged files from the parse cache, the rest parsed again.
         readings, report.files_parsed = read_with_cache(scan, cache)
+        report.shrunk = report_shrunk(previous, readings, log)
         files = records_by_file(readings, scan.problems)
         report.problems = report_problems(scan.problems, log)
         if not any(records for _rel, records in files):

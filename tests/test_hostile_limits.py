@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from search import notes
-from search.notes import parse_markdown
 from search.readers import importers
+from search.readers.markdown import blocks as notes
+from search.readers.markdown import parse_markdown
 
 from .test_cli import rebuild_fake, run
 

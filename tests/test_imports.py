@@ -60,8 +60,8 @@ LAZY_OK = {
 # search.faces.mcp_server and search.faces.web.app import mcp / starlette at their top: only
 # `papers mcp`,
 # `papers serve` and `papers map --html` load them.
-# search.notes imports markdown-it, PyYAML and python-frontmatter: only reading notes (a rebuild,
-# `papers list --files`) needs them, not a question.
+# search.readers.markdown imports markdown-it, PyYAML and python-frontmatter: only reading notes
+# (a rebuild, `papers list --files`) needs them, not a question.
 # The package's front door loads search.api on first use of an API name; the API loads the
 # rebuild (search.build: the readers, the map), the importers and the catalog only in the methods
 # that use them; the CLI loads the catalog's printing only for --catalog. A question loads none.
@@ -69,7 +69,7 @@ LAZY_PROJECT_MODULES = {
     "search.readers.fetch",
     "search.faces.mcp_server",
     "search.faces.web.app",
-    "search.notes",
+    "search.readers.markdown",
     "search.api",
     "search.build",
     "search.readers.importers",
@@ -233,7 +233,7 @@ def test_a_question_does_not_load_the_rebuild_or_the_servers() -> None:
     assert "search.query" in loaded and "click" in loaded
     heavy = {
         "search.build",
-        "search.notes",
+        "search.readers.markdown",
         "search.storage.map",
         "search.catalog.catalog",
         "search.readers.importers",

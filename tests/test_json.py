@@ -63,6 +63,7 @@ REBUILD_KEYS = {
     "chunks_unchanged",
     "chunks_embedded",
     "reembed_reason",
+    "shrunk",
     "nothing_changed",
     "model",
     "seconds",
@@ -163,5 +164,5 @@ def test_list_files_keys(library: Path) -> None:
     (library / "notes" / "list.md").write_text("- Some Paper\n- Other Paper\n", encoding="utf-8")
     run("rebuild", "--model", "fake")
     [row] = json.loads(run("list", "--files", "--json").stdout)
-    assert set(row) == {"file", "reading", "reason", "papers"}
+    assert set(row) == {"file", "reading", "reason", "papers", "unsure"}
     assert row["file"] == "notes/list.md" and row["papers"] == 2

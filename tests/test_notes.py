@@ -1,4 +1,4 @@
-"""Tests for search.notes: list notes, reading-list READMEs, one-paper files, bad input."""
+"""Tests for search.readers.markdown: list notes, reading lists, one-paper files, bad input."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search import notes
 from search.library import merge
-from search.notes import list_note_files, parse_markdown, read_markdown_file
-from search.readers.records import Record, normalise_title
+from search.readers.markdown import files as note_files
+from search.readers.markdown import list_note_files, parse_markdown, read_markdown_file
+from search.readers.records import FileResult, Record, normalise_title
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "notes" / "cvpr2020.md"
 DENNYBRITZ = ROOT.parent / "shared" / "data" / "notes-dennybritz"
 
 
-def parse(text: str, rel: str = "n.md") -> notes.FileResult:
+def parse(text: str, rel: str = "n.md") -> FileResult:
     return parse_markdown(text, rel)
 
 
@@ -489,7 +489,7 @@ def test_bom_is_fine(tmp_path: Path) -> None:
 
 
 def test_oversize_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notes, "MAX_NOTE_BYTES", 100)
+    monkeypatch.setattr(note_files, "MAX_NOTE_BYTES", 100)
     path = tmp_path / "big.md"
     path.write_text("- paper\n" * 20)
     result = read_markdown_file(path, "big.md")

@@ -110,7 +110,10 @@ def snapshot(root: Path) -> dict[str, Any]:
 
 
 def report_counts(r: RebuildReport) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(r).items() if k != "seconds"}
+    # files_parsed is left out: a copy of a library has new inodes and ctimes, so its parse
+    # cache is not trusted and every file is read again (the index it builds is the same).
+    skip = {"seconds", "files_parsed"}
+    return {k: v for k, v in dataclasses.asdict(r).items() if k not in skip}
 
 
 @pytest.fixture
@@ -137,7 +140,7 @@ def check_against_scratch(
     its notes alone from scratch: the patch must report what the full path reports and hold
     what the rebuild from scratch holds."""
     twin = tmp_path / f"twin-{step}"
-    shutil.copytree(library, twin, symlinks=True)  # copy2: same mtimes, so the same cache
+    shutil.copytree(library, twin, symlinks=True)
     patched = rebuild(library_paths(library), model="fake")
     with monkeypatch.context() as m:
         m.setattr(build, "plan_patch", lambda *args: None)

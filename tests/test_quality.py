@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from search.faces.cli import cli
 from search.library import merge
-from search.notes import read_markdown_file
+from search.readers.markdown import read_markdown_file
 from search.readers.records import normalise_title
 
 from .conftest import SEED

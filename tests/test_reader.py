@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from search.build import collect_papers, read_notes_dir
 from search.faces.cli import cli
-from search.notes import parse_markdown
 from search.readers.config import ConfigError, load_config
+from search.readers.markdown import parse_markdown
 from search.readers.records import Record
 
 

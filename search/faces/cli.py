@@ -278,24 +278,39 @@ def _print_hits(hits: list[Hit], as_json: bool, explain: bool) -> None:
 @click.option(
     "--files", "by_file", is_flag=True, help="How each note file was read, and why (one line each)."
 )
+@click.option(
+    "--doubtful",
+    is_flag=True,
+    help="With --files: only the files whose reading rests on weak evidence (marked unsure).",
+)
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, by_file: bool, as_json: bool) -> None:
+def list_(ctx: click.Context, by_file: bool, doubtful: bool, as_json: bool) -> None:
     """List what is indexed, per file and per paper.
 
     With --files, one line per note file: how it was read (a list of N papers, one paper,
-    skipped, data) and why. A file read wrong can be fixed in papers.toml (see the README).
+    skipped, data) and why; a reading on weak evidence says `unsure:` and what makes it so
+    (--doubtful lists only those). A file read wrong can be fixed in papers.toml (see the
+    README).
 
     \b
     Examples:
       papers list
       papers list --json | jq length
       papers list --files
+      papers list --files --doubtful
       papers list --files --json | jq '.[] | select(.reading == "skipped")'
     """
     lib = library_of(ctx)
+    if doubtful and not by_file:
+        raise click.BadParameter("--doubtful goes with --files", param_hint="--doubtful")
     if by_file:
         readings = lib.file_readings()
+        if doubtful:
+            readings = [r for r in readings if r.unsure]
+            if not readings and not as_json:
+                err("no file's reading is unsure")
+                return
         if as_json:
             emit_json(output.file_readings_json(readings))
         else:

@@ -139,10 +139,13 @@ def file_readings_json(readings: list[FileReading]) -> list[dict[str, Any]]:
 
 
 def file_readings_table(readings: list[FileReading]) -> str:
-    """One line per file: path, how it was read, (why)."""
+    """One line per file: path, how it was read, (why); a reading on weak evidence is marked
+    `unsure:` with what makes it so."""
     width = max((len(r.file) for r in readings), default=0)
     return "\n".join(
-        f"{r.file:<{width}}  {r.reading or '?'}" + (f" ({r.reason})" if r.reason else "")
+        f"{r.file:<{width}}  {r.reading or '?'}"
+        + (f" ({r.reason})" if r.reason else "")
+        + (f"  unsure: {r.unsure}" if r.unsure else "")
         for r in readings
     )
 

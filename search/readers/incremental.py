@@ -12,14 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from search.errors import NotesError
 from search.library import Paper, Paths, merge
-from search.notes_folder import (
+from search.readers.config import Config, load_config
+from search.readers.folder import (
     FileReading,
     final_problems,
     final_records,
@@ -30,7 +32,6 @@ from search.notes_folder import (
     result_to_json,
     summary,
 )
-from search.readers.config import Config, load_config
 from search.readers.importers import read_note_data
 from search.readers.pdfs import read_pdf_file
 from search.readers.records import (
@@ -66,8 +67,9 @@ def read_file(
         n = len(result.records)
         result.reading = result.reading or f"data: {n} record{'s' if n != 1 else ''}"
         return result
-    # search.notes loads markdown-it, PyYAML and python-frontmatter: only reading notes needs them
-    from search.notes import read_markdown_file
+    # search.readers.markdown loads markdown-it, PyYAML and python-frontmatter: only reading
+    # notes needs them
+    from search.readers.markdown import read_markdown_file
 
     return read_markdown_file(path, rel, read_as)
 
@@ -110,7 +112,7 @@ def read_notes_dir(
     notes_dir: Path, config: Config | None = None
 ) -> tuple[list[FileReading], list[Problem]]:
     """How every note file reads (no index, no cache), and the problems met listing them."""
-    from search.notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.readers.markdown import list_note_files  # markdown-it and YAML: see read_file
 
     check_notes_dir(notes_dir)
     if config is None:
@@ -184,9 +186,9 @@ def content_hash(path: Path) -> str | None:
 
 
 # The parse cache is valid only for the code that produced it: bump this whenever a reader
-# (notes.py, notes_folder.py, importers.py, records.py, pdfs.py, zotero.py) changes what it
-# returns for a file.
-PARSER_VERSION = "notes-3"
+# (readers/markdown/, readers/folder.py, importers.py, records.py, pdfs.py, zotero.py) changes
+# what it returns for a file.
+PARSER_VERSION = "notes-4"
 
 # Text extracted from PDFs, by content hash (index/pdf-cache/<sha256>.json): outlives
 # generations, since a PDF's text does not depend on anything else.
@@ -209,6 +211,8 @@ class Scan:
     stats: list[FileStat]
     problems: list[Problem]
     config: Config
+    # rel -> (ctime_ns, inode) of each note file: with size and mtime, the parse cache's key.
+    ids: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def scan_notes(paths: Paths, follow_links: bool) -> Scan:
@@ -216,7 +220,7 @@ def scan_notes(paths: Paths, follow_links: bool) -> Scan:
     are parsed again. The Zotero library named in papers.toml is one more "file": its stat key
     covers the database, its -wal and the attachment files, so an unchanged library is not
     read."""
-    from search.notes import list_note_files  # markdown-it and YAML: see read_file
+    from search.readers.markdown import list_note_files  # markdown-it and YAML: see read_file
 
     files, walk_problems = list_note_files(paths.notes, follow_links)
     problems: list[Problem] = [
@@ -239,6 +243,7 @@ def scan_notes(paths: Paths, follow_links: bool) -> Scan:
     if not files and not zotero:
         raise NotesError(f"no notes in {paths.notes}: add .md, .bib or .jsonl files")
     stats: list[FileStat] = []
+    ids: dict[str, tuple[int, int]] = {}
     for f in files:
         rel = _rel(f, paths.notes)
         try:
@@ -247,10 +252,11 @@ def scan_notes(paths: Paths, follow_links: bool) -> Scan:
             problems.append(Problem(rel, None, f"cannot read: {e.strerror or e}"))
             continue
         stats.append((f, rel, st.st_size, st.st_mtime_ns))
+        ids[rel] = (st.st_ctime_ns, st.st_ino)
     config = load_config(paths.root)
     stats = [s for s in stats if config.included(s[1])]
     stats.extend(zotero)
-    return Scan(stats, problems, config)
+    return Scan(stats, problems, config, ids)
 
 
 class ParseCache:
@@ -274,6 +280,7 @@ class ParseCache:
         self.previous = previous if usable else None
         self.files = previous.file_meta() if previous is not None and usable else {}
         self.config = scan.config
+        self.ids = scan.ids
         self.pdf_cache = pdf_cache
         self.verify = verify
         # --verify: the content of every file, hashed now, must match what was parsed.
@@ -282,10 +289,18 @@ class ParseCache:
         self.reread: dict[str, FileResult] = {}
 
     def fresh(self, rel: str, size: int, mtime: int) -> bool:
-        """The cached parse of `rel` can be used: same size and mtime (the fast path), it did
-        not fail as a whole, and with --verify, the same content."""
+        """The cached parse of `rel` can be used: same size, mtime, ctime and inode (the fast
+        path), it did not fail as a whole, and with --verify, the same content.
+
+        ctime and inode catch what size and mtime miss (git's racy-index rule): an edit of the
+        same size whose mtime was put back (`touch -r`, an editor or sync tool keeping times)
+        still moves ctime, which no program can set; a file replaced by another moves the
+        inode. A chmod or a copy of the library also moves them: a needless parse, never a
+        stale one."""
         c = self.files.get(rel)
         if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
+            return False
+        if c.ctime_ns is not None and (c.ctime_ns, c.inode) != self.ids.get(rel, (None, None)):
             return False
         return not self.verify or (c.sha256 is not None and self.hashes.get(rel) == c.sha256)
 
@@ -296,6 +311,8 @@ class ParseCache:
             return True
         c = self.files.get(rel)
         if c is None or not c.failed or (c.size, c.mtime_ns) != (size, mtime):
+            return False
+        if c.ctime_ns is not None and (c.ctime_ns, c.inode) != self.ids.get(rel, (None, None)):
             return False
         assert self.previous is not None
         result = self.reread[rel] = read_clean(f, rel, self.config.read_as(rel), self.pdf_cache)
@@ -334,11 +351,14 @@ def cache_readings(
     for r, (f, rel, size, mtime) in zip(readings, scan.stats, strict=True):
         if changed is not None and rel not in changed:
             continue
+        ctime, inode = scan.ids.get(rel, (None, None))
         db.cache_file(
             {
                 "path": rel,
                 "size": size,
                 "mtime_ns": mtime,
+                "ctime_ns": ctime,
+                "inode": inode,
                 "records": records_to_json(r.final.records),
                 "problems": problems_to_json(r.final.problems),
                 "sha256": cache.digest(r, f),
@@ -383,7 +403,7 @@ def records_by_file(
     readings: list[FileReading],
     problems: list[Problem],
 ) -> FileRecords:
-    """Every file's records with note links resolved (notes_folder.final_records); the
+    """Every file's records with note links resolved (readers.folder.final_records); the
     problems met reading them are added to `problems`."""
     problems.extend(final_problems(readings))
     resolve = link_resolver([r.rel for r in readings])
@@ -410,7 +430,38 @@ def reading_row(r: FileReading) -> dict[str, Any]:
     else:
         row["reading"], row["reason"] = r.base.reading, r.base.reason
         row["entries"] = r.base.entries
+        row["unsure"] = r.base.unsure
     return row
+
+
+# A file that held at least this many papers and now holds under half of them is named in the
+# rebuild's summary: an edit that changes how a file is read must not drop papers unseen.
+SHRUNK_FROM = 4
+
+
+def report_shrunk(previous: store.Index | None, readings: list[FileReading], log: Log) -> list[str]:
+    """Name each file parsed again whose papers fell to under half of what it held (logged,
+    and returned as lines)."""
+    shrunk: list[str] = []
+    if previous is None:
+        return shrunk
+    for r in readings:
+        if r.from_cache:
+            continue
+        try:
+            before = int((previous.file_reading(r.rel).get("final") or {}).get("papers", 0))
+        except (sqlite3.Error, ValueError, TypeError):
+            return shrunk  # an index without stored readings: nothing to compare with
+        after = len(r.final.records)
+        if before >= SHRUNK_FROM and 2 * after < before:
+            line = (
+                f"{r.rel}: {after} paper{'s' if after != 1 else ''} now, {before} before "
+                f"(read as {r.final.reading}: {r.final.reason}; `papers list --files` shows "
+                "how each file is read, papers.toml can set it)"
+            )
+            shrunk.append(line)
+            log(line)
+    return shrunk
 
 
 def read_with_cache(scan: Scan, cache: ParseCache) -> tuple[list[FileReading], int]:
@@ -440,6 +491,7 @@ def read_with_cache(scan: Scan, cache: ParseCache) -> tuple[list[FileReading], i
             reading=str(row.get("reading", "")),
             reason=str(row.get("reason", "")),
             entries=int(row.get("entries", 0)),
+            unsure=str(row.get("unsure", "")),
         )
 
     def cached(rel: str, mode: str) -> FileResult | None:
@@ -457,7 +509,11 @@ def read_with_cache(scan: Scan, cache: ParseCache) -> tuple[list[FileReading], i
         final = row.get("final") or {}
         return from_columns(
             rel,
-            {"reading": final.get("reading"), "reason": final.get("reason")},
+            {
+                "reading": final.get("reading"),
+                "reason": final.get("reason"),
+                "unsure": final.get("unsure", ""),
+            },
             final.get("papers"),
         )
 

@@ -77,6 +77,9 @@ class FileResult:
     reading: str = ""
     reason: str = ""
     entries: int = 0  # of a list: entries with evidence (links to papers or notes, tags)
+    # Why the reading rests on weak evidence ("" when it does not): `papers list --files
+    # --doubtful` shows these, so a user can settle them in papers.toml.
+    unsure: str = ""
 
 
 # How many problems of one file are listed; the rest are counted in one more line, so a file

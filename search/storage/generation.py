@@ -73,6 +73,8 @@ class RebuildReport:
     chunks_unchanged: int = 0
     chunks_embedded: int = 0  # added + changed: what the encoder had to run on
     reembed_reason: str | None = None
+    # Files whose papers fell to under half, one line each (see readers.incremental.report_shrunk).
+    shrunk: list[str] = field(default_factory=list)
     nothing_changed: bool = False
     model: str = ""
     seconds: float = 0.0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from search.library import Paper, Paths, merge, merge_keys, paper_id
-from search.notes_folder import (
+from search.readers.folder import (
     FileReading,
     link_resolver,
 )

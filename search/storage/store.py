@@ -52,7 +52,7 @@ SCHEMA = """
 CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records TEXT, problems TEXT,
-    sha256 TEXT, reading TEXT
+    sha256 TEXT, reading TEXT, ctime_ns INTEGER, inode INTEGER
 );
 CREATE TABLE papers (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, norm_title TEXT,
@@ -147,6 +147,9 @@ class CachedFile:
     mtime_ns: int
     sha256: str | None
     failed: bool
+    # None in indexes built before they were kept (and for the Zotero library's stat key).
+    ctime_ns: int | None = None
+    inode: int | None = None
 
 
 _PAPER_COLS = (
@@ -343,11 +346,12 @@ class Index:
         """What the parse cache knows of every note file read by the build of this generation."""
         columns = {r[1] for r in self.query("PRAGMA table_info(files)")}
         sha = "sha256" if "sha256" in columns else "NULL"  # indexes built before it was kept
+        ids = "ctime_ns, inode" if "inode" in columns else "NULL, NULL"
         return {
-            r[0]: CachedFile(r[1], r[2], r[3], bool(r[4]))
+            r[0]: CachedFile(r[1], r[2], r[3], bool(r[4]), r[5], r[6])
             for r in self.query(
-                f"SELECT path, size, mtime_ns, {sha}, records = '[]' AND problems != '[]' "
-                "FROM files"
+                f"SELECT path, size, mtime_ns, {sha}, records = '[]' AND problems != '[]', "
+                f"{ids} FROM files"
             )
         }
 
@@ -377,7 +381,7 @@ class Index:
         return str(rows[0][0])
 
     def file_reading(self, path: str) -> dict[str, Any]:
-        """How one note file was read (see notes_folder.FileReading), or {} if not stored."""
+        """How one note file was read (see readers.folder.FileReading), or {} if not stored."""
         rows = self.query("SELECT reading FROM files WHERE path = ?", (path,))
         return json.loads(rows[0][0] or "{}") if rows else {}
 
@@ -580,7 +584,12 @@ class GenerationWriter:
         # write: the disk takes the copy while the rest of the rebuild computes (the map's
         # background import among it, map.warm_up), not while it waits.
         _fsync_file(path)
-        return cls(open_for_writing(path))
+        db = open_for_writing(path)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(files)")}
+        for column in ("ctime_ns", "inode"):
+            if column not in columns:  # a generation written before they were kept
+                db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
+        return cls(db)
 
     def delete_papers(self, pids: Iterable[int]) -> None:
         """Remove papers with their sources, aliases, keyword rows, records and merge keys
@@ -621,12 +630,13 @@ class GenerationWriter:
         self.db.executemany("INSERT INTO merge_keys (key, pid) VALUES (?, ?)", rows)
 
     def cache_file(self, row: dict[str, Any]) -> None:
-        """One notes file's parse cache: path, size, mtime_ns, records, problems, sha256,
-        reading."""
+        """One notes file's parse cache: path, size, mtime_ns, ctime_ns, inode, records,
+        problems, sha256, reading."""
         self.db.execute(
-            "INSERT INTO files (path, size, mtime_ns, records, problems, sha256, reading) "
-            "VALUES (:path, :size, :mtime_ns, :records, :problems, :sha256, :reading)",
-            row,
+            "INSERT INTO files (path, size, mtime_ns, ctime_ns, inode, records, problems, "
+            "sha256, reading) VALUES (:path, :size, :mtime_ns, :ctime_ns, :inode, :records, "
+            ":problems, :sha256, :reading)",
+            {"ctime_ns": None, "inode": None, **row},
         )
 
     def add_papers(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -36,7 +36,13 @@ Cache = Callable[[str, str], FileResult | None]
 
 _MARKDOWN = (".md", ".markdown")
 _README_STEMS = {"readme", "index", "_index"}
+_FOLDER_NOTES = _README_STEMS | {"summary", "notes", "note"}
 LIST_OF_PAPERS = 6  # entries a linked file needs to stay a list
+AMONG_PAPERS = "no title of its own"
+# How a reader says a file holds no text of its own (only links, tags or nothing): such a file
+# is not made a paper by its neighbours. Here, not in the Markdown reader, so that a rebuild
+# loads markdown-it only when it reads a note.
+NO_TEXT = "no text of its own"
 
 
 @dataclass
@@ -112,6 +118,8 @@ def read_notes(
         if result is None:
             result = read(r.path, r.rel, "paper")
         result.reason = why
+        if why.startswith(AMONG_PAPERS):
+            result.unsure = "no title of its own: titled by its file name, as its neighbours are"
         r.promoted, r.promoted_why = result, why
     # "- [Vision](vision.md)" in a README that links its own reading lists: a link to a list,
     # not a paper (unless it also links a paper).
@@ -158,13 +166,14 @@ def _among_papers(readings: list[FileReading], promote: dict[str, str]) -> dict[
                 r.mode == "auto"
                 and r.base.reading == "skipped"
                 and not r.base.problems
+                and not r.base.reason.startswith(NO_TEXT)
                 and r.rel.lower().endswith(_MARKDOWN)
                 and stem not in _README_STEMS
                 and papers >= 2
                 and 3 * papers >= 2 * (len(group) - 1)
             ):
                 where = f"{folder}/" if folder else "the notes folder"
-                out[r.rel] = f"no title of its own, among {papers} one-paper notes in {where}"
+                out[r.rel] = f"{AMONG_PAPERS}, among {papers} one-paper notes in {where}"
     return out
 
 
@@ -183,6 +192,8 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
         by_folder.setdefault(_folder_key(posixpath.dirname(rel)), []).append(rel)
 
     def resolve(target: str) -> str | None:
+        if target.endswith("/"):
+            return folder_note(target.rstrip("/"))
         if target in exact:
             return target
         for table, key in (
@@ -194,6 +205,18 @@ def _resolver(rels: list[str]) -> Callable[[str], str | None]:
             if len(found) == 1 and (table is not by_folder or posixpath.dirname(target)):
                 return found[0]
         return None
+
+    def folder_note(folder: str) -> str | None:
+        """A link to a folder means its README.md, index.md or summary.md, else its only note."""
+        inside = by_folder.get(_folder_key(folder), [])
+        named = [
+            r
+            for r in inside
+            if posixpath.splitext(posixpath.basename(r))[0].lower() in _FOLDER_NOTES
+        ]
+        if len(named) == 1:
+            return named[0]
+        return inside[0] if len(inside) == 1 else None
 
     return resolve
 
@@ -240,6 +263,7 @@ def summary(r: FileReading) -> dict[str, Any]:
         "reason": final.reason,
         "papers": len(final.records),
         "mode": r.mode,
+        "unsure": final.unsure,
     }
 
 
@@ -250,6 +274,7 @@ def result_to_json(result: FileResult) -> dict[str, Any]:
         "reading": result.reading,
         "reason": result.reason,
         "entries": result.entries,
+        "unsure": result.unsure,
     }
 
 
@@ -260,4 +285,5 @@ def result_from_json(data: dict[str, Any]) -> FileResult:
         reading=str(data.get("reading", "")),
         reason=str(data.get("reason", "")),
         entries=int(data.get("entries", 0)),
+        unsure=str(data.get("unsure", "")),
     )

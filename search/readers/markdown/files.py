@@ -1,0 +1,206 @@
+"""Listing the note files of a notes folder, and reading one as text (sizes, encodings, links
+that leave the library) before it is parsed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from search.readers.markdown.parser import _problem, parse_markdown
+from search.readers.records import (
+    FileResult,
+    Problem,
+)
+
+MAX_NOTE_BYTES = 20 * 1024 * 1024
+
+
+NOTE_SUFFIXES = frozenset({".md", ".markdown", ".bib", ".jsonl", ".pdf"})
+
+
+_BINARY_SNIFF = 8192
+
+
+def list_note_files(
+    notes_dir: Path, follow_links: bool = False
+) -> tuple[list[Path], list[Problem]]:
+    """Every note file (.md, .markdown, .bib, .jsonl) under `notes_dir`, sorted, and the
+    problems met on the way. Hidden names are skipped; symlinks are followed, but a folder
+    reached twice (a symlink loop, or two links to one folder) is walked once. Never raises.
+
+    A symlink that leads out of the library (the folder holding notes/) is reported and not
+    followed unless `follow_links`: nothing outside the library is read unless asked.
+    """
+    root = Path(notes_dir)
+    files: list[tuple[Path, bool]] = []  # (path, reached through a symlink)
+    problems: list[Problem] = []
+
+    def rel(p: str | Path) -> str:
+        try:
+            return Path(p).relative_to(root).as_posix() or "."
+        except ValueError:
+            return str(p)
+
+    try:
+        root_real = os.path.realpath(root)
+        if not root.is_dir():
+            return [], [Problem(str(root), None, "notes folder is missing or not a folder")]
+    except OSError as exc:
+        return [], [Problem(str(root), None, f"cannot open notes folder: {exc.strerror}")]
+
+    # The library is the folder holding notes/; notes/ may itself be a link to elsewhere.
+    library = [Path(root_real), Path(os.path.realpath(root.parent))]
+
+    def leaves_library(link: Path) -> Problem | None:
+        if follow_links:
+            return None
+        target = Path(os.path.realpath(link))
+        if any(target.is_relative_to(inside) for inside in library):
+            return None
+        return Problem(
+            rel(link),
+            None,
+            f"symlink to {target}, outside the library: not followed "
+            "(`papers rebuild --follow-links` follows it)",
+        )
+
+    visited = {root_real}
+    stack: list[Path] = [root]
+    # Symlinked folders wait until every real folder is listed, so that a folder reachable
+    # both ways is listed under its real path and the link is the one reported.
+    linked: list[Path] = []
+    via_link: set[Path] = set()  # folders reached through a symlink
+    while stack or linked:
+        if not stack:
+            link = linked.pop(0)
+            real = os.path.realpath(link)
+            if real in visited:
+                problems.append(
+                    Problem(rel(link), None, "symlink to a folder already read (a loop?); skipped")
+                )
+                continue
+            visited.add(real)
+            stack.append(link)
+            via_link.add(link)
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Problem(rel(folder), None, f"cannot read folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir()  # follows symlinks
+                is_file = entry.is_file()
+            except OSError as exc:
+                problems.append(Problem(rel(path), None, f"cannot read: {exc.strerror}"))
+                continue
+            if is_dir:
+                if is_link:
+                    outside = leaves_library(path)
+                    if outside is not None:
+                        problems.append(outside)
+                    else:
+                        linked.append(path)
+                    continue
+                real = os.path.realpath(path)
+                if real in visited:
+                    problems.append(Problem(rel(path), None, "folder already read; skipped"))
+                    continue
+                visited.add(real)
+                stack.append(path)
+                if folder in via_link:
+                    via_link.add(path)
+            elif path.suffix.lower() in NOTE_SUFFIXES:
+                if not is_file:
+                    problems.append(Problem(rel(path), None, _not_a_file(path, is_link)))
+                    continue
+                outside = leaves_library(path) if is_link else None
+                if outside is not None:
+                    problems.append(outside)
+                else:
+                    files.append((path, is_link or folder in via_link))
+    # Two paths to one file would give every paper in it twice: keep the real one.
+    seen: set[str] = set()
+    unique = []
+    for f, _ in sorted(files, key=lambda fl: (fl[1], fl[0])):
+        real = os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            unique.append(f)
+    unique.sort()
+    return unique, problems
+
+
+def _not_a_file(path: Path, is_link: bool) -> str:
+    """Why a note-named entry that is not a regular file (after links) is not read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink" if is_link else f"cannot read: {exc.strerror}"
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a file")
+    return f"not a regular file ({kind}{', through a symlink' if is_link else ''})"
+
+
+def read_markdown_file(path: Path, rel: str, read_as: str = "auto") -> FileResult:
+    """Read one Markdown note and parse it; a file that is not a readable, UTF-8 text note of
+    at most MAX_NOTE_BYTES gives a Problem and no records. Never raises."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return _problem(rel, None, "not a regular file")
+        if st.st_size > MAX_NOTE_BYTES:
+            return _too_big(rel, st.st_size)
+        with open(path, "rb") as f:
+            # Read one byte past the limit: the file may have grown since stat().
+            data = f.read(MAX_NOTE_BYTES + 1)
+    except OSError as exc:
+        return _problem(rel, None, f"cannot read: {exc.strerror or exc}")
+    if len(data) > MAX_NOTE_BYTES:
+        return _too_big(rel, len(data))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark
+        try:
+            return parse_markdown(data.decode("utf-16"), rel)
+        except UnicodeDecodeError as exc:
+            return _problem(rel, None, f"not valid UTF-16 (byte offset {exc.start})")
+    if b"\x00" in data[:_BINARY_SNIFF]:
+        if _looks_utf16(data[:_BINARY_SNIFF]):
+            return _problem(rel, None, "UTF-16 text without a byte-order mark: save it as UTF-8")
+        return _problem(rel, None, "binary file (NUL byte), not a text note")
+    bom = data.startswith(b"\xef\xbb\xbf")
+    try:
+        text = data[3 if bom else 0 :].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if bom else 0)
+        line = data[:offset].count(b"\n") + 1
+        return _problem(rel, line, f"not valid UTF-8 (byte offset {offset}, line {line})")
+    return parse_markdown(text, rel, read_as)
+
+
+def _looks_utf16(sample: bytes) -> bool:
+    """Mostly-ASCII UTF-16: NUL in nearly every other byte, on one side only."""
+    half = len(sample) // 2
+    if half < 2:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) >= 0.6 * half and min(even, odd) <= 0.05 * half
+
+
+def _too_big(rel: str, size: int) -> FileResult:
+    mb = MAX_NOTE_BYTES / (1024 * 1024)
+    return _problem(rel, None, f"{size} bytes is over the {mb:g} MB limit for a note; skipped")
