@@ -20,6 +20,16 @@ SEED = ROOT / "notes" / "cvpr2020.md"
 FakeEncoder = HashingEncoder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads or writes the user's own cache (~/.cache/papers), module- and
+    session-scoped fixtures included: each test then gets its own (see `library`)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def encoders() -> Iterator[Callable[[str, Callable[[], Encoder]], None]]:
     """`encoders(name, factory)` registers an in-process encoder for this test only."""

@@ -176,36 +176,44 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
-def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Starlette:
-    """The web app over `library`. `allowed_hosts`: Host header names accepted (default:
-    loopback names only)."""
-    maps = MapCache(library)
+def error_status(e: PapersError) -> int:
+    """The HTTP status of a library error: not found 404, no index yet 503, bad input 400."""
+    if isinstance(e, NotFound):
+        return 404
+    if isinstance(e, IndexMissing):
+        return 503
+    return 400 if isinstance(e, Ambiguous) or type(e) is PapersError else 500
 
-    def error_status(e: PapersError) -> int:
-        if isinstance(e, NotFound):
-            return 404
-        if isinstance(e, IndexMissing):
-            return 503
-        return 400 if isinstance(e, Ambiguous) or type(e) is PapersError else 500
 
-    def api(call: Any) -> Response:
-        try:
-            return JSONResponse(call())
-        except PapersError as e:
-            return JSONResponse({"error": str(e)}, status_code=error_status(e))
+def api_response(call: Any) -> Response:
+    """`call()` as JSON, or its library error as {"error": ...} with its status."""
+    try:
+        return JSONResponse(call())
+    except PapersError as e:
+        return JSONResponse({"error": str(e)}, status_code=error_status(e))
 
-    def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        return templates.TemplateResponse(request, name, context, status_code=status)
 
-    def search_params(request: Request) -> dict[str, Any]:
-        q = request.query_params
-        mode = q.get("mode") or "hybrid"
-        if mode not in MODES:
-            raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        return {"k": _int(q.get("k"), 10), "mode": mode, "section": q.get("section") or None}
+def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def search_params(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    mode = q.get("mode") or "hybrid"
+    if mode not in MODES:
+        raise PapersError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return {"k": _int(q.get("k"), 10), "mode": mode, "section": q.get("section") or None}
+
+
+class Site:
+    """The pages and the JSON API over one open `Library`: one method per route."""
+
+    def __init__(self, library: Library):
+        self.library = library
+        self.maps = MapCache(library)
 
     # -- pages ---------------------------------------------------------------------------
-    def search_page(request: Request) -> Response:
+    def search_page(self, request: Request) -> Response:
         question = (request.query_params.get("q") or "").strip()
         hits: list[Hit] = []
         papers: list[Paper] = []
@@ -214,9 +222,9 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
         try:
             params = search_params(request)
             if question:
-                hits = library.ask(question, **params)
+                hits = self.library.ask(question, **params)
             else:
-                papers = library.papers()
+                papers = self.library.papers()
         except PapersError as e:
             error = str(e)
         return page(
@@ -231,11 +239,11 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
             **params,
         )
 
-    def note_page(request: Request) -> Response:
+    def note_page(self, request: Request) -> Response:
         """A note file under notes/, read-only: text with line anchors, a PDF as it is."""
         place = request.path_params["place"]
-        notes = library.notes_dir.resolve()
-        path = (library.root / place).resolve()
+        notes = self.library.notes_dir.resolve()
+        path = (self.library.root / place).resolve()
         missing = NotFound(f"no note file {place}")
         if not place.startswith("notes/") or not path.is_relative_to(notes) or not path.is_file():
             return page(request, "error.html", status=404, error=str(missing))
@@ -246,58 +254,65 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
         text = path.read_bytes().decode("utf-8", errors="replace")
         return page(request, "note.html", place=place, lines=numbered_lines(text))
 
-    def paper_page(request: Request) -> Response:
+    def paper_page(self, request: Request) -> Response:
         pid = request.path_params["paper_id"]
         try:
-            paper = library.show(pid)
-            similar = library.similar(paper, k=10)
+            paper = self.library.show(pid)
+            similar = self.library.similar(paper, k=10)
         except PapersError as e:
             return page(request, "error.html", status=error_status(e), error=str(e))
         return page(request, "paper.html", paper=paper, similar=similar)
 
-    def map_page(request: Request) -> Response:
+    def map_page(self, request: Request) -> Response:
         return page(request, "map.html")
 
     # -- JSON ----------------------------------------------------------------------------
-    async def api_ask(request: Request) -> Response:
+    async def api_ask(self, request: Request) -> Response:
         # Answered in the event loop's own thread, not handed to the thread pool a plain
         # function runs in: a warm question is ~20 ms of work, and the two thread switches
         # of that hand-off cost ~10 ms more at p50 on a busy machine (docs/benchmarks.md).
         # The loop waits meanwhile; a local server for one person loses nothing by it.
         def run() -> Any:
             params = search_params(request)
-            return output.hits_json(library.ask(request.query_params.get("q") or "", **params))
+            question = request.query_params.get("q") or ""
+            return output.hits_json(self.library.ask(question, **params))
 
-        return api(run)
+        return api_response(run)
 
-    def api_similar(request: Request) -> Response:
+    def api_similar(self, request: Request) -> Response:
         q = request.query_params
 
         def run() -> Any:
-            found = library.similar(q.get("paper"), text=q.get("text"), k=_int(q.get("k"), 10))
-            return output.hits_json(found)
+            k = _int(q.get("k"), 10)
+            return output.hits_json(self.library.similar(q.get("paper"), text=q.get("text"), k=k))
 
-        return api(run)
+        return api_response(run)
 
-    def api_paper(request: Request) -> Response:
-        return api(lambda: output.paper_json(library.show(request.path_params["paper_id"])))
+    def api_paper(self, request: Request) -> Response:
+        paper_id = request.path_params["paper_id"]
+        return api_response(lambda: output.paper_json(self.library.show(paper_id)))
 
-    def api_papers(request: Request) -> Response:
-        return api(lambda: output.paper_list_json(library.papers()))
+    def api_papers(self, request: Request) -> Response:
+        return api_response(lambda: output.paper_list_json(self.library.papers()))
 
-    def api_map(request: Request) -> Response:
-        return api(maps.get)
+    def api_map(self, request: Request) -> Response:
+        return api_response(self.maps.get)
 
+
+def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Starlette:
+    """The web app over `library`. `allowed_hosts`: Host header names accepted (default:
+    loopback names only)."""
+    site = Site(library)
     routes = [
-        Route("/", search_page),
-        Route("/paper/{paper_id:path}", paper_page),
-        Route("/map", map_page),
-        Route("/note/{place:path}", note_page),
-        Route("/api/ask", api_ask),
-        Route("/api/similar", api_similar),
-        Route("/api/papers", api_papers),
-        Route("/api/papers/{paper_id:path}", api_paper),
-        Route("/api/map", api_map),
+        Route("/", site.search_page),
+        Route("/paper/{paper_id:path}", site.paper_page),
+        Route("/map", site.map_page),
+        Route("/note/{place:path}", site.note_page),
+        Route("/api/ask", site.api_ask),
+        Route("/api/similar", site.api_similar),
+        Route("/api/papers", site.api_papers),
+        Route("/api/papers/{paper_id:path}", site.api_paper),
+        Route("/api/map", site.api_map),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     hosts = allowed_hosts or LOOPBACK_HOSTS
