@@ -17,9 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.build import _content_hash, read_file, rebuild  # noqa: E402
+from search.build import read_file, rebuild  # noqa: E402
 from search.encoders.onnx_encoder import export_problem  # noqa: E402
 from search.library import library_paths  # noqa: E402
+from search.readers.incremental import content_hash  # noqa: E402
 from search.readers.markdown import list_note_files  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
         files, _ = list_note_files(d, follow_links=True)
         size = sum(f.stat().st_size for f in files) / 1e6
         parse = best(lambda files=files: [read_file(f, f.name) for f in files], args.repeat)
-        digest = best(lambda files=files: [_content_hash(f) for f in files], args.repeat)
+        digest = best(lambda files=files: [content_hash(f) for f in files], args.repeat)
         print(
             f"{d.name}: {len(files)} files, {size:.1f} MB: parse {parse:.3f} s, "
             f"sha256 {digest:.4f} s ({100 * digest / parse:.1f}% of parsing)"

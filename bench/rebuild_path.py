@@ -12,7 +12,10 @@ more after one note changed (the patch path). Counted over distinct calls betwee
 - moves: calls from a function of one module to a function of another;
 - modules: how many modules the rebuild runs code in;
 - back up: moves into a module that is already on the stack below the caller's frame, not
-  counting the module the caller itself is in (e.g. build -> store -> build).
+  counting the module the caller itself is in (e.g. build -> store -> build);
+- streamed: generators of one module consumed by another (rows handed to the writer a few at a
+  time, so that memory does not grow with the library). Resuming a generator is not a call the
+  consumer makes into its caller's logic, so these are counted apart from moves and back up.
 
 --code measures another checkout's search/ (for a before/after in the same run). Prints JSON.
 """
@@ -20,6 +23,7 @@ more after one note changed (the patch path). Counted over distinct calls betwee
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shutil
 import sys
@@ -44,6 +48,7 @@ class PathRecorder:
         self.moves: set[tuple[str, str, str, str]] = set()
         self.back_up: set[tuple[str, str, str, str]] = set()
         self.modules: set[str] = set()
+        self.streamed: set[tuple[str, str, str, str]] = set()
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if event != "call":
@@ -63,6 +68,9 @@ class PathRecorder:
         if caller == callee:
             return
         edge = (caller, up.f_code.co_name, callee, frame.f_code.co_name)
+        if frame.f_code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
+            self.streamed.add(edge)
+            return
         self.moves.add(edge)
         below = up.f_back
         while below is not None:
@@ -76,6 +84,7 @@ class PathRecorder:
             "moves": len(self.moves),
             "modules": len(self.modules),
             "back_up": len(self.back_up),
+            "streamed": len(self.streamed),
             "back_up_edges": sorted(f"{a}.{b} -> {c}.{d}" for a, b, c, d in self.back_up),
         }
 

@@ -231,6 +231,9 @@ class Hit:
     why: Why | None = None
     page_file: str | None = None  # as the user sees it: notes/paper.pdf, or a Zotero item
     page: str | None = None  # the page label
+    # 0..1 for people: cosine similarity of the paper's closest passage to the question
+    # (keyword mode: the share of the question's words it holds). `score` ranks; this reads.
+    relevance: float = 0.0
 
     @property
     def where(self) -> str:
@@ -249,6 +252,7 @@ class Hit:
             why=Why.from_explain(hit.explain) if hit.explain else None,
             page_file=store.place(hit.page_file) if hit.page_file else None,
             page=hit.page,
+            relevance=hit.relevance,
         )
 
 

@@ -1,4 +1,11 @@
-"""Exceptions the library raises; the CLI turns each into one line on stderr."""
+"""Exceptions the library raises; the CLI turns each into one line on stderr.
+
+Also how a full disk is recognised (`disk_full_error`), in one place for the rebuild and the
+catalog, so both say "the disk is full" rather than a traceback.
+"""
+
+import errno
+import sqlite3
 
 
 class PapersError(Exception):
@@ -60,3 +67,26 @@ class ConfigError(PapersError):
 
 class ZoteroError(PapersError):
     """The Zotero data directory, or the papers.toml entry naming it, cannot be used."""
+
+
+def disk_full_error(e: BaseException) -> bool:
+    """True for the ways a full disk (or quota) shows up: OSError ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL, and FAISS's write error (a RuntimeError quoting the failed write)."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(e).lower()
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text
+    if isinstance(e, RuntimeError):
+        # FAISS quotes strerror: "write error in …: 4051 != 16000 (No space left on device)"
+        return "no space left" in text or "quota exceeded" in text
+    return False
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover

@@ -11,6 +11,8 @@ from pathlib import Path
 from search.readers.records import Record, normalise_title
 
 LIBRARY_ENV = "PAPERS_LIBRARY"
+# DataCite DOIs arXiv gives every preprint (10.48550/arXiv.2101.00001).
+ARXIV_DOI_PREFIX = "10.48550/"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,11 @@ class Paper:
 
     @property
     def doi(self) -> str | None:
-        return next((r.doi for r in self.records if r.doi), None)
+        # A preprint's DOI (arXiv's 10.48550/...) gives way to the published version's.
+        dois = [r.doi for r in self.records if r.doi]
+        return next((d for d in dois if not d.startswith(ARXIV_DOI_PREFIX)), None) or next(
+            iter(dois), None
+        )
 
     @property
     def url(self) -> str | None:

@@ -57,6 +57,9 @@ class Hit:
     # The PDF page (or Zotero full text) the answer was found on: its file and page label.
     page_file: str | None = None
     page: str | None = None
+    # 0..1, for people: the question's cosine similarity to the paper's closest passage
+    # (keyword mode: the share of the question's words the paper holds). See `relevance`.
+    relevance: float = 0.0
 
     @property
     def where(self) -> str:
@@ -259,6 +262,7 @@ class Searcher:
         section: str | None,
         exclude: set[int] | None = None,
         text: str = "",
+        qvec: np.ndarray | None = None,
     ) -> list[Hit]:
         pids = [pid for pid, _, _ in ranked if not exclude or pid not in exclude]
         rows = self.index.papers(pids)
@@ -278,7 +282,33 @@ class Searcher:
             terms = matched_terms(self.index, text, [h.paper.pid for h in out])
             for h in out:
                 h.explain["terms"] = terms[h.paper.pid][:MAX_TERMS_SHOWN]
+        self._relevance(out, text, qvec)
         return out
+
+    def _relevance(self, hits: list[Hit], text: str, qvec: np.ndarray | None) -> None:
+        """Give each hit a score people can read, 0 to 1, whatever the mode ranked it by.
+
+        The fused score (a sum of z-scores) and bm25 are unbounded and comparable within one
+        answer only; cosine similarity is the same scale for every question. With a query
+        vector: the cosine of the paper's closest passage (the semantic ranking's own score,
+        else computed from its stored vectors), clipped at 0. Without one (keyword mode): the
+        share of the question's words the paper holds.
+        """
+        if qvec is None:
+            wanted = len(query_terms(text)) if text else 0
+            for h in hits:
+                found = len(h.explain.get("terms") or [])
+                h.relevance = min(1.0, found / wanted) if wanted else 0.0
+            return
+        for h in hits:
+            sem = h.explain.get("semantic")
+            if sem is not None:
+                score = float(sem["score"])
+            else:
+                vids = self.index.paper_vids(h.paper.pid)
+                vecs = vectors.reconstruct(self.index.vectors, vids) if vids else None
+                score = float((vecs @ qvec).max()) if vecs is not None else 0.0
+            h.relevance = min(1.0, max(0.0, score))
 
     def _pages(self, hits: list[Hit], text: str) -> None:
         """Give each hit found on a page that page: the page of its best chunk in the semantic
@@ -325,7 +355,7 @@ class Searcher:
         if mode != "keyword":
             qvec = self.encoder.encode([question], query=True)[0]
         ranked = self.rank(question, qvec, mode, self._pool(k, section))
-        return self.hits(ranked, k, section, text=question)
+        return self.hits(ranked, k, section, text=question, qvec=qvec)
 
     def find(self, title_or_id: str) -> PaperRow:
         """A paper by id, arXiv id, DOI or (fuzzy) title."""
@@ -367,9 +397,14 @@ class Searcher:
         found = process.extract(
             query, choices, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
         )
-        good = [f for f in found if f[1] >= TITLE_CUTOFF]
+        # WRatio scores a short query against the best-aligned part of a long title, so
+        # "Deep Residual Learning for Image Recognition" scored 90 against five unrelated
+        # titles. A candidate must also hold the query's words (each within a typo).
+        words = _title_words(query)
+        good = [f for f in found if f[1] >= TITLE_CUTOFF and _holds_words(f[0], words)]
         if not good:
-            near = "; ".join(f'"{t}"' for t, _, _ in found[:3])
+            related = [f for f in found if _shares_a_word(f[0], words)]
+            near = "; ".join(f'"{t}"' for t, _, _ in related[:3])
             raise NotFound(f'no paper titled "{query}"' + (f"; closest: {near}" if near else ""))
         exact = [f for f in good if utils.default_process(f[0]) == utils.default_process(query)]
         if len(exact) == 1:
@@ -400,12 +435,30 @@ class Searcher:
         # The paper's own text only picks keywords: cut quietly (its vectors are stored).
         text = " ".join([paper.title, *paper.notes, paper.abstract])[:MAX_QUERY_CHARS]
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
-        return self.hits(ranked, k, None, exclude={paper.pid}, text=text)
+        return self.hits(ranked, k, None, exclude={paper.pid}, text=text, qvec=qvec)
 
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         text = self._capped(_valid_text(text).strip(), "text")
         qvec = self.text_vector(text)
-        return self.hits(self.rank(text, qvec, mode, max(k, POOL)), k, None, text=text)
+        ranked = self.rank(text, qvec, mode, max(k, POOL))
+        return self.hits(ranked, k, None, text=text, qvec=qvec)
+
+
+def _title_words(text: str) -> list[str]:
+    """The words of a title that say something (no stopwords), lower-cased."""
+    return query_terms(normalise_title(text))
+
+
+def _holds_words(title: str, words: list[str]) -> bool:
+    """True if every word of `words` is in `title`, each exactly or within a typo."""
+    from rapidfuzz import fuzz  # lazy: only a fuzzy title lookup needs it
+
+    have = set(_title_words(title))
+    return all(w in have or any(fuzz.ratio(w, h) >= 80 for h in have) for w in words)
+
+
+def _shares_a_word(title: str, words: list[str]) -> bool:
+    return bool(set(words) & set(_title_words(title)))
 
 
 def _valid_text(text: str) -> str:

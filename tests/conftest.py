@@ -48,6 +48,8 @@ def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAPERS_LIBRARY", str(lib))
     monkeypatch.delenv("PAPERS_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # The user's cache (the ONNX export kept per model) is the test's own.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return lib
 
 

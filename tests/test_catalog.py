@@ -16,9 +16,9 @@ from search.catalog.catalog import (
     Filters,
     catalog_dir,
     catalog_encoder,
-    embed_pending,
     read_shard,
 )
+from search.catalog.embed_stages import embed_pending
 from search.faces.cli import cli
 from search.library import library_paths
 from tests.conftest import shared_data

@@ -14,6 +14,7 @@ SOURCE_KEYS = {"file", "line"}
 HIT_KEYS = {
     "rank",
     "score",
+    "relevance",
     "id",
     "title",
     "section",

@@ -75,7 +75,9 @@ def test_tools_are_listed_with_schemas_for_agents(built: Path) -> None:
 def test_each_tool_returns_the_cli_json_fields(built: Path) -> None:
     async def calls(s: ClientSession) -> dict[str, Any]:
         return {
-            "ask": structured(await s.call_tool("ask", {"question": "robot grasp torque", "k": 3})),
+            "ask": structured(
+                await s.call_tool("ask", {"question": "robot grasp torque", "k": 3, "full": True})
+            ),
             "kw": structured(
                 await s.call_tool(
                     "ask", {"question": "translation grammar", "mode": "keyword", "section": "Lang"}

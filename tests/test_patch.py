@@ -18,7 +18,7 @@ import pytest
 from search import build
 from search.build import RebuildReport, rebuild
 from search.library import library_paths
-from search.storage import vectors
+from search.storage import patch, vectors
 from search.storage.store import Index
 
 
@@ -119,17 +119,17 @@ def report_counts(r: RebuildReport) -> dict[str, Any]:
 @pytest.fixture
 def patches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the rebuilds that patched the previous generation. In a library this small a
-    change touches more than build.PATCH_AT_MOST of the papers, which in a large one goes the
+    change touches more than patch.PATCH_AT_MOST of the papers, which in a large one goes the
     whole way instead: here every change is patched."""
-    monkeypatch.setattr(build, "PATCH_AT_MOST", 1.0)
+    monkeypatch.setattr(patch, "PATCH_AT_MOST", 1.0)
     calls: list[int] = []
-    real = build._patch_generation
+    real = build.patch_generation
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build, "_patch_generation", spy)
+    monkeypatch.setattr(build, "patch_generation", spy)
     return calls
 
 
@@ -143,7 +143,7 @@ def check_against_scratch(
     shutil.copytree(library, twin, symlinks=True)
     patched = rebuild(library_paths(library), model="fake")
     with monkeypatch.context() as m:
-        m.setattr(build, "_plan_patch", lambda *args: None)
+        m.setattr(build, "plan_patch", lambda *args: None)
         whole = rebuild(library_paths(twin), model="fake")
     assert report_counts(patched) == report_counts(whole), step
     scratch = tmp_path / f"scratch-{step}"

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import build
 from search.build import RebuildReport, rebuild
 from search.encoders import index_encoder
 from search.encoders.encoder import Encoder
 from search.library import library_paths
+from search.readers import incremental
 from search.storage import vectors
 from search.storage.store import Index
 
@@ -167,7 +167,7 @@ def test_parser_change_reparses_without_reembedding(
     two_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_fake()
-    monkeypatch.setattr(build, "parser_version", lambda: "another")
+    monkeypatch.setattr(incremental, "parser_version", lambda: "another")
     r = build_fake()
     assert r.files_parsed == 2 and r.chunks_embedded == 0 and r.reembed_reason is None
 

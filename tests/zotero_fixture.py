@@ -227,9 +227,17 @@ class ZoteroBuilder:
         return item_id
 
     def add_standalone_pdf(
-        self, key: str, pages: list[str], title: str | None = None, file_title: str = "x.pdf"
+        self,
+        key: str,
+        pages: list[str],
+        title: str | None = None,
+        file_title: str = "x.pdf",
+        file_name: str | None = None,
     ) -> int:
-        """A PDF dropped into Zotero on its own: an attachment item without a parent."""
+        """A PDF dropped into Zotero on its own: an attachment item without a parent, titled
+        `file_title` in Zotero (its file name unless the user renamed it), stored as
+        `file_name` (default: `file_title`)."""
+        file_name = file_name or file_title
         att_id = self._item("attachment", key)
         self.db.execute(
             "INSERT INTO itemData VALUES (?, ?, ?)",
@@ -237,11 +245,11 @@ class ZoteroBuilder:
         )
         folder = self.dir / "storage" / key
         folder.mkdir(parents=True, exist_ok=True)
-        write_pdf(folder / file_title, pages, title=title)
+        write_pdf(folder / file_name, pages, title=title)
         self.db.execute(
             "INSERT INTO itemAttachments (itemID, parentItemID, linkMode, contentType, path) "
             "VALUES (?, NULL, 0, 'application/pdf', ?)",
-            (att_id, f"storage:{file_title}"),
+            (att_id, f"storage:{file_name}"),
         )
         return att_id
 

@@ -33,6 +33,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +45,10 @@ from search.catalog import ann
 from search.encoders.encoder import prompts_of, read_model_config, resolve_model
 from search.encoders.index_encoder import indexed_model, open_encoder
 from search.encoders.query_encoder import encoder_dir
-from search.errors import IndexMissing, PapersError
+from search.errors import DiskFull, IndexMissing, PapersError, disk_full_error, human_bytes
 from search.library import Paths
 from search.query import check_model
-from search.readers.importers import record_from_object
+from search.readers.importers import record_from_object, scrub_json_line
 from search.readers.records import Record, normalise_title
 from search.storage.store import Index
 
@@ -90,6 +91,21 @@ def catalog_dir(paths: Paths) -> Path:
 # --------------------------------------------------------------------------------------------
 # Reading sources
 # --------------------------------------------------------------------------------------------
+
+
+def _raise_if_disk_full(e: BaseException, folder: Path, doing: str) -> None:
+    """A full disk says so (as a rebuild does), with the space left; anything else returns."""
+
+    if not disk_full_error(e):
+        return
+    try:
+        free = f"{human_bytes(shutil.disk_usage(folder).free)} free on the disk holding {folder}"
+    except OSError:
+        free = f"free space on the disk holding {folder} unknown"
+    raise DiskFull(
+        f"catalog add failed, the disk is full: {doing} {folder / DB_NAME} ({e}); the catalog "
+        f"keeps what was added before this file; {free}"
+    ) from None
 
 
 @dataclass
@@ -275,6 +291,7 @@ def read_source(
             if not isinstance(obj, dict):
                 problem(number, "not a JSON object")
                 continue
+            obj, _scrubbed = scrub_json_line(raw, obj)  # text stays, U+FFFD for each one
             obj = _normalise_object(obj)
             try:
                 record = record_from_object(obj, name, number, name)
@@ -366,6 +383,7 @@ class Catalog:
             db.executescript(SCHEMA)
             found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         except sqlite3.DatabaseError as e:
+            _raise_if_disk_full(e, folder, "creating")
             raise CatalogError(
                 f"{path} is damaged ({e}); delete it and add the files again"
             ) from None
@@ -383,6 +401,21 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: Any) -> None:
+        """Close; a database found damaged while in use (SQLite reads pages as it needs them,
+        so opening proves little) is one error naming the file."""
+        self.close()
+        if isinstance(e, sqlite3.DatabaseError) and getattr(e, "sqlite_errorname", "") in (
+            "SQLITE_CORRUPT",
+            "SQLITE_NOTADB",
+        ):
+            raise CatalogError(
+                f"{self.folder / DB_NAME} is damaged ({e}); delete it and add the files again"
+            ) from None
+
     @property
     def version(self) -> int:
         """Goes up whenever papers are added or changed: embeddings merged at another
@@ -399,6 +432,14 @@ class Catalog:
     ) -> AddReport:
         """Stream each file into the catalog; a paper seen before (same arXiv id, DOI or
         title) is updated in place, keeping its vector when its text is unchanged."""
+        try:
+            return self._add_files(files, filters, log)
+        except (OSError, sqlite3.Error) as e:
+            self.db.rollback()
+            _raise_if_disk_full(e, self.folder, "adding to")
+            raise
+
+    def _add_files(self, files: Iterable[Path], filters: Filters, log: Log) -> AddReport:
         report = AddReport()
         for path in files:
             if not path.is_file():
@@ -620,18 +661,56 @@ def shard_name(hashes: np.ndarray) -> str:
     return "shard-" + hashlib.blake2b(hashes.tobytes(), digest_size=8).hexdigest() + ".npz"
 
 
-def write_shard(folder: Path, hashes: np.ndarray, vecs: np.ndarray) -> Path:
-    """Write one finished batch of vectors (float16, unit rows) keyed by text hash."""
+def write_shard(
+    folder: Path, hashes: np.ndarray, vecs: np.ndarray, precision: str = "fp32"
+) -> Path:
+    """Write one finished batch of vectors (float16, unit rows) keyed by text hash, with the
+    precision the model ran in (fp32, int8, fp16, bf16: search/catalog/embed.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     hashes = np.ascontiguousarray(hashes, dtype=np.int64)
     path = folder / shard_name(hashes)
-    _atomic_npz(path, hashes=hashes, vectors=np.asarray(vecs, dtype=np.float16))
+    _atomic_npz(
+        path,
+        hashes=hashes,
+        vectors=np.asarray(vecs, dtype=np.float16),
+        precision=np.asarray(precision),
+    )
     return path
 
 
-def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
+# What numpy raises for a file cut short or overwritten (a zip without its directory, an array
+# with fewer bytes than its header says, a header that is not one).
+_DAMAGE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def _damaged(path: Path, e: BaseException, fix: str) -> CatalogError:
+    why = getattr(e, "strerror", None) or str(e).split("\n")[0] or type(e).__name__
+    return CatalogError(f"{path} is damaged ({why}): {fix}")
+
+
+def shard_precision(path: Path) -> str:
+    """The precision a shard's vectors were made in; shards written before shards said were
+    all fp32 (ONNX fp32 or sentence-transformers fp32)."""
     with np.load(path, allow_pickle=False) as data:
-        return np.asarray(data["hashes"]), np.asarray(data["vectors"])
+        return str(data["precision"]) if "precision" in data.files else "fp32"
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A shard's text hashes and vectors; CatalogError naming the file when it is damaged."""
+    try:
+        # Our own handle: numpy leaves its own open when the zip is damaged.
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+            hashes, vecs = np.asarray(data["hashes"]), np.asarray(data["vectors"])
+    except _DAMAGE as e:
+        raise _damaged(
+            path, e, "run `papers catalog embed`, which drops it and embeds its papers again"
+        ) from None
+    if hashes.ndim != 1 or vecs.ndim != 2 or len(hashes) != len(vecs):
+        raise CatalogError(
+            f"{path} is damaged (its arrays do not match): run `papers catalog embed`, which "
+            "drops it and embeds its papers again"
+        )
+    return hashes, vecs
 
 
 @dataclass
@@ -668,12 +747,44 @@ class Embeddings:
     def shard_files(self) -> list[Path]:
         return sorted(self.shards.glob("shard-*.npz")) if self.shards.is_dir() else []
 
+    def drop_damaged_shards(self, log: Log = lambda s: None) -> int:
+        """Delete every shard that cannot be read whole (a disk error, a copy cut short), so
+        that its papers count as not embedded and are embedded again; how many."""
+        dropped = 0
+        for path in self.shard_files():
+            try:
+                read_shard(path)
+            except CatalogError as e:
+                log(f"{str(e).split(': run')[0]}: dropped, its papers are embedded again")
+                path.unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
+    def precisions(self) -> set[str]:
+        """The precisions the shards' vectors were made in (one, unless something mixed them;
+        none before the first shard). A shard that cannot be read is left to the checks that
+        read vectors."""
+        found = set()
+        for path in self.shard_files():
+            try:
+                found.add(shard_precision(path))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                continue
+        return found
+
     def known_hashes(self) -> np.ndarray:
         """Text hashes with a vector in a finished shard (sorted, unique)."""
         parts = []
         for path in self.shard_files():
-            with np.load(path, allow_pickle=False) as data:
-                parts.append(np.asarray(data["hashes"]))
+            try:
+                with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+                    parts.append(np.asarray(data["hashes"]))
+            except _DAMAGE as e:
+                raise _damaged(
+                    path,
+                    e,
+                    "run `papers catalog embed`, which drops it and embeds its papers again",
+                ) from None
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def pending(self, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
@@ -693,9 +804,9 @@ class Embeddings:
         shard_hashes, shard_of, row_of = [], [], []
         dim = 0
         for i, path in enumerate(files):
-            with np.load(path, allow_pickle=False) as data:
-                h = np.asarray(data["hashes"])
-                dim = dim or int(data["vectors"].shape[1])
+            h, vecs = read_shard(path)
+            dim = dim or int(vecs.shape[1])
+            del vecs
             shard_hashes.append(h)
             shard_of.append(np.full(len(h), i, np.int32))
             row_of.append(np.arange(len(h), dtype=np.int32))
@@ -730,6 +841,7 @@ class Embeddings:
                 "dim": dim,
                 "missing": int((~have).sum()),
                 "shards": len(files),
+                "precision": ",".join(sorted(self.precisions())),
             }
 
             if n >= ann.ANN_MIN:
@@ -766,15 +878,26 @@ class Embeddings:
         )
 
     def load(self, catalog: Catalog | None = None) -> Merged:
-        """The merged matrix; with `catalog`, refuse one merged before the last `add`."""
-        try:
-            meta = json.loads((self.merged_dir / "meta.json").read_text(encoding="utf-8"))
-            cids = np.load(self.merged_dir / "cids.npy", allow_pickle=False)
-            vecs = np.load(self.merged_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
+        """The merged matrix; with `catalog`, refuse one merged before the last `add`.
+        A merged file that is there but cannot be read is named (CatalogError)."""
+        if not (self.merged_dir / "meta.json").is_file():
             raise CatalogError(
                 "the catalog is not embedded with this model: run `papers catalog embed`"
-            ) from None
+            )
+        fix = "run `papers catalog embed`, which merges the vectors again"
+        path = self.merged_dir / "meta.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            path = self.merged_dir / "cids.npy"
+            cids = np.load(path, allow_pickle=False)
+            path = self.merged_dir / "vectors.npy"
+            vecs = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (*_DAMAGE, UnicodeDecodeError) as e:
+            raise _damaged(path, e, fix) from None
+        if not isinstance(meta, dict) or cids.ndim != 1 or vecs.ndim != 2:
+            raise CatalogError(f"{self.merged_dir} is damaged (its files disagree): {fix}")
+        if len(cids) != len(vecs) or meta.get("count", len(cids)) != len(cids):
+            raise CatalogError(f"{self.merged_dir} is damaged (its files disagree): {fix}")
         if catalog is not None and meta.get("version") != catalog.version:
             raise CatalogError(
                 "papers were added to the catalog since it was embedded: run `papers catalog embed`"
@@ -783,7 +906,7 @@ class Embeddings:
 
 
 # --------------------------------------------------------------------------------------------
-# Embedding locally
+# What an embedding run did (the run itself: catalog/embed_stages.py and catalog/embed.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -796,38 +919,12 @@ class EmbedReport:
     seconds: float = 0.0
     workers: str = "local"
     missing: int = 0
+    precision: str = ""
+    # seconds spent in each stage (read, tokenize, model, write), where they are measured
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def embed_pending(
-    catalog: Catalog,
-    store: Embeddings,
-    encode: Callable[[list[str]], np.ndarray],
-    *,
-    shard_size: int = SHARD_SIZE,
-    progress: Callable[[int], None] | None = None,
-    limit: int | None = None,
-) -> int:
-    """Embed the texts that have no vector yet, a shard at a time; returns how many.
-
-    Each shard is written whole as soon as it is done, so a killed run loses at most the
-    shard in progress and the next run starts after the finished ones.
-    """
-    cids, hashes = store.pending(catalog)
-    if limit is not None:
-        cids, hashes = cids[:limit], hashes[:limit]
-    done = 0
-    for s in range(0, len(cids), shard_size):
-        part_c, part_h = cids[s : s + shard_size], hashes[s : s + shard_size]
-        texts = [t for _, t in catalog.texts(part_c)]
-        vecs = encode(texts)
-        write_shard(store.shards, part_h, vecs)
-        done += len(part_c)
-        if progress:
-            progress(len(part_c))
-    return done
 
 
 # --------------------------------------------------------------------------------------------
@@ -887,7 +984,14 @@ class CatalogHit:
     paper: CatalogPaper
 
     def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "score": round(self.score, 4), **self.paper.to_json()}
+        # The score is a cosine similarity: its clipped form is the 0..1 relevance people read.
+        relevance = round(min(1.0, max(0.0, self.score)), 4)
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "relevance": relevance,
+            **self.paper.to_json(),
+        }
 
 
 def search_catalog(
@@ -896,8 +1000,7 @@ def search_catalog(
     """The catalog papers closest to `qvec` (IVF-PQ with exact re-ranking above ann.ANN_MIN,
     else an exact scan)."""
 
-    catalog = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as catalog:
         merged = Embeddings.of(paths, fingerprint).load(catalog)
         if merged.dim != len(qvec):
             raise CatalogError(
@@ -923,5 +1026,3 @@ def search_catalog(
             if len(out) == k:
                 break
         return out
-    finally:
-        catalog.close()

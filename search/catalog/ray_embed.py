@@ -1,9 +1,11 @@
 """`papers catalog embed --ray ADDRESS`: embed the catalog on a Ray cluster with Ray Data.
 
 Past one machine, embedding 2.7M abstracts is a batch job, and Ray Data already is the engine
-for it: `map_batches` over an actor pool, each actor loading the ONNX export once (a GPU actor
-loads the sentence-transformers model on cuda instead), with Ray doing the scheduling, retries
-and back-pressure. Nothing here schedules anything itself.
+for it. Two stages, as search/catalog/embed.py explains: `tokenize_batch`, Ray Data tasks on
+the cluster's CPUs turning text into token ids (padded to the model's window, longest first),
+then `ModelBatch`, a pool of actors that only run the model: one per GPU (torch, fp16 by
+default, on length-sorted batches), else one per CPU (the ONNX export, int8 by default). Ray
+does the scheduling, retries and back-pressure; nothing here schedules anything itself.
 
 Texts go out from the driver in windows of WINDOW papers (so the driver never holds 2.7M
 abstracts), and each finished batch comes back as (hashes, float16 vectors) and is written by
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,59 +36,127 @@ from search.catalog.catalog import (
     Embeddings,
     write_shard,
 )
-from search.encoders.onnx_encoder import OnnxEncoder
+from search.catalog.embed_stages import (
+    CPU_DEFAULT,
+    GPU_DEFAULT,
+    ON_CPU,
+    ON_GPU,
+    ExportTokenizer,
+    OnnxModel,
+    TorchModel,
+    resolve_precision,
+)
+from search.encoders.onnx_encoder import CONFIG_FILE, TOKENIZER_FILE, read_config
 
 # Papers handed to Ray per dataset: bounds the driver's memory (texts of one window).
 WINDOW = 200_000
+# Texts per tokenize task: big enough that a task's start is a small part of it, small enough
+# that every CPU gets some (tokenizing 1,024 abstracts takes ~0.5 s on one core).
+TOKENIZE_BATCH = 1024
+# CPUs a tokenize task reserves on a cluster without GPUs, where the model actors reserve the
+# rest of each core (MODEL_CPUS): tokenizing is ~2 % of what the ONNX model costs per text on
+# CPUs (bench/catalog_embed.py), so it shares the model's cores instead of taking one away.
+TOKENIZE_CPUS_SHARED = 0.1
+MODEL_CPUS = 0.9
 
 Log = Callable[[str], None]
 
 
-class EncodeBatch:
-    """A Ray Data actor: loads the encoder once, then embeds batch after batch."""
+def _export_tokenizer(folder: Path | None, files: Any, prompt: str) -> ExportTokenizer:
+    """The export's tokenizer in this worker process (loaded once per process)."""
+    key = (str(folder), prompt)
+    found = _TOKENIZERS.get(key)
+    if found is None:
+        where = folder if folder is not None and (folder / CONFIG_FILE).is_file() else None
+        found = ExportTokenizer(where or _unpack(files[0]), prompt)
+        _TOKENIZERS[key] = found
+    return found
+
+
+_TOKENIZERS: dict[tuple[str, str], ExportTokenizer] = {}
+
+
+def tokenize_batch(
+    batch: dict[str, np.ndarray], *, folder: str, files: list[Any], prompt: str
+) -> dict[str, np.ndarray]:
+    """The CPU stage: texts to token ids, longest first, padded to the model's window (one
+    width for every batch, so Ray can join batches into the model stage's)."""
+    # One task per CPU: tokenizers must not start a thread per core of its own in each.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    tok = _export_tokenizer(Path(folder), files, prompt)
+    rows = tok([str(t) for t in batch["text"]])
+    lengths = np.asarray([len(ids) for ids, _types in rows], dtype=np.int32)
+    order = np.argsort(-lengths, kind="stable")
+    window = tok.config.get("max_seq_length")
+    width = int(window) if window else int(lengths.max(initial=1))
+    ids = np.zeros((len(rows), width), dtype=np.int32)
+    types = np.zeros((len(rows), width), dtype=np.int8)
+    for out_row, i in enumerate(order):
+        row_ids, row_types = rows[i]
+        ids[out_row, : len(row_ids)] = row_ids
+        types[out_row, : len(row_ids)] = row_types
+    return {
+        "hash": np.asarray(batch["hash"], dtype=np.int64)[order],
+        "ids": ids,
+        "types": types,
+        "length": lengths[order],
+    }
+
+
+def token_rows(batch: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The model stage's input back as unpadded rows (what the runtimes pad per batch)."""
+    return [
+        (
+            np.asarray(batch["ids"][i, :n], dtype=np.int64),
+            np.asarray(batch["types"][i, :n], dtype=np.int64),
+        )
+        for i, n in enumerate(np.asarray(batch["length"]).tolist())
+    ]
+
+
+class ModelBatch:
+    """A Ray Data actor that only runs the model: loads it once (torch on a GPU, else the
+    ONNX export), then embeds batch after batch of token ids."""
 
     def __init__(
         self,
         onnx_folder: str,
-        prompt: str,
+        precision: str,
         threads: int,
         model_path: str | None = None,
         device: str = "cpu",
         files: list[Any] | None = None,
     ) -> None:
-        self.prompt = prompt
-        self.st: Any = None
-        self.onnx: Any = None
-        if device == "cuda" and model_path and Path(model_path).is_dir():
-            from sentence_transformers import SentenceTransformer  # lazy: GPU actors only
-
-            self.st = SentenceTransformer(model_path, device="cuda")
-            return
-
         folder = Path(onnx_folder)
-        if not (folder / "encoder.json").is_file() and files:
+        if not (folder / CONFIG_FILE).is_file() and files:
             folder = _unpack(files[0])  # a node that does not share the library's disk
-        self.onnx = OnnxEncoder.load(folder, threads=threads)
+        self.model: Any
+        if device != "cpu":
+            if not model_path or not Path(model_path).is_dir():
+                raise CatalogError(
+                    f"the model folder {model_path} is not on this GPU node: install papers "
+                    "and the model the same way on every node"
+                )
+            self.model = TorchModel(model_path, read_config(folder), precision, device)
+        else:
+            self.model = OnnxModel(folder, precision, threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        texts = [self.prompt + str(t) for t in batch["text"]]
-        if self.st is not None:
-            vecs = self.st.encode(texts, batch_size=128, convert_to_numpy=True)
-        else:
-            vecs = self.onnx.encode(texts)
-        vecs = np.asarray(vecs, dtype=np.float32)
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs = self.model(token_rows(batch))
         hashes = np.asarray(batch["hash"], dtype=np.int64)
         return {"hash": hashes, "vector": vecs.astype(np.float16)}
 
 
-def _pack(folder: Path) -> dict[str, bytes]:
-    """The export's files, to ship through Ray's object store (~90 MB, sent once per node)."""
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+def _pack(folder: Path, names: list[str] | None = None) -> dict[str, bytes]:
+    """The export's files (or the named ones), to ship through Ray's object store."""
+    return {
+        p.name: p.read_bytes()
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and (names is None or p.name in names)
+    }
 
 
 def _unpack(ref: Any) -> Path:
-
     import ray
 
     files: dict[str, bytes] = ray.get(ref)
@@ -131,8 +202,8 @@ def connect(address: str, workers: int | None) -> Any:
 
 @dataclass(frozen=True)
 class ActorPlan:
-    """How many encoder actors a cluster gets, and of which kind: one per GPU when it has any
-    (sentence-transformers on cuda, no CPU reserved), else one per CPU (the ONNX export)."""
+    """How many model actors a cluster gets, and of which kind: one per GPU when it has any
+    (torch on cuda; tokenizing takes the CPUs), else one per CPU (the ONNX export)."""
 
     pool: int
     threads: int  # intra-op threads of each actor
@@ -151,6 +222,27 @@ class ActorPlan:
         threads = 1 if pool > 1 or use_gpu else cpus
         return cls(pool, threads, use_gpu, cpus, gpus)
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return ON_GPU if self.use_gpu else ON_CPU
+
+    @property
+    def default_precision(self) -> str:
+        return GPU_DEFAULT if self.use_gpu else CPU_DEFAULT
+
+    def resources(self) -> dict[str, dict[str, float]]:
+        """Ray resources of a tokenize task and of a model actor. With GPUs, a model actor
+        takes its GPU and one CPU (to feed it) and tokenize tasks one CPU each, spreading
+        over the rest; without, the model actors hold most of every core and tokenizing
+        shares them (TOKENIZE_CPUS_SHARED): reserving a whole core would leave it idle
+        98 % of the time, or starve a model actor of one."""
+        if self.use_gpu:
+            return {"tokenize": {"num_cpus": 1.0}, "model": {"num_cpus": 1.0, "num_gpus": 1.0}}
+        return {
+            "tokenize": {"num_cpus": TOKENIZE_CPUS_SHARED},
+            "model": {"num_cpus": MODEL_CPUS, "num_gpus": 0.0},
+        }
+
 
 def embed_with_ray(
     catalog: Catalog,
@@ -160,11 +252,14 @@ def embed_with_ray(
     address: str,
     workers: int | None = None,
     limit: int | None = None,
+    precision: str | None = None,
+    re_embed: bool = False,
     log: Log = lambda s: None,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
     shard_size: int = SHARD_SIZE,
     stop_after: int | None = None,
-) -> int:
-    """Embed what has no vector yet on Ray; returns how many papers were embedded.
+) -> tuple[int, str]:
+    """Embed what has no vector yet on Ray; returns (papers embedded, precision).
 
     `stop_after` (for tests) stops after that many shards, as a killed run would.
     """
@@ -173,24 +268,33 @@ def embed_with_ray(
             "--ray needs the ONNX export of the model (run `papers rebuild` once); "
             "in-process encoders cannot be shipped to a cluster"
         )
-    cids, hashes = store.pending(catalog)
-    if limit is not None:
-        cids, hashes = cids[:limit], hashes[:limit]
-    if not len(cids):
-        return 0
     ray = connect(address, workers)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own progress line is on stderr
     plan = ActorPlan.for_cluster(ray.cluster_resources(), workers)
-    log(
-        f"ray: {plan.pool} encoder actor(s) on {plan.cpus} CPUs"
-        + (f" and {plan.gpus} GPUs (sentence-transformers on cuda)" if plan.use_gpu else "")
+    precision = resolve_precision(
+        store,
+        precision,
+        available=plan.precisions,
+        default=plan.default_precision,
+        re_embed=re_embed,
+        log=log,
     )
-    pool, use_gpu = plan.pool, plan.use_gpu
-    model_path = str(enc.model_path) if use_gpu and enc.model_path else None
-    # Nested in a list so Ray hands the actor the reference, fetched only where needed.
-    files = [ray.put(_pack(enc.onnx_folder))]
+    cids, hashes = store.pending(catalog)
+    if limit is not None:
+        cids, hashes = cids[:limit], hashes[:limit]
+    if not len(cids):
+        return 0, precision
+    kind = f"torch {precision} on {plan.gpus} GPUs" if plan.use_gpu else f"ONNX {precision}"
+    log(f"ray: {plan.pool} model actor(s) ({kind}), tokenizing on {plan.cpus} CPUs")
+    model_path = str(enc.model_path) if plan.use_gpu and enc.model_path else None
+    # Nested in lists so Ray hands the reference over, fetched only where it is needed.
+    tok_files = [ray.put(_pack(enc.onnx_folder, [TOKENIZER_FILE, CONFIG_FILE]))]
+    model_files = [ray.put(_pack(enc.onnx_folder))]
+    step = progress(len(cids)) if progress else None
+    resources = plan.resources()
     done = shards = 0
+    started = time.perf_counter()
     for start in range(0, len(cids), WINDOW):
         part_c, part_h = cids[start : start + WINDOW], hashes[start : start + WINDOW]
         items = [
@@ -198,30 +302,48 @@ def embed_with_ray(
             for h, (_, t) in zip(part_h, catalog.texts(part_c), strict=True)
         ]
         # At least one batch per actor, or a small window leaves actors idle.
-        batch = max(1, min(shard_size, -(-len(items) // pool)))
+        batch = max(1, min(shard_size, -(-len(items) // plan.pool)))
         ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
         ds = ds.map_batches(
-            EncodeBatch,
+            tokenize_batch,
+            fn_kwargs={
+                "folder": str(enc.onnx_folder),
+                "files": tok_files,
+                "prompt": enc.document_prompt,
+            },
+            batch_size=min(TOKENIZE_BATCH, batch),
+            batch_format="numpy",
+            **resources["tokenize"],
+        )
+        ds = ds.map_batches(
+            ModelBatch,
             fn_constructor_kwargs={
                 "onnx_folder": str(enc.onnx_folder),
-                "prompt": enc.document_prompt,
+                "precision": precision,
                 "threads": plan.threads,
                 "model_path": model_path,
-                "device": "cuda" if use_gpu else "cpu",
-                "files": files,
+                "device": "cuda" if plan.use_gpu else "cpu",
+                "files": model_files,
             },
             batch_size=batch,
             batch_format="numpy",
             # a fixed pool of actors (`concurrency=` says the same, deprecated in Ray 2.51)
-            compute=ray.data.ActorPoolStrategy(size=pool),
-            num_cpus=0 if use_gpu else 1,
-            num_gpus=1 if use_gpu else 0,
+            compute=ray.data.ActorPoolStrategy(size=plan.pool),
+            **resources["model"],
         )
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            write_shard(store.shards, batch["hash"], batch["vector"])
-            done += len(batch["hash"])
+        for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            write_shard(store.shards, out["hash"], out["vector"], precision=precision)
+            n = len(out["hash"])
+            done += n
             shards += 1
+            if step:
+                step(n)
+            if shards == 1 and len(cids) >= 4 * n:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                log(
+                    f"ray: first {done:,} papers in {time.perf_counter() - started:.0f} s "
+                    f"(start-up included): about {(len(cids) - done) / rate / 60:,.0f} min left"
+                )
             if stop_after is not None and shards >= stop_after:
-                return done
-        log(f"ray: {done}/{len(cids)} papers embedded")
-    return done
+                return done, precision
+    return done, precision

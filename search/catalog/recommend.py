@@ -24,6 +24,7 @@ docs/benchmarks.md, "Recommendations".
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,9 @@ class Recommendation:
         return {
             "rank": self.rank,
             "score": round(self.score, 4),
+            # 0..1 for people: the cosine similarity to the closest of your papers, clipped
+            # (an SVM's score is negative for most papers and means nothing to a reader).
+            "relevance": round(min(1.0, max(0.0, self.closest_similarity)), 4),
             **self.paper.to_json(),
             "closest": {
                 "id": self.closest.id,
@@ -248,12 +252,38 @@ def keyword_matrix(texts: Iterable[str], step: int = 20_000) -> tuple[Any, np.nd
 
 
 def _load_keywords(merged: Merged) -> tuple[Any, np.ndarray] | None:
+    """The keyword features merged/ holds (None when it holds none); CatalogError naming the
+    file when one is there but cannot be read."""
     import scipy.sparse as sp
 
     path = merged.folder / KEYWORDS_FILE
     if not path.is_file():
         return None
-    return sp.load_npz(path).tocsr(), np.load(merged.folder / IDF_FILE)
+    try:
+        with path.open("rb") as fh:  # our own handle: numpy leaks its own on a bad zip
+            matrix = sp.load_npz(fh).tocsr()
+        path = merged.folder / IDF_FILE
+        idf = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        why = getattr(e, "strerror", None) or str(e).split("\n")[0] or type(e).__name__
+        raise CatalogError(
+            f"{path} is damaged ({why}): run `papers catalog embed`, which writes it again"
+        ) from None
+    if matrix.shape != (len(merged.cids), len(idf)):
+        raise CatalogError(
+            f"{merged.folder / KEYWORDS_FILE} does not match the merged vectors: run "
+            "`papers catalog embed`, which writes it again"
+        )
+    return matrix, idf
+
+
+def keywords_damage(merged: Merged) -> str | None:
+    """Why the keyword features in merged/ cannot be used, or None (fine, or none built)."""
+    try:
+        _load_keywords(merged)
+    except CatalogError as e:
+        return str(e).split(": run")[0]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,10 +435,18 @@ def recommend(
     """The `k` catalog papers most like your papers (see the module docstring)."""
     if method not in (*METHODS, "auto"):
         raise PapersError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    examples, index, manifest = notes_examples(paths.index, like or [], unlike or [])
-    catalog = Catalog.open(catalog_dir(paths))
+    examples, index, _manifest = notes_examples(paths.index, like or [], unlike or [])
     try:
-        merged = Embeddings.of(paths, manifest["fingerprint"]).load(catalog)
+        return _recommend(paths, examples, index, since, k, method)
+    finally:
+        index.close()
+
+
+def _recommend(
+    paths: Paths, examples: Examples, index: Any, since: str | None, k: int, method: str
+) -> RecommendResult:
+    with Catalog.open(catalog_dir(paths)) as catalog:
+        merged = Embeddings.of(paths, index.manifest["fingerprint"]).load(catalog)
         if merged.dim != examples.pos_vecs.shape[1]:
             raise CatalogError("the catalog and the notes were embedded by different models")
         candidates = np.arange(len(merged.cids))
@@ -451,9 +489,6 @@ def recommend(
         return RecommendResult(
             out, len(examples.positives), len(examples.negatives), len(candidates), method, since
         )
-    finally:
-        catalog.close()
-        index.close()
 
 
 def _notes_keys(index: Any) -> tuple[list[str], list[str], list[str]]:

@@ -214,11 +214,14 @@ def load_encoder(
     if spec.registered:
         return registered_encoder(spec)
     if index_dir is not None:
-        onnx = query_encoder.load_onnx(
-            index_dir, fingerprint, prompts, verify=True, threads=build_threads()
-        )
-        if onnx is not None:
-            return onnx
+        for _ in range(2):  # the index's export, else the user's cached one copied in
+            onnx = query_encoder.load_onnx(
+                index_dir, fingerprint, prompts, verify=True, threads=build_threads()
+            )
+            if onnx is not None:
+                return onnx
+            if not query_encoder.restore_from_cache(index_dir, fingerprint, log):
+                break
     log(f"loading {spec.name} with sentence-transformers…")
     return STEncoder.load(spec)
 
@@ -240,9 +243,13 @@ def encoder_exported(
         return True
     folder = query_encoder.encoder_dir(index_dir, info.fingerprint)
     problem = export_problem(folder, verify=True)
-    if problem and log is not None and (folder / CONFIG_FILE).exists():
+    if problem is None:
+        return True
+    if query_encoder.restore_from_cache(index_dir, info.fingerprint, log or _quiet):
+        return True
+    if log is not None and (folder / CONFIG_FILE).exists():
         log(f"the exported encoder is damaged ({problem}); exporting it again")
-    return problem is None
+    return False
 
 
 def export_encoder(
@@ -258,4 +265,5 @@ def export_encoder(
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         log(f"warning: could not export the encoder to ONNX ({first}); using torch (slower)")
         return False
+    query_encoder.save_to_cache(index_dir, fingerprint, log)
     return True

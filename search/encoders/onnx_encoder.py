@@ -28,6 +28,7 @@ __all__ = [
     "EncoderUnavailable",
     "OnnxEncoder",
     "UnsupportedModel",
+    "add_int8",
     "export_onnx",
     "exported_ok",
 ]
@@ -368,6 +369,46 @@ def _quantize(src: Path, dst: Path) -> None:
         root.removeFilter(quiet)
 
 
+def add_int8(folder: Path) -> Path:
+    """Give an export its int8 graph if it has none yet (quantised from its fp32 graph, a few
+    seconds); returns the folder. The graph is written beside the others and encoder.json is
+    replaced whole after it, so a reader sees either no int8 graph or a complete one.
+    Raises EncoderUnavailable when the export is not whole or cannot be quantised."""
+    folder = Path(folder)
+    config = _read_config(folder)
+    if QUANTIZED_FILE in config["files"]:
+        _check_file(folder, QUANTIZED_FILE, config)
+        return folder
+    for name in _needed_files(MODEL_FILE):
+        _check_file(folder, name, config)
+    fd, name = tempfile.mkstemp(prefix=f".{QUANTIZED_FILE}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        try:
+            _quantize(folder / MODEL_FILE, tmp)
+        except ImportError as exc:
+            raise EncoderUnavailable(f"int8 needs onnx and onnxruntime: {exc}") from exc
+        except Exception as exc:  # onnx's and onnxruntime's own errors
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EncoderUnavailable(f"{folder / MODEL_FILE} cannot be quantised: {first}") from exc
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the encoder is shared like the index
+        os.replace(tmp, folder / QUANTIZED_FILE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    config["files"][QUANTIZED_FILE] = _file_record(folder / QUANTIZED_FILE)
+    config["quantized"] = True
+    fd, name = tempfile.mkstemp(prefix=f".{CONFIG_FILE}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    _write_json(Path(name), config)
+    os.chmod(name, 0o644)
+    os.replace(name, folder / CONFIG_FILE)
+    return folder
+
+
 class _DropMessage(logging.Filter):
     def __init__(self, prefix: str) -> None:
         super().__init__()
@@ -411,6 +452,27 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def copy_export(src: Path, out_dir: Path) -> bool:
+    """Copy a whole export (checked with its CRC-32s) from `src` to `out_dir`, swapped in as
+    an export is. False, copying nothing, if `src` is not whole or the copy fails its check."""
+    if export_problem(src, verify=True) is not None:
+        return False
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for child in src.iterdir():
+            if child.is_file() and not child.name.startswith("."):
+                shutil.copyfile(child, tmp / child.name)
+        if export_problem(tmp, verify=True) is not None:  # changed while it was copied
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:
@@ -479,6 +541,51 @@ def _make_session(path: Path, threads: int | None, optimize: bool = True) -> Any
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def read_config(folder: Path) -> dict[str, Any]:
+    """An export's encoder.json (window, pooling, padding, graph inputs); raises
+    EncoderUnavailable when it is missing or of another format version."""
+    return _read_config(Path(folder))
+
+
+def load_tokenizer(folder: Path, config: dict[str, Any] | None = None) -> Any:
+    """The export's tokenizer (`tokenizers.Tokenizer`), cutting at the model's window as
+    encoding does and not padding; raises EncoderUnavailable when it cannot be read."""
+    folder = Path(folder)
+    config = config if config is not None else _read_config(folder)
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise EncoderUnavailable(f"the tokenizers package is not installed: {exc}") from exc
+    try:
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+    except Exception as exc:
+        raise EncoderUnavailable(f"{folder / TOKENIZER_FILE} is unreadable: {exc}") from exc
+    tokenizer.no_padding()  # encoding pads per batch itself
+    if config["max_seq_length"] is not None:
+        tokenizer.enable_truncation(
+            max_length=int(config["max_seq_length"]),
+            strategy="longest_first",
+            direction=config.get("truncation_side", "right"),
+        )
+    else:
+        tokenizer.no_truncation()
+    return tokenizer
+
+
+def tokenize_with(tokenizer: Any, texts: Sequence[str]) -> list[TokenRow]:
+    """Token ids and type ids of each text (a `load_tokenizer` tokenizer), as int64 arrays.
+
+    Only the ids are kept (a tokenizers Encoding also holds token strings and offsets: ~20 kB
+    for a full window), so thousands of texts can be handed over at once."""
+    if isinstance(texts, str):
+        raise TypeError("tokenize() takes a list of strings, not a single string")
+    tokens: list[TokenRow] = []
+    for start in range(0, len(texts), 256):
+        for enc in tokenizer.encode_batch(list(texts[start : start + 256])):
+            tokens.append((np.asarray(enc.ids, np.int64), np.asarray(enc.type_ids, np.int64)))
+    return tokens
+
+
 class OnnxEncoder:
     """Encodes texts like the exported sentence-transformers model, with onnxruntime."""
 
@@ -515,23 +622,7 @@ class OnnxEncoder:
         for name in _needed_files(model_file):
             _check_file(folder, name, config, verify)
 
-        try:
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise EncoderUnavailable(f"the tokenizers package is not installed: {exc}") from exc
-        try:
-            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-        except Exception as exc:
-            raise EncoderUnavailable(f"{folder / TOKENIZER_FILE} is unreadable: {exc}") from exc
-        tokenizer.no_padding()  # encode() pads per batch itself
-        if config["max_seq_length"] is not None:
-            tokenizer.enable_truncation(
-                max_length=int(config["max_seq_length"]),
-                strategy="longest_first",
-                direction=config.get("truncation_side", "right"),
-            )
-        else:
-            tokenizer.no_truncation()
+        tokenizer = load_tokenizer(folder, config)
 
         try:
             session = _make_session(folder / model_file, threads, optimize)
@@ -566,6 +657,11 @@ class OnnxEncoder:
         """Whether embeddings are L2-normalised (cosine similarity is then a dot product)."""
         return self._normalize
 
+    @property
+    def input_names(self) -> list[str]:
+        """The graph's inputs, among KNOWN_INPUTS (another runtime feeds the same ones)."""
+        return list(self._inputs)
+
     def encode(
         self,
         texts: Sequence[str],
@@ -578,39 +674,33 @@ class OnnxEncoder:
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings, not a single string")
+        return self.encode_tokens(self.tokenize(texts), batch_size, progress)
+
+    def tokenize(self, texts: Sequence[str]) -> list[TokenRow]:
+        """Token ids and type ids of each text, cut at the model's window: the CPU half of
+        encoding, which a caller may run ahead of `encode_tokens` (in a thread or elsewhere)."""
+        return tokenize_with(self._tokenizer, texts)
+
+    def encode_tokens(
+        self,
+        tokens: Sequence[TokenRow],
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed token rows (from `tokenize`) as float32 rows, in input order."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        if not texts:
-            return out
-        # Only the ids are kept (a tokenizers Encoding also holds token strings and offsets:
-        # ~20 kB for a full window), so a rebuild can hand over thousands of texts at once.
-        tokens: list[tuple[np.ndarray, np.ndarray]] = []
-        for start in range(0, len(texts), 256):
-            for enc in self._tokenizer.encode_batch(list(texts[start : start + 256])):
-                tokens.append((np.asarray(enc.ids, np.int64), np.asarray(enc.type_ids, np.int64)))
+        out = np.zeros((len(tokens), self._dim), dtype=np.float32)
         # Batching similar lengths together wastes less compute on padding; results do not
         # depend on the padding, so the order is restored afterwards.
-        order = sorted(range(len(texts)), key=lambda i: -len(tokens[i][0]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([len(ids) for ids, _types in tokens], batch_size):
             out[idx] = self._encode_batch([tokens[i] for i in idx])
             if progress is not None:
                 progress(len(idx))
         return out
 
-    def _encode_batch(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        n = len(rows)
-        width = max(1, max(len(row_ids) for row_ids, _types in rows))
-        ids = np.full((n, width), self._pad_id, dtype=np.int64)
-        types = np.full((n, width), self._pad_type_id, dtype=np.int64)
-        mask = np.zeros((n, width), dtype=np.int64)
-        for row, (row_ids, row_types) in enumerate(rows):
-            length = len(row_ids)
-            cols = slice(width - length, width) if self._left_pad else slice(0, length)
-            ids[row, cols] = row_ids
-            types[row, cols] = row_types
-            mask[row, cols] = 1
+    def _encode_batch(self, rows: list[TokenRow]) -> np.ndarray:
+        ids, types, mask = pad_rows(rows, self._pad_id, self._pad_type_id, self._left_pad)
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feeds = {name: arrays[name] for name in self._inputs}
         tokens = self._session.run([OUTPUT_NAME], feeds)[0].astype(np.float32, copy=False)
@@ -619,6 +709,36 @@ class OnnxEncoder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             pooled = pooled / np.maximum(norms, 1e-12)  # torch F.normalize's eps
         return pooled
+
+
+TokenRow = tuple[np.ndarray, np.ndarray]
+"""One text's token ids and token type ids (int64), special tokens included, unpadded."""
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices of rows grouped into batches of at most `batch_size`, longest rows first, so
+    that each batch pads to nearly its own rows' length."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def pad_rows(
+    rows: Sequence[TokenRow], pad_id: int, pad_type_id: int = 0, left: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input ids, token type ids, attention mask), int64 of shape (rows, longest row), padded
+    on the tokenizer's side."""
+    n = len(rows)
+    width = max(1, max((len(row_ids) for row_ids, _types in rows), default=1))
+    ids = np.full((n, width), pad_id, dtype=np.int64)
+    types = np.full((n, width), pad_type_id, dtype=np.int64)
+    mask = np.zeros((n, width), dtype=np.int64)
+    for row, (row_ids, row_types) in enumerate(rows):
+        length = len(row_ids)
+        cols = slice(width - length, width) if left else slice(0, length)
+        ids[row, cols] = row_ids
+        types[row, cols] = row_types
+        mask[row, cols] = 1
+    return ids, types, mask
 
 
 def _pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

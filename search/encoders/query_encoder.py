@@ -4,6 +4,7 @@ rebuild or a question gets is decided by index_encoder.open_encoder."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,14 @@ from search.encoders.encoder import (
     STEncoder,
     token_spans_with,
 )
-from search.encoders.onnx_encoder import EncoderUnavailable, OnnxEncoder, export_bytes, export_onnx
+from search.encoders.onnx_encoder import (
+    EncoderUnavailable,
+    OnnxEncoder,
+    copy_export,
+    export_bytes,
+    export_onnx,
+    export_problem,
+)
 from search.errors import damaged
 from search.storage import store
 
@@ -133,3 +141,40 @@ def export_for_queries(
     folder.parent.mkdir(parents=True, exist_ok=True)
     log("exporting the encoder to ONNX for fast queries…")
     export_onnx(encoder.model, folder)  # swapped in whole: queries never see half an export
+
+
+# -- the user's cache: one export per model, shared by every library ---------------------------
+# Exporting costs a torch load and a trace (~10 s on a quiet laptop, a minute on a busy one);
+# the export depends only on the model, so every library's first build copies the cached one
+# (~0.3 s for MiniLM's 90 MB, CRC-32s checked before and after) instead.
+
+
+def user_cache() -> Path:
+    """Where exports are cached: $XDG_CACHE_HOME/papers/encoders (default ~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "papers" / ENCODERS
+
+
+def restore_from_cache(index_dir: Path, fingerprint: str, log: Callable[[str], None]) -> bool:
+    """Copy the cached export of `fingerprint` into the index, if the cache holds a whole one."""
+    cached = user_cache() / fingerprint
+    try:
+        if not copy_export(cached, encoder_dir(index_dir, fingerprint)):
+            return False
+    except OSError as e:
+        log(f"warning: could not copy the cached ONNX export ({e.strerror or e}); exporting")
+        return False
+    log(f"reusing the ONNX export of the model cached in {cached}")
+    return True
+
+
+def save_to_cache(index_dir: Path, fingerprint: str, log: Callable[[str], None]) -> None:
+    """Keep a copy of the index's export in the user's cache, unless a whole one is there."""
+    cached = user_cache() / fingerprint
+    if export_problem(cached, verify=True) is None:
+        return
+    try:
+        copy_export(encoder_dir(index_dir, fingerprint), cached)
+    except OSError as e:  # a read-only or full home: the index's own copy is enough
+        log(f"note: could not keep the ONNX export in {cached.parent} ({e.strerror or e})")

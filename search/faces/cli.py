@@ -167,6 +167,12 @@ def ask(
 ) -> None:
     """Find the papers that answer QUESTION (in your notes, or --catalog).
 
+    Each result shows its relevance, 0 to 1: how close in meaning the paper's closest
+    passage is to the question (cosine similarity; about 0.3 is loosely related, above 0.5
+    close). With --mode keyword it is the share of the question's words the paper holds.
+    Ranks also weigh keywords, so relevance need not fall with rank; --explain and --json
+    keep the raw fused score.
+
     \b
     Examples:
       papers ask "how can I train a denoiser when I only have one noisy image?"
@@ -213,7 +219,8 @@ def similar(
     """Find papers similar to a paper (by title or id), to --text, or to a --file.
 
     A paper is never in its own results. A title is matched loosely; an unknown or ambiguous
-    one lists the closest titles.
+    one lists the closest titles. Relevance, 0 to 1, is the cosine similarity of each
+    result's closest passage to the paper (or text), as in `papers ask`.
 
     \b
     Examples:

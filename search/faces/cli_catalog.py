@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,14 @@ from search.catalog.catalog import (
     Catalog,
     CatalogError,
     Embeddings,
-    EmbedReport,
     Filters,
     catalog_dir,
     catalog_encoder,
     check_since,
-    embed_pending,
 )
-from search.catalog.ray_embed import embed_with_ray
-from search.catalog.recommend import DEFAULT_METHOD, build_keywords, markdown_digest, recommend
+from search.catalog.embed import EmbedRequest, embed_catalog
+from search.catalog.embed_stages import PRECISIONS
+from search.catalog.recommend import DEFAULT_METHOD, markdown_digest, recommend
 from search.errors import PapersError
 from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
 from search.faces.cli_common import progress_bar as embedding_progress
@@ -61,8 +59,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
         return
 
     paths = paths_of()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    with Catalog.open(catalog_dir(paths)) as cat:
         summary = cat.summary()
         embedded = []
         base = catalog_dir(paths) / "embeddings"
@@ -77,11 +74,10 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
                     "vectors": meta.get("count", 0),
                     "current": meta.get("version") == summary["version"],
                     "ann": bool(meta.get("ann")),
+                    "precision": meta.get("precision") or "fp32",
                 }
             )
         summary["embeddings"] = embedded
-    finally:
-        cat.close()
     if as_json:
         emit_json(summary)
         return
@@ -101,7 +97,10 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     for e in embedded:
         state = "current" if e["current"] else "stale: run `papers catalog embed`"
         kind = ", IVF-PQ index" if e["ann"] else ""
-        out(f"  embeddings {e['fingerprint'][:12]}: {e['vectors']} vectors{kind} ({state})")
+        out(
+            f"  embeddings {e['fingerprint'][:12]} ({e['precision']}): "
+            f"{e['vectors']} vectors{kind} ({state})"
+        )
     if not embedded:
         out("  not embedded yet: run `papers catalog embed`")
 
@@ -140,11 +139,8 @@ def add_command(
         if not path.is_file():
             raise click.BadParameter(f"{path} is not a readable file", param_hint="FILES")
     filters = Filters(tuple(c.strip() for c in categories if c.strip()), _since(since))
-    cat = Catalog.open(catalog_dir(paths_of()), create=True)
-    try:
+    with Catalog.open(catalog_dir(paths_of()), create=True) as cat:
         report = cat.add_files(list(files), filters, log=err)
-    finally:
-        cat.close()
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         err(f"warning: {problem}")
     if as_json:
@@ -173,6 +169,24 @@ def add_command(
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Embed at most N papers.")
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="What the model runs in: int8 or fp32 on CPUs, fp16, bf16 or fp32 on GPUs (default: "
+    "the precision the catalog was embedded in, else int8 on CPUs and fp16 on GPUs).",
+)
+@click.option(
+    "--int8",
+    "int8",
+    is_flag=True,
+    help="Same as --precision int8 (the ONNX export quantised: 1.5x fp32 on CPUs).",
+)
+@click.option(
+    "--re-embed",
+    is_flag=True,
+    help="Delete the catalog's vectors and embed every paper again (to change precision).",
+)
+@click.option(
     "--model",
     envvar="PAPERS_MODEL",
     default=None,
@@ -184,61 +198,53 @@ def embed_command(
     ray_address: str | None,
     workers: int | None,
     limit: int | None,
+    precision: str | None,
+    int8: bool,
+    re_embed: bool,
     model: str | None,
     as_json: bool,
 ) -> None:
     """Embed catalog papers that have no vector yet, then merge the vectors for search.
 
     Vectors are written in shards as they are done: stop at any time and run again to go on
-    from the finished shards. Locally the ONNX export uses every core; with --ray the same
-    encoder runs as Ray Data tasks over a cluster, each actor loading the export once (a GPU
-    actor uses sentence-transformers on cuda).
+    from the finished shards. Text is tokenized ahead of the model; locally the ONNX export
+    uses every core (int8 unless the catalog was embedded in fp32), and a long run first
+    prints how long it will take, measured on its own papers. With --ray the same stages run
+    as Ray Data tasks over a cluster: tokenizing on its CPUs, the model on its GPUs (torch,
+    fp16) or, without GPUs, one ONNX actor per CPU. A catalog's vectors come from one
+    precision: another one is refused unless --re-embed.
 
     \b
     Examples:
       papers catalog embed
+      papers catalog embed --precision fp32 --re-embed
       papers catalog embed --ray auto --workers 16
       papers catalog embed --ray local --workers 2
     """
-
+    if int8 and precision not in (None, "int8"):
+        raise click.BadParameter(
+            f"--int8 and --precision {precision} disagree", param_hint="--int8"
+        )
+    request = EmbedRequest(
+        precision="int8" if int8 else precision,
+        re_embed=re_embed,
+        limit=limit,
+        ray_address=ray_address,
+        workers=workers,
+    )
     paths = paths_of()
-    start = time.perf_counter()
-    cat = Catalog.open(catalog_dir(paths))
-    try:
+    # `with`: a database found damaged while in use is one line naming it (Catalog.__exit__)
+    with Catalog.open(catalog_dir(paths)) as cat:
         enc = catalog_encoder(paths, model, log=err)
-        store = Embeddings.of(paths, enc.fingerprint)
-        pending, _ = store.pending(cat)
-        todo = min(len(pending), limit) if limit else len(pending)
-        report = EmbedReport(papers=cat.count(), already=cat.count() - len(pending))
-        if todo:
-            err(f"embedding {todo} papers…")
-            if ray_address:
-                report.embedded = embed_with_ray(
-                    cat, store, enc, address=ray_address, workers=workers, limit=limit, log=err
-                )
-                report.workers = f"ray ({ray_address})"
-            else:
-                with embedding_progress() as progress:
-                    report.embedded = embed_pending(
-                        cat, store, enc.encode, progress=progress(todo), limit=limit
-                    )
-        if store.is_current(cat):
-            merged = store.load(cat)
-        else:
-            merged = store.merge(cat, log=err)
-
-            build_keywords(cat, merged, log=err)
-        report.shards = len(store.shard_files())
-        report.missing = int(merged.meta.get("missing", 0))
-    finally:
-        cat.close()
-    report.seconds = round(time.perf_counter() - start, 2)
+        with embedding_progress() as progress:
+            report = embed_catalog(paths, cat, enc, request, log=err, progress=progress)
     if as_json:
         emit_json(report.to_json())
         return
     out(
-        f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}); "
-        f"{report.papers - report.missing} of {report.papers} catalog papers have vectors"
+        f"embedded {report.embedded} papers in {report.seconds:.1f} s ({report.workers}, "
+        f"{report.precision}); {report.papers - report.missing} of {report.papers} catalog "
+        "papers have vectors"
     )
 
 
@@ -320,7 +326,8 @@ def recommend_command(
     for r in result.recommendations:
         p = r.paper
         when = p.date or (str(p.year) if p.year else "")
-        out(f"{r.rank:>3}  {r.score:>7.3f}  {shorten(p.title, 90)}  {when}")
+        relevance = min(1.0, max(0.0, r.closest_similarity))
+        out(f"{r.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}")
         out(f"{'':13}closest to: {shorten(r.closest.title, 70)} ({r.closest.where})")
 
 
@@ -337,6 +344,7 @@ def print_catalog_hits(hits: list[Any], as_json: bool) -> None:
     for h in hits:
         p = h.paper
         when = p.date or (str(p.year) if p.year else "")
-        out(f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, 90)}  {when}  {p.key}")
+        relevance = min(1.0, max(0.0, h.score))
+        out(f"{h.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}  {p.key}")
         if p.abstract:
             out(f"{'':13}{shorten(p.abstract, 100)}")

@@ -9,6 +9,8 @@ what comes back with `search.faces.output`.
 from __future__ import annotations
 
 import importlib
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,22 @@ model_option = click.option(
 )
 
 
+def _progress_lines(total: int) -> Callable[[int], None]:
+    """Without a terminal (a log file, CI), a line per tenth done or per 30 s, and the last."""
+    done = 0
+    shown_at = (0, time.monotonic())
+
+    def advance(n: int) -> None:
+        nonlocal done, shown_at
+        done += n
+        tenths, now = done * 10 // total, time.monotonic()
+        if done >= total or tenths > shown_at[0] * 10 // total or now - shown_at[1] >= 30:
+            click.echo(f"embedding: {done}/{total} chunks ({done * 100 // total}%)", err=True)
+            shown_at = (done, now)
+
+    return advance
+
+
 class progress_bar:
     """A progress bar on stderr while embedding (only when there is much to embed).
 
@@ -131,6 +149,8 @@ class progress_bar:
     def start(self, total: int) -> Callable[[int], None]:
         if total < 64:
             return lambda n: None
+        if not sys.stderr.isatty():
+            return _progress_lines(total)
         # lazy: rich's progress machinery costs ~25 ms to import, and most runs embed little
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

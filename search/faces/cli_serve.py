@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -79,6 +81,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _listen(host: str, port: int, shown: str) -> socket.socket:
+    """A socket listening on host:port, or one line saying why not (a busy port, most often)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        why = os.strerror(e.errno) if e.errno else str(e)  # create_server adds the address
+        raise PapersError(f"cannot listen on {shown}:{port}: {why}") from None
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
@@ -110,23 +122,23 @@ def serve_command(host: str, port: int, allow_remote: bool, watch: bool) -> None
         )
     import uvicorn
 
-    from search.faces.web.app import LOOPBACK_HOSTS, create_app
+    from search.faces.web.app import create_app, hosts_for
 
     lib = library_of()
-    hosts = LOOPBACK_HOSTS
     if not _is_loopback(host):
         err(
             f"warning: listening on {host}: anyone who can reach this address can read your "
             "notes (there is no login)"
         )
-        hosts = [*LOOPBACK_HOSTS, host] if host not in ("0.0.0.0", "::") else ["*"]
+    shown = f"[{host}]" if ":" in host else host
+    sock = _listen(host, port, shown)  # before saying "serving": a busy port is an error
     stop = None
     if watch:
         stop = watch_in_thread(lib, _report)
-    shown = f"[{host}]" if ":" in host else host
-    err(f"serving {paths_of().root} on http://{shown}:{port}/  (Ctrl-C to stop)")
+    err(f"serving {paths_of().root} on http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C to stop)")
     try:
-        uvicorn.run(create_app(lib, hosts), host=host, port=port, log_level="warning")
+        config = uvicorn.Config(create_app(lib, hosts_for(host)), log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         if stop is not None:
             stop.set()

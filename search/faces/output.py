@@ -59,6 +59,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rank": hit.rank,
         "score": round(hit.score, 4),
+        "relevance": round(hit.relevance, 4),
         "id": p.id,
         "title": p.title,
         "section": list(p.section),
@@ -80,6 +81,21 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
     return [hit_json(h) for h in hits]
+
+
+# An agent reads every character it is sent: a brief hit's note and abstract are cut to this.
+SNIPPET_CHARS = 300
+
+
+def hit_brief_json(hit: Hit) -> dict[str, Any]:
+    """A hit for an agent that will ask for more (`show`) only if it needs it: the keys of
+    `hit_json` without the raw explanation, note and abstract cut to SNIPPET_CHARS, and no
+    empty field (ten whole hits were 38 KB)."""
+    out = hit_json(hit)
+    out.pop("explain", None)
+    for key in ("note", "abstract"):
+        out[key] = shorten(out[key], SNIPPET_CHARS)
+    return {k: v for k, v in out.items() if v not in (None, "", [])}
 
 
 def paper_json(p: Paper) -> dict[str, Any]:
@@ -237,28 +253,58 @@ def _width() -> int:
     return max(60, min(shutil.get_terminal_size((110, 24)).columns, 160))
 
 
+# A title is never cut below this many characters: paths, sections and notes give way first.
+MIN_TITLE = 50
+# What stands before the title on a result row: rank and relevance.
+_LEAD = 16
+
+
+def plural(n: int, word: str) -> str:
+    """`1 paper`, `2 papers`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def cut_path(place: str, width: int) -> str:
+    """`place` in at most `width` characters, cut at the start so the file name and line stay."""
+    return place if len(place) <= width else "…" + place[len(place) - width + 1 :]
+
+
 def hits_table(hits: list[Hit], explain: bool = False) -> str:
-    """Rank, score, title, section and file:line on one row; the note shortened below it."""
+    """Rank, score, title, section and file:line on one row when they fit; else file:line (and
+    the section) on a line of their own under the title. The note, shortened, below."""
     width = _width()
+    room = width - _LEAD
     where_w = max(len(h.where) for h in hits)
     section_w = min(24, max((len(" / ".join(h.paper.section)) for h in hits), default=0))
-    title_w = max(20, width - 4 - 8 - section_w - where_w - 6)
-    lines = [
-        f"{'#':>3}  {'score':>6}  {'title':<{title_w}}  {'section':<{section_w}}  where",
-    ]
-    indent = " " * 13
+    title_need = max(len(h.paper.title) for h in hits)
+    section_part = section_w + 2 if section_w else 0
+    # file:line stays on the row only if the title keeps MIN_TITLE characters (or all of it).
+    inline = min(title_need, MIN_TITLE) + section_part + 2 + where_w <= room
+    if not inline and room - section_part < min(title_need, MIN_TITLE):
+        section_w = section_part = 0  # the section joins file:line below
+    title_w = min(title_need, room - section_part - (2 + where_w if inline else 0))
+    title_w = max(title_w, min(title_need, 20))
+    header = f"{'#':>3}  {'relevance'}  {'title':<{title_w}}"
+    if section_part:
+        header += f"  {'section':<{section_w}}"
+    lines = [(header + "  where") if inline else header.rstrip()]
+    indent = " " * _LEAD
     for h in hits:
         p = h.paper
-        section = shorten(" / ".join(p.section), section_w) if section_w else ""
-        lines.append(
-            f"{h.rank:>3}  {h.score:>6.3f}  {shorten(p.title, title_w):<{title_w}}  "
-            f"{section:<{section_w}}  {h.where}"
-        )
+        row = f"{h.rank:>3}  {h.relevance:>9.2f}  {shorten(p.title, title_w):<{title_w}}"
+        if section_part:
+            row += f"  {shorten(' / '.join(p.section), section_w):<{section_w}}"
+        lines.append((row + f"  {h.where}") if inline else row.rstrip())
+        if not inline:
+            under, section = h.where, " / ".join(p.section)
+            if not section_part and section and len(section) + 2 + len(under) <= room:
+                under = f"{section}  {under}"
+            lines.append(indent + cut_path(under, room))
         note = " ".join(p.notes) or p.abstract
         if note:
-            lines.append(indent + shorten(note, width - len(indent)))
+            lines.append(indent + shorten(note, room))
         if explain and h.why is not None:
-            lines.append(indent + explain_line(h.why))
+            lines.append(indent + f"score {h.score:.3f}; " + explain_line(h.why))
     return "\n".join(lines)
 
 
@@ -283,19 +329,22 @@ def papers_by_file(papers: list[Paper], info: IndexInfo) -> str:
     for p in papers:
         for s in p.sources:
             by_file.setdefault(s.file, []).append((s.line, p))
-    width = _width()
+    room = _width() - 9  # "  12345  " before each title
     out = [
-        f"{len(papers)} papers in {len(by_file)} files (model {info.model}, built {info.built_at})"
+        f"{plural(len(papers), 'paper')} in {plural(len(by_file), 'file')} "
+        f"(model {info.model}, built {info.built_at})"
     ]
     for f in sorted(by_file):
         entries = sorted(by_file[f], key=lambda e: e[0] or 0)
-        out.append(f"\n{f}  ({len(entries)} papers)")
+        out.append(f"\n{f}  ({plural(len(entries), 'paper')})")
         for line, p in entries:
-            section = " / ".join(p.section)
-            text = shorten(p.title, width - 30 - min(len(section), 24))
-            out.append(
-                f"  {line or '':>5}  {text}" + (f"  [{shorten(section, 24)}]" if section else "")
-            )
+            section = shorten(" / ".join(p.section), 24)
+            # A section keeps at least 8 columns (and its brackets) beside the title.
+            title = shorten(p.title, room - (12 if section else 0))
+            # The section gives way to the title: cut to what is left, dropped below 8 columns.
+            left = room - len(title) - 4
+            section = shorten(section, left) if section and left >= 8 else ""
+            out.append(f"  {line or '':>5}  {title}" + (f"  [{section}]" if section else ""))
     return "\n".join(out)
 
 

@@ -490,6 +490,18 @@ def user_agent(contact: str | None) -> str:
     return f"papers/{__version__} (mailto:{contact})" if contact else f"papers/{__version__}"
 
 
+def _check_base_url(base: str) -> str:
+    """The host of `base`; a URL that can never work (file://, another scheme, no host) is an
+    error at once, before any retry or backoff."""
+    try:
+        url = httpx.URL(base)
+    except (httpx.InvalidURL, TypeError) as e:
+        raise FetchError(f"the base URL {base!r} is not a URL ({e}): give an http(s) URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise FetchError(f"the base URL {base!r} is not an http(s) URL with a host: give one")
+    return url.host
+
+
 def fetch_abstracts(
     papers: Iterable[Paper],
     out_path: Path,
@@ -512,7 +524,7 @@ def fetch_abstracts(
     if source not in SOURCES:
         raise FetchError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}")
     base = base_url or DEFAULT_BASE_URLS[source]
-    host = httpx.URL(base).host or base
+    host = _check_base_url(base)
     contact = contact or os.environ.get(CONTACT_ENV) or None
     wait = DEFAULT_DELAYS[source] if delay is None else max(0.0, delay)
     report = FetchReport(source=source, out_path=out_path)

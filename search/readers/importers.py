@@ -28,6 +28,7 @@ from search.readers.records import (
     Problem,
     Record,
     clean_text,
+    link_of,
     normalise_doi,
     normalise_title,
     parse_arxiv_id,
@@ -279,7 +280,7 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
         extra["id"] = ext_id
     extra["source"] = _opt_str(obj.get("source")) or default_source
     arxiv_raw = _opt_str(obj.get("arxiv"))
-    url = _opt_str(obj.get("url")) or _opt_str(obj.get("pdf"))
+    url = link_of(obj) or _opt_str(obj.get("url")) or _opt_str(obj.get("pdf"))
     arxiv = parse_arxiv_id(arxiv_raw) if arxiv_raw else None
     if arxiv is None and url and "arxiv.org/" in url:
         arxiv = parse_arxiv_id(url)
@@ -309,7 +310,13 @@ def _generic_record(obj: dict[str, Any], rel: str, line: int, default_source: st
 def record_from_object(
     obj: dict[str, Any], rel: str, line: int, default_source: str | None = None
 ) -> Record | None:
-    """One JSON object as a Record, whichever known format it is in; None for a skip line."""
+    """One JSON object as a Record, whichever known format it is in; None for a skip line.
+
+    Raises ValueError for a title that is not text (a list, an object, a number...): turned
+    into a string it would be a paper called "['a', 'b']"."""
+    title = obj.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"the title is {_json_kind(title)}, not text; skipped")
     if "_id" in obj and "text" in obj:
         return _beir_record(obj, rel, line)
     if "abstract" in obj and "id" in obj and any(k in obj for k in _ARXIV_SNAPSHOT_KEYS):
@@ -319,7 +326,28 @@ def record_from_object(
     return _generic_record(obj, rel, line, default_source or rel.rsplit("/", 1)[-1])
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def scrub_json_line(line: str | bytes, obj: Any) -> tuple[Any, bool]:
+    """`obj` decoded from `line`, with lone surrogates (`\\ud800`, which no UTF-8 text can
+    hold: SQLite and every writer refuse them) replaced by U+FFFD; and whether any was."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    if not _SURROGATE_ESCAPE.search(text):
+        return obj, False
+    return _scrub_json(obj)
 
 
 def _scrub_json(value: Any) -> tuple[Any, bool]:
@@ -366,11 +394,10 @@ def read_jsonl(path: Path, rel: str) -> FileResult:
             msg = getattr(e, "msg", None) or type(e).__name__
             result.problems.append(Problem(rel, number, f"not valid JSON ({msg})"))
             continue
-        if _SURROGATE_ESCAPE.search(line):
-            # Only a \uD8xx-\uDFxx escape can put a lone surrogate in decoded text.
-            obj, scrubbed = _scrub_json(obj)
-            if scrubbed:
-                result.problems.append(Problem(rel, number, SURROGATE_MESSAGE))
+        # Only a \uD8xx-\uDFxx escape can put a lone surrogate in decoded text.
+        obj, scrubbed = scrub_json_line(line, obj)
+        if scrubbed:
+            result.problems.append(Problem(rel, number, SURROGATE_MESSAGE))
         if not isinstance(obj, dict):
             kind = type(obj).__name__
             result.problems.append(Problem(rel, number, f"expected a JSON object, got {kind}"))
@@ -427,12 +454,68 @@ def _latex_converter() -> Any:
     return LatexNodes2Text(latex_context=db, math_mode="verbatim", strict_latex_spaces=False)
 
 
+# pylatexenc's cost grows faster than its input (a plain 1 MB abstract took 18 s), so long
+# values are converted in pieces of about this many characters, cut where no markup spans
+# the cut: the cost is then linear in the input.
+LATEX_PIECE_CHARS = 2_000
+
+
 def _latex_to_text(value: str) -> str:
+    if len(value) <= LATEX_PIECE_CHARS:
+        return _latex_piece_to_text(value)
+    return "".join(_latex_piece_to_text(p) for p in latex_pieces(value, LATEX_PIECE_CHARS))
+
+
+def _latex_piece_to_text(value: str) -> str:
     try:
         text = _latex_converter().latex_to_text(value)
     except Exception:  # pylatexenc raises many types on malformed input; keep the raw text
         text = value.replace("{", "").replace("}", "")
     return str(text)
+
+
+def latex_pieces(value: str, size: int) -> list[str]:
+    """`value` cut into pieces of at least `size` characters, each cut just after a space
+    that is outside braces, math, comments and environments, not after a macro (whose
+    argument may follow the space) and not before `{` or `[`: markup never spans a cut, so
+    converting the pieces one by one gives what converting the whole gives. One pass."""
+    pieces, start, depth, env, i, n = [], 0, 0, 0, 0, len(value)
+    math = comment = False
+    word_start = 0  # where the word before the current position began
+    while i < n:
+        c = value[i]
+        if comment:
+            comment = c != "\n"
+        elif c == "\\":
+            if value.startswith("begin", i + 1):
+                env += 1
+            elif value.startswith("end", i + 1):
+                env = max(0, env - 1)
+            i += 2
+            continue
+        elif c == "%":
+            comment = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth = max(0, depth - 1)
+        elif c == "$":
+            math = not math
+        elif c.isspace():
+            if (
+                i + 1 - start >= size
+                and depth == 0
+                and env == 0
+                and not math
+                and "\\" not in value[word_start:i]
+                and value[i + 1 : i + 2] not in ("{", "[", " ", "\n", "\t")
+            ):
+                pieces.append(value[start : i + 1])
+                start = i + 1
+            word_start = i + 1
+        i += 1
+    pieces.append(value[start:])
+    return pieces
 
 
 # BibTeX's predefined month macros.
@@ -463,21 +546,32 @@ def _split_concatenation(value: str) -> list[str] | None:
     return [p.strip() for p in parts]
 
 
+# The longest BibTeX field read (characters): more is cut and reported before any conversion.
+# Text past chunking.MAX_EMBED_CHARS is not embedded anyway; the cap is what keeps a 1 KB file
+# of doubling @string macros (2^39 characters) from costing without bound.
+MAX_BIB_FIELD_CHARS = 100_000
+
+
 def _expand_macros(value: str, strings: dict[str, str]) -> str | None:
     """A concatenation (`cvpr # " 2020"`) with @string macros and months expanded, enclosed
-    in braces; None when `value` is no concatenation."""
+    in braces; None when `value` is no concatenation. Expansion stops past
+    MAX_BIB_FIELD_CHARS (the value is then one character over, to be reported)."""
     parts = _split_concatenation(value)
     if parts is None:
         return None
-    out = []
+    out, total = [], 0
     for part in parts:
         if len(part) >= 2 and (part[0], part[-1]) in (("{", "}"), ('"', '"')):
-            out.append(part[1:-1])
+            piece = part[1:-1]
         elif part.isdigit():
-            out.append(part)
+            piece = part
         else:
             key = part.lower()
-            out.append(strings.get(key, _MONTHS.get(key, part)))
+            piece = strings.get(key, _MONTHS.get(key, part))
+        out.append(piece)
+        total += len(piece)
+        if total > MAX_BIB_FIELD_CHARS:
+            return "{" + "".join(out)[: MAX_BIB_FIELD_CHARS + 1] + "}"
     return "{" + "".join(out) + "}"
 
 
@@ -558,9 +652,20 @@ def _bib_name(raw: str) -> str:
     return name
 
 
-def _bib_record(entry: Any, rel: str) -> Record:
+def _bib_record(entry: Any, rel: str, problems: list[Problem]) -> Record:
     fields = {k.lower(): str(f.value) for k, f in entry.fields_dict.items()}
     line = int(entry.start_line) + 1
+    for key, value in fields.items():
+        if len(value) > MAX_BIB_FIELD_CHARS:
+            fields[key] = value[:MAX_BIB_FIELD_CHARS]
+            problems.append(
+                Problem(
+                    rel,
+                    line,
+                    f"entry '{entry.key}': field '{key}' too long (over "
+                    f"{MAX_BIB_FIELD_CHARS:,} characters); cut there",
+                )
+            )
 
     def text(key: str) -> str:
         return clean_text(_latex_to_text(fields[key])) if fields.get(key, "").strip() else ""
@@ -648,7 +753,7 @@ def read_bibtex(path: Path, rel: str) -> FileResult:
         result.problems.append(_bib_problem(block, rel))
     for entry in library.entries:
         try:
-            record = _bib_record(entry, rel)
+            record = _bib_record(entry, rel, result.problems)
         except Exception as e:  # one odd entry must not lose the rest of the file
             start = entry.start_line
             line = start + 1 if isinstance(start, int) else None
@@ -839,6 +944,35 @@ def _output_name(stem: str, origin: str, origins: dict[str, str], folder: Path) 
 
 def _base_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.base")
+
+
+def _staged_base_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.base.next")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _settle_base(target: Path) -> None:
+    """Finish or undo what a killed import left: a staged base describes the data written
+    with it, so it is the base when the file holds exactly that data, and is dropped when
+    the file is still the one before (the previous base stays right for it)."""
+    staged = _staged_base_path(target)
+    try:
+        first = staged.read_text(encoding="utf-8").split("\n", 1)[0]
+        written = json.loads(first).get("written")
+    except (OSError, ValueError, AttributeError):
+        staged.unlink(missing_ok=True)
+        return
+    try:
+        current = _sha256(target.read_bytes())
+    except OSError:
+        current = None
+    if current == written:
+        os.replace(staged, _base_path(target))
+    else:
+        staged.unlink(missing_ok=True)
 
 
 def _obj_keys(obj: dict[str, Any]) -> list[str]:
@@ -1092,18 +1226,27 @@ def _write_planned(folder: Path, planned: list[tuple[ImportedFile, str, list[Rec
         origins[name] = origin
         target = folder / name
         objs = [canonical(r) for r in records]
+        _settle_base(target)
         lines = _merge_into(target, objs, item)
         data = "".join(line + "\n" for line in lines).encode("utf-8")
-        # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
-        if not (target.is_file() and target.read_bytes() == data):
-            write_atomic(target, data)
-        base = "".join(
-            json.dumps({"keys": _obj_keys(o), "fields": _field_hashes(o)}, ensure_ascii=False)
+        base = (
+            json.dumps({"written": _sha256(data)})
             + "\n"
-            for o in objs
+            + "".join(
+                json.dumps({"keys": _obj_keys(o), "fields": _field_hashes(o)}, ensure_ascii=False)
+                + "\n"
+                for o in objs
+            )
         ).encode("utf-8")
         base_path = _base_path(target)
-        if not (base_path.is_file() and base_path.read_bytes() == base):
+        # Skipping an identical rewrite keeps the file's mtime, so rebuilds see nothing new.
+        if not (target.is_file() and target.read_bytes() == data):
+            # The base is staged first and put in place after the data: a kill at any moment
+            # leaves a staged base that _settle_base adopts (the data was written) or drops.
+            write_atomic(_staged_base_path(target), base)
+            write_atomic(target, data)
+            os.replace(_staged_base_path(target), base_path)
+        elif not (base_path.is_file() and base_path.read_bytes() == base):
             write_atomic(base_path, base)
         item.written = target
     origins_data = (

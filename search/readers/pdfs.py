@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from search.readers.records import (
     FileResult,
@@ -31,17 +32,33 @@ from search.readers.records import (
 )
 
 # Bump when the extraction changes: cached texts of the old one are then ignored.
-EXTRACT_VERSION = 1
+# 2: the first page's heading (its largest type) is kept for the title.
+EXTRACT_VERSION = 2
 # A document with fewer characters than this per page on average has no usable text layer.
 MIN_CHARS_PER_PAGE = 20
 
 _REFERENCES = re.compile(
-    r"^[ \t]*(?:[0-9IVX]+\.?[ \t]+)?(?:references|bibliography|literature cited|works cited)"
-    r"[ \t]*:?[ \t]*$",
+    r"^[ \t]*(?:[0-9IVX]+\.?[ \t]+)?(?:references|bibliography|literature cited|works cited"
+    r"|参考文献|參考文獻|참고[ \t]*문헌)[ \t]*[:：]?[ \t]*$",
     re.I | re.M,
 )
+# What follows a real References heading: numbered entries ("[1]", "1.") or publication years.
+_REFERENCE_ENTRY = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)", re.M)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# "arXiv:2101.00001", "arXiv 2101.00001v2", "ArXiv ePrint: 0807.3577",
+# "arXiv e-print hep-th/9901001"
 _ARXIV_MENTION = re.compile(
-    r"arxiv[:\s]*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})", re.I
+    r"arxiv(?:[ \t]*e-?print)?[:\s]*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})",
+    re.I,
+)
+# First-page lines that are never the title: running heads of proceedings and journals,
+# licence and copyright notices, preprint stamps.
+_NOT_TITLE = re.compile(
+    r"proceedings of|published (?:as|in) |appear(?:s|ed)? in |accepted (?:at|to|for) |"
+    r"under review|preprint|conference on|workshop on|journal of|transactions on|"
+    r"creative commons|licen[cs]ed? (?:under|to)|provided proper attribution|permission to|"
+    r"all rights reserved|copyright|©|\bvol(?:ume)?\.? ?\d|\bpp\. ?\d|doi:|https?://|www\.",
+    re.I,
 )
 _BAD_META_TITLE = re.compile(
     r"^(untitled|microsoft word|title|document\d*)\b|\.(pdf|docx?|tex)$", re.I
@@ -55,6 +72,9 @@ class PdfText:
     title: str = ""
     pages: list[tuple[str, str]] = field(default_factory=list)
     problem: str | None = None
+    # The first page's text in its largest type above the body's (one block of lines): where
+    # papers print their title. Empty when the page has one size of type.
+    heading: str = ""
 
 
 def _digest(path: Path) -> str:
@@ -78,7 +98,10 @@ def extract_pages(path: Path, cache: Path | None = None) -> PdfText:
             data = json.loads(cached.read_text(encoding="utf-8"))
             if data.get("version") == EXTRACT_VERSION:
                 return PdfText(
-                    data["title"], [(a, b) for a, b in data["pages"]], data.get("problem")
+                    data["title"],
+                    [(a, b) for a, b in data["pages"]],
+                    data.get("problem"),
+                    str(data.get("heading") or ""),
                 )
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -94,6 +117,7 @@ def extract_pages(path: Path, cache: Path | None = None) -> PdfText:
                         "title": text.title,
                         "pages": text.pages,
                         "problem": text.problem,
+                        "heading": text.heading,
                     },
                     ensure_ascii=False,
                 ),
@@ -123,10 +147,11 @@ def _extract(path: Path) -> PdfText:
         except Exception:
             labels = []
         pages: list[tuple[str, str]] = []
+        runs: list[tuple[float, str]] = []
         for i, page in enumerate(reader.pages):
             label = labels[i] if i < len(labels) and labels[i] else str(i + 1)
             try:
-                text = page.extract_text() or ""
+                text = page.extract_text(visitor_text=_sized(runs) if i == 0 else None) or ""
             except Exception:
                 text = ""
             pages.append((label, clean_text(text.replace("\x00", ""))))
@@ -146,44 +171,105 @@ def _extract(path: Path) -> PdfText:
             f"no text layer in {len(pages)} page(s) (a scan?): not searchable until OCRed, "
             "e.g. with ocrmypdf",
         )
-    return PdfText(title, pages)
+    return PdfText(title, pages, heading=_heading(runs))
+
+
+def _sized(runs: list[tuple[float, str]]) -> Any:
+    """A pypdf text visitor that appends (type size in points, text) of each run to `runs`."""
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: Any, size: float) -> None:
+        if text.strip():
+            # The size set by Tf times the text and current matrices' scales ("1 Tf" + a
+            # 17-point matrix is how many papers set their title).
+            scale = (abs(tm[0] * tm[3] - tm[1] * tm[2]) * abs(cm[0] * cm[3] - cm[1] * cm[2])) ** 0.5
+            runs.append((round(float(size) * scale, 1), " ".join(text.split())))
+
+    return visit
+
+
+def _heading(runs: list[tuple[float, str]]) -> str:
+    """The first block of runs in the largest type bigger than the body's that reads as a
+    title (the title of a paper may take two or three lines; a bigger running head is not)."""
+    if not runs:
+        return ""
+    by_size: dict[float, int] = {}
+    for size, text in runs:
+        by_size[size] = by_size.get(size, 0) + len(text)
+    body = max(by_size, key=lambda s: by_size[s])
+    for size in sorted((s for s in by_size if s > body + 0.5), reverse=True):
+        block: list[str] = []
+        for s, text in runs:
+            if abs(s - size) <= 0.5:
+                block.append(text)
+            elif block:
+                break
+        heading = " ".join(block)
+        # In large type a one-word title is a title ("Libtasn1"); in body type it is not.
+        if _looks_like_title(heading, min_words=1):
+            return heading
+    return ""
+
+
+def _looks_like_title(text: str, min_words: int = 2) -> bool:
+    words = text.split()
+    return (
+        min_words <= len(words) <= 40
+        and len(text) >= 3
+        and len(text) <= 300
+        and not _NOT_TITLE.search(text)
+        and not _ARXIV_MENTION.search(text)
+        and "@" not in text
+        and sum(c.isalpha() for c in text) >= len(text) / 2
+    )
 
 
 def drop_references(pages: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """`pages` without the References section and what follows it. A "References" heading on
     the first page (a cover or contents page) is not taken as the section."""
     for i, (label, text) in enumerate(pages):
-        m = _REFERENCES.search(text)
-        if m is None or (i == 0 and len(pages) > 1):
+        if i == 0 and len(pages) > 1:
             continue
-        head = text[: m.start()].rstrip()
-        return [*pages[:i], *([(label, head)] if head else [])]
+        for m in _REFERENCES.finditer(text):
+            # A figure or table may be labelled "References" (a retrieval paper's "References
+            # / Query" panels): the section is a heading followed by entries.
+            after = text[m.end() : m.end() + 600]
+            if _REFERENCE_ENTRY.search(after) is None and len(_YEAR.findall(after)) < 2:
+                continue
+            head = text[: m.start()].rstrip()
+            return [*pages[:i], *([(label, head)] if head else [])]
     return pages
 
 
 def _title_from_page(text: str) -> str:
     for line in text.splitlines():
         line = line.strip()
-        if len(line.split()) >= 3 and not _ARXIV_MENTION.search(line) and "@" not in line:
+        if len(line.split()) >= 3 and _looks_like_title(line):
             return line[:300]
     return ""
 
 
-def guess_title(meta_title: str, first_page: str, fallback: str) -> str:
-    """The metadata title when it looks like one, else the first page's first line of three
-    or more words, else `fallback`."""
+def guess_title(meta_title: str, first_page: str, fallback: str, heading: str = "") -> str:
+    """The metadata title when it looks like one, else the first page's heading (its largest
+    type), else its first line of three or more words that is no running head or licence,
+    else `fallback`."""
     if meta_title and not _BAD_META_TITLE.search(meta_title):
         return meta_title
-    return _title_from_page(first_page) or fallback
+    return heading or _title_from_page(first_page) or fallback
 
 
 def read_pdf_file(path: Path, rel: str, cache: Path | None = None) -> FileResult:
     """A PDF under notes/ as one paper; never raises for bad content."""
     text = extract_pages(path, cache)
+    if text.problem and not text.pages:
+        # Not a PDF one can read (broken, encrypted): nothing to list, only the problem.
+        return FileResult(problems=[Problem(rel, None, f"{text.problem}; skipped")])
     problems = [Problem(rel, None, text.problem)] if text.problem else []
-    pages = drop_references(text.pages) if not text.problem or text.pages else []
+    if not any(t.strip() for _, t in text.pages) or (text.problem or "").startswith("no text"):
+        return FileResult(problems=problems)  # a scan (or no PDF at all) is no paper to find
+    pages = drop_references(text.pages)
     first = pages[0][1] if pages else ""
-    title = guess_title(text.title, first, clean_text(path.stem.replace("_", " ")))
+    fallback = clean_text(path.stem.replace("_", " "))
+    title = guess_title(text.title, first, fallback, text.heading)
     m = _ARXIV_MENTION.search(first)
     record = Record(
         title=title,

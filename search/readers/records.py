@@ -227,3 +227,25 @@ def normalise_doi(text: str | None) -> str | None:
         return None
     m = re.search(r"(10\.\d{4,9}/\S+)", text.strip())
     return m.group(1).rstrip(".").lower() if m else None
+
+
+# Where a JSON object of a paper keeps its link, best first: its own page before its PDF.
+# Scrapers and exports spell it many ways (Papers with Code: url_abs/url_pdf; OpenAlex: the
+# landing page and PDF of primary_location, else best_oa_location).
+_LINK_KEYS = ("url", "page_url", "landing_page_url", "url_abs", "link", "pdf_url", "pdf", "url_pdf")
+_LOCATION_KEYS = ("primary_location", "best_oa_location")
+
+
+def link_of(obj: dict[str, object]) -> str | None:
+    """The best web link a paper's JSON object gives (an http(s) URL), or None."""
+    places: list[object] = [obj]
+    places += [obj.get(k) for k in _LOCATION_KEYS]
+    for keys in (_LINK_KEYS[:5], _LINK_KEYS[5:]):  # any page before any PDF
+        for place in places:
+            if not isinstance(place, dict):
+                continue
+            for key in keys:
+                value = place.get(key)
+                if isinstance(value, str) and re.match(r"https?://\S+$", value.strip()):
+                    return value.strip()
+    return None

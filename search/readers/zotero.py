@@ -382,11 +382,11 @@ def _item_signature(data_dir: Path, item: _Item) -> str:
     of its attachment files."""
     rows = [getattr(item, f.name) for f in dataclasses.fields(item)]  # astuple deep-copies
     h = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode())
-    storage = os.path.join(data_dir, "storage")
     for _att, key, name in item.attachments:
+        folder = attachment_folder(data_dir, key)
         for f in (name, FT_CACHE):
             try:
-                st = os.stat(os.path.join(storage, key, f)) if f else None
+                st = os.stat(folder / f) if f and folder and _plain_name(f) else None
             except OSError:
                 st = None
             h.update(
@@ -461,8 +461,9 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         text, meta_title = _attachment_text(data_dir, att_key, name, pdf_cache, problems)
         pages += text
         pdf_title = pdf_title or meta_title
-    if any(a == item.item_id for a, _, _ in atts):
-        # A standalone PDF's own title is usually its file name: its text says more.
+    if any(a == item.item_id for a, _, _ in atts) and _default_attachment_title(title, atts):
+        # A standalone PDF's own title is usually its file name or "Full Text PDF": its text
+        # says more. A title the user gave it in Zotero stays.
         first = pages[0][2] if pages else ""
         title = guess_title(pdf_title, first, "") or title
     if not title:
@@ -490,6 +491,22 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         ),
         problems,
     )
+
+
+# Titles Zotero gives an attachment itself (its connectors name PDFs so).
+_ATTACHMENT_TITLES = re.compile(
+    r"^(full ?text( pdf)?|pdf|snapshot|(submitted|accepted|published) version|preprint( pdf)?"
+    r"|arxiv(\.org)? (fulltext )?pdf|attachment)$",
+    re.I,
+)
+
+
+def _default_attachment_title(title: str, atts: list[tuple[int, str, str]]) -> bool:
+    """True if `title` is what Zotero named the attachment, not what the user typed: empty,
+    its file name (with or without the extension), or a connector's "Full Text PDF"."""
+    names = {n for _, _, n in atts} | {Path(n).stem for _, _, n in atts}
+    t = title.strip()
+    return not t or t in names or t.lower().endswith(".pdf") or bool(_ATTACHMENT_TITLES.match(t))
 
 
 def _annotation_line(kind: int, text: str | None, comment: str | None, page: str | None) -> str:
@@ -540,14 +557,45 @@ def _collection_paths(
     return out
 
 
+_UNSAFE = (
+    "attachment path leaves its folder in storage/ or holds a NUL byte: not read "
+    "(nothing outside the Zotero folder is read)"
+)
+
+
+def attachment_folder(data_dir: Path, key: str) -> Path | None:
+    """storage/<key>/ for an attachment key from the database, or None when that path would
+    lead outside the Zotero folder's storage/ (`../../outside`, a symlink out) or cannot be
+    a path at all (a NUL byte): database content is never trusted as a path."""
+    if not _plain_name(key):
+        return None
+    storage = os.path.realpath(data_dir / "storage")
+    folder = os.path.realpath(os.path.join(storage, key))
+    if os.path.dirname(folder) != storage:
+        return None
+    return Path(folder)
+
+
+def _plain_name(name: str) -> bool:
+    """One path component: no separator, no NUL, not `.` or `..`."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
 def _attachment_text(
     data_dir: Path, key: str, name: str, pdf_cache: Path | None, problems: list[Problem]
 ) -> tuple[list[list[str]], str]:
     """[file, page label, text] of a stored attachment: a PDF page by page, else Zotero's own
     extracted text (.zotero-ft-cache, no pages), else nothing; and the PDF's metadata title."""
-    folder = data_dir / "storage" / key
     cite = f"{PREFIX}{key}/{name}" if name else f"{PREFIX}{key}"
-    if name.lower().endswith(".pdf") and "/" not in name and (folder / name).is_file():
+    cite = cite.replace("\0", "\\0")
+    folder = attachment_folder(data_dir, key)
+    if folder is None:
+        problems.append(Problem(cite, None, _UNSAFE))
+        return [], ""
+    if name and not _plain_name(name):
+        problems.append(Problem(cite, None, _UNSAFE))
+        name = ""  # Zotero's own full text of the attachment is still read
+    if name.lower().endswith(".pdf") and (folder / name).is_file():
         text = extract_pages(folder / name, pdf_cache)
         if text.problem:
             problems.append(Problem(cite, None, text.problem))

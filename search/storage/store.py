@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.errors import IndexDamaged, IndexMissing, damaged
+from search.errors import IndexDamaged, IndexMissing, PapersError, damaged
 from search.readers.zotero import is_zotero_source
 from search.storage import vectors
 
@@ -185,18 +185,40 @@ def file_checksum(path: Path) -> int:
 
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation folder, or None when nothing was ever built."""
+    check_index_dir(index_dir)
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError):
         raise damaged("index/CURRENT cannot be read") from None
-    if not name.startswith("gen-") or "/" in name or "\\" in name or name == "gen-":
+    # A name no generation can have (file names stop at 255 bytes) is damage, not an OSError.
+    if (
+        not name.startswith("gen-")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or name == "gen-"
+        or len(name.encode("utf-8", "replace")) > 255
+    ):
         raise damaged("index/CURRENT does not name a generation")
     gen = index_dir / name
-    if not gen.is_dir():
+    try:
+        found = gen.is_dir()
+    except OSError:
+        found = False
+    if not found:
         raise damaged(f"index/CURRENT names {name}, which is missing")
     return gen
+
+
+def check_index_dir(index_dir: Path) -> None:
+    """index/ that is not a folder (a file of the user's, say) is named, never replaced."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise PapersError(
+            f"{index_dir} is a file, not a folder: papers keeps its index there; move the "
+            "file away and run `papers rebuild`"
+        )
 
 
 class Index:
@@ -725,7 +747,12 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = lambda s: None) -> Path:
+def no_pause(stage: str) -> None:
+    """The default for a rebuild's `pause` callback (tests stop a rebuild at a stage): a
+    rebuild runs straight through."""
+
+
+def publish(index_dir: Path, tmp: Path, pause: Callable[[str], None] = no_pause) -> Path:
     """Make the generation built in `tmp` the live one, atomically; returns its folder.
 
     Order: both files synced, then their checksums written and synced, then the folder renamed

@@ -21,15 +21,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from search.api import MODES, Ambiguous, Hit, IndexMissing, Library, NotFound, Paper, PapersError
 from search.faces import output
+from search.faces.web.render import note_href, note_html, numbered_lines, place_link
 from search.storage import map as library_map
 from search.storage import store
 
@@ -47,6 +47,21 @@ def excerpt(text: str, n: int = NOTE_CHARS) -> str:
 
 
 templates.env.filters["excerpt"] = excerpt
+templates.env.filters["markdown"] = note_html
+templates.env.filters["place"] = place_link
+templates.env.filters["note_href"] = note_href
+# A note file shown on the page is read up to this size (the notes reader's own limit).
+NOTE_FILE_BYTES = 20_000_000
+# The home page lists at most this many papers to browse (the map shows every one).
+BROWSE_MAX = 2000
+
+
+def browse(papers: list[Paper]) -> list[tuple[str, list[Paper]]]:
+    """Papers grouped by their top section, in order of first mention, for the home page."""
+    groups: dict[str, list[Paper]] = {}
+    for p in papers[:BROWSE_MAX]:
+        groups.setdefault(p.section[0] if p.section else "", []).append(p)
+    return list(groups.items())
 
 
 class MapCache:
@@ -125,6 +140,42 @@ def _int(value: str | None, default: int, low: int = 1, high: int = MAX_K) -> in
         raise PapersError(f"not a number: {value!r}") from None
 
 
+def hosts_for(bound: str) -> list[str]:
+    """The Host names a server bound to `bound` answers to: loopback names and `bound` itself
+    (127.0.0.2 is loopback too); every name when bound to all addresses."""
+    if bound in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, bound.strip("[]").lower()]))
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header without its port: `[::1]:8765` is `::1`, `localhost:80`
+    `localhost`. (Starlette's TrustedHostMiddleware splits on the first ':', so every request
+    to an IPv6 address was refused.)"""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class HostCheck:
+    """Refuse (400) a request whose Host header names another host: against DNS rebinding, a
+    page of another site reaching this server through a name it controls."""
+
+    def __init__(self, app: Any, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and "*" not in self.allowed:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(host) not in self.allowed:
+                await PlainTextResponse("Invalid host header", 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Starlette:
     """The web app over `library`. `allowed_hosts`: Host header names accepted (default:
     loopback names only)."""
@@ -157,12 +208,15 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
     def search_page(request: Request) -> Response:
         question = (request.query_params.get("q") or "").strip()
         hits: list[Hit] = []
+        papers: list[Paper] = []
         error = None
         params: dict[str, Any] = {"k": 10, "mode": "hybrid", "section": None}
         try:
             params = search_params(request)
             if question:
                 hits = library.ask(question, **params)
+            else:
+                papers = library.papers()
         except PapersError as e:
             error = str(e)
         return page(
@@ -172,8 +226,25 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
             hits=hits,
             error=error,
             modes=MODES,
+            total=len(papers),
+            groups=browse(papers),
             **params,
         )
+
+    def note_page(request: Request) -> Response:
+        """A note file under notes/, read-only: text with line anchors, a PDF as it is."""
+        place = request.path_params["place"]
+        notes = library.notes_dir.resolve()
+        path = (library.root / place).resolve()
+        missing = NotFound(f"no note file {place}")
+        if not place.startswith("notes/") or not path.is_relative_to(notes) or not path.is_file():
+            return page(request, "error.html", status=404, error=str(missing))
+        if path.suffix.lower() == ".pdf":
+            return FileResponse(path, media_type="application/pdf")
+        if path.stat().st_size > NOTE_FILE_BYTES:
+            return page(request, "error.html", status=404, error=f"{place} is too large to show")
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        return page(request, "note.html", place=place, lines=numbered_lines(text))
 
     def paper_page(request: Request) -> Response:
         pid = request.path_params["paper_id"]
@@ -221,6 +292,7 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
         Route("/", search_page),
         Route("/paper/{paper_id:path}", paper_page),
         Route("/map", map_page),
+        Route("/note/{place:path}", note_page),
         Route("/api/ask", api_ask),
         Route("/api/similar", api_similar),
         Route("/api/papers", api_papers),
@@ -231,5 +303,5 @@ def create_app(library: Library, allowed_hosts: list[str] | None = None) -> Star
     hosts = allowed_hosts or LOOPBACK_HOSTS
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
+        middleware=[Middleware(HostCheck, allowed_hosts=hosts)],
     )

@@ -7,9 +7,22 @@ var PapersMap = (function () {
   var data, opts, canvas, ctx, tip, highlighted = null, bySection = false, hover = -1;
   var W = 0, H = 0, PAD = 24, ratio = window.devicePixelRatio || 1, px, py;
 
-  function colour(i, n) {
-    var hue = Math.round((i * 360 * 0.618033) % 360);
-    return "hsl(" + hue + ", 65%, " + (i % 2 ? 42 : 55) + "%)";
+  // Nine colours people tell apart (Okabe-Ito and Tableau's, no yellow on white) for the nine
+  // largest groups; every other group is grey and known by its label. 27 hues blurred together.
+  var PALETTE = ["#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9",
+                 "#8c564b", "#7f3c8d", "#3b7d23"], OTHER = "#a7b0b7", rankOf = {};
+
+  function ranks() {  // group key -> its rank by size (0 = largest), for clusters and sections
+    var counts = {}, key = bySection ? data.section : data.cluster;
+    for (var i = 0; i < key.length; i++) counts[key[i]] = (counts[key[i]] || 0) + 1;
+    var keys = Object.keys(counts).sort(function (a, b) { return counts[b] - counts[a] || a - b; });
+    rankOf = {};
+    keys.forEach(function (k, r) { rankOf[k] = r; });
+  }
+
+  function colour(i) {
+    var r = rankOf[i];
+    return r !== undefined && r < PALETTE.length ? PALETTE[r] : OTHER;
   }
 
   function layout() {
@@ -30,12 +43,13 @@ var PapersMap = (function () {
 
   function draw() {
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
-    var n = data.x.length, groups = bySection ? data.sections.length : data.clusters.length;
+    var n = data.x.length;
     var key = bySection ? data.section : data.cluster, r = n > 5000 ? 2 : 3.5;
+    ranks();
     for (var i = 0; i < n; i++) {
       var on = !highlighted || highlighted.has(data.ids[i]);
       ctx.globalAlpha = on ? 0.85 : 0.12;
-      ctx.fillStyle = colour(key[i], groups);
+      ctx.fillStyle = colour(key[i]);
       ctx.beginPath(); ctx.arc(px[i], py[i], r, 0, 6.283); ctx.fill();
     }
     ctx.globalAlpha = 1;
@@ -52,14 +66,28 @@ var PapersMap = (function () {
     if (!bySection) labels();
   }
 
+  // Labels of the largest clusters first; one that would overlap a label already drawn is
+  // moved just above or below it, else left out (the legend and hover still name it).
   function labels() {
     ctx.font = "600 13px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
-    data.clusters.forEach(function (c) {
-      var x = toX(c.x), y = toY(c.y);
-      ctx.lineWidth = 4; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.strokeText(c.label, x, y);
-      ctx.fillStyle = "#111"; ctx.fillText(c.label, x, y);
+    var placed = [], order = data.clusters.slice().sort(function (a, b) { return b.size - a.size; });
+    order.forEach(function (c) {
+      var w = ctx.measureText(c.label).width + 6, h = 17, x0 = toX(c.x), y0 = toY(c.y);
+      var x = Math.min(Math.max(x0, w / 2 + 2), W - w / 2 - 2);
+      var spot = [y0, y0 - h, y0 + h, y0 - 2 * h, y0 + 2 * h].map(function (y) {
+        return Math.min(Math.max(y, h / 2), H - h / 2);
+      }).find(function (y) {
+        return !placed.some(function (b) {
+          return Math.abs(b[0] - x) < (b[2] + w) / 2 && Math.abs(b[1] - y) < h;
+        });
+      });
+      if (spot === undefined) return;
+      placed.push([x, spot, w]);
+      ctx.lineWidth = 4; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.strokeText(c.label, x, spot);
+      ctx.fillStyle = "#111"; ctx.fillText(c.label, x, spot);
     });
+    canvas.setAttribute("data-labels", String(placed.length));
   }
 
   function legend() {
@@ -70,7 +98,7 @@ var PapersMap = (function () {
     el.innerHTML = "";
     keys.forEach(function (k) {
       var name = k[1], s = document.createElement("span"); s.className = "key";
-      var dot = document.createElement("i"); dot.style.background = colour(k[0], keys.length);
+      var dot = document.createElement("i"); dot.style.background = colour(k[0]);
       s.appendChild(dot); s.appendChild(document.createTextNode(name)); el.appendChild(s);
     });
   }
