@@ -34,63 +34,90 @@ def list_note_files(
     followed unless `follow_links`: nothing outside the library is read unless asked.
     """
     root = Path(notes_dir)
-    files: list[tuple[Path, bool]] = []  # (path, reached through a symlink)
-    problems: list[Problem] = []
-
-    def rel(p: str | Path) -> str:
-        try:
-            return Path(p).relative_to(root).as_posix() or "."
-        except ValueError:
-            return str(p)
-
     try:
         root_real = os.path.realpath(root)
         if not root.is_dir():
             return [], [Problem(str(root), None, "notes folder is missing or not a folder")]
     except OSError as exc:
         return [], [Problem(str(root), None, f"cannot open notes folder: {exc.strerror}")]
+    walk = _FolderWalk(root, root_real, follow_links)
+    walk.run()
+    # Two paths to one file would give every paper in it twice: keep the real one.
+    seen: set[str] = set()
+    unique = []
+    for f, _ in sorted(walk.files, key=lambda fl: (fl[1], fl[0])):
+        real = os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            unique.append(f)
+    unique.sort()
+    return unique, walk.problems
 
-    # The library is the folder holding notes/; notes/ may itself be a link to elsewhere.
-    library = [Path(root_real), Path(os.path.realpath(root.parent))]
 
-    def leaves_library(link: Path) -> Problem | None:
-        if follow_links:
+class _FolderWalk:
+    """One walk of a notes folder: the folders still to read, those read, the files found."""
+
+    def __init__(self, root: Path, root_real: str, follow_links: bool) -> None:
+        self.root = root
+        self.follow_links = follow_links
+        # The library is the folder holding notes/; notes/ may itself be a link to elsewhere.
+        self.library = [Path(root_real), Path(os.path.realpath(root.parent))]
+        self.files: list[tuple[Path, bool]] = []  # (path, reached through a symlink)
+        self.problems: list[Problem] = []
+        self.visited = {root_real}
+        self.stack: list[Path] = [root]
+        # Symlinked folders wait until every real folder is listed, so that a folder
+        # reachable both ways is listed under its real path and the link is the one reported.
+        self.linked: list[Path] = []
+        self.via_link: set[Path] = set()  # folders reached through a symlink
+
+    def rel(self, p: str | Path) -> str:
+        try:
+            return Path(p).relative_to(self.root).as_posix() or "."
+        except ValueError:
+            return str(p)
+
+    def leaves_library(self, link: Path) -> Problem | None:
+        if self.follow_links:
             return None
         target = Path(os.path.realpath(link))
-        if any(target.is_relative_to(inside) for inside in library):
+        if any(target.is_relative_to(inside) for inside in self.library):
             return None
         return Problem(
-            rel(link),
+            self.rel(link),
             None,
             f"symlink to {target}, outside the library: not followed "
             "(`papers rebuild --follow-links` follows it)",
         )
 
-    visited = {root_real}
-    stack: list[Path] = [root]
-    # Symlinked folders wait until every real folder is listed, so that a folder reachable
-    # both ways is listed under its real path and the link is the one reported.
-    linked: list[Path] = []
-    via_link: set[Path] = set()  # folders reached through a symlink
-    while stack or linked:
-        if not stack:
-            link = linked.pop(0)
-            real = os.path.realpath(link)
-            if real in visited:
-                problems.append(
-                    Problem(rel(link), None, "symlink to a folder already read (a loop?); skipped")
-                )
-                continue
-            visited.add(real)
-            stack.append(link)
-            via_link.add(link)
-        folder = stack.pop()
+    def run(self) -> None:
+        while self.stack or self.linked:
+            if not self.stack:
+                link = self.linked.pop(0)
+                real = os.path.realpath(link)
+                if real in self.visited:
+                    self.problems.append(
+                        Problem(
+                            self.rel(link),
+                            None,
+                            "symlink to a folder already read (a loop?); skipped",
+                        )
+                    )
+                    continue
+                self.visited.add(real)
+                self.stack.append(link)
+                self.via_link.add(link)
+            self.read_folder(self.stack.pop())
+
+    def read_folder(self, folder: Path) -> None:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            problems.append(Problem(rel(folder), None, f"cannot read folder: {exc.strerror}"))
-            continue
+            self.problems.append(
+                Problem(self.rel(folder), None, f"cannot read folder: {exc.strerror}")
+            )
+            return
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -100,43 +127,37 @@ def list_note_files(
                 is_dir = entry.is_dir()  # follows symlinks
                 is_file = entry.is_file()
             except OSError as exc:
-                problems.append(Problem(rel(path), None, f"cannot read: {exc.strerror}"))
+                self.problems.append(Problem(self.rel(path), None, f"cannot read: {exc.strerror}"))
                 continue
             if is_dir:
-                if is_link:
-                    outside = leaves_library(path)
-                    if outside is not None:
-                        problems.append(outside)
-                    else:
-                        linked.append(path)
-                    continue
-                real = os.path.realpath(path)
-                if real in visited:
-                    problems.append(Problem(rel(path), None, "folder already read; skipped"))
-                    continue
-                visited.add(real)
-                stack.append(path)
-                if folder in via_link:
-                    via_link.add(path)
+                self.folder_entry(folder, path, is_link)
             elif path.suffix.lower() in NOTE_SUFFIXES:
                 if not is_file:
-                    problems.append(Problem(rel(path), None, _not_a_file(path, is_link)))
+                    self.problems.append(Problem(self.rel(path), None, _not_a_file(path, is_link)))
                     continue
-                outside = leaves_library(path) if is_link else None
+                outside = self.leaves_library(path) if is_link else None
                 if outside is not None:
-                    problems.append(outside)
+                    self.problems.append(outside)
                 else:
-                    files.append((path, is_link or folder in via_link))
-    # Two paths to one file would give every paper in it twice: keep the real one.
-    seen: set[str] = set()
-    unique = []
-    for f, _ in sorted(files, key=lambda fl: (fl[1], fl[0])):
-        real = os.path.realpath(f)
-        if real not in seen:
-            seen.add(real)
-            unique.append(f)
-    unique.sort()
-    return unique, problems
+                    self.files.append((path, is_link or folder in self.via_link))
+
+    def folder_entry(self, folder: Path, path: Path, is_link: bool) -> None:
+        """A folder inside `folder`: walked later if a link, now if not read already."""
+        if is_link:
+            outside = self.leaves_library(path)
+            if outside is not None:
+                self.problems.append(outside)
+            else:
+                self.linked.append(path)
+            return
+        real = os.path.realpath(path)
+        if real in self.visited:
+            self.problems.append(Problem(self.rel(path), None, "folder already read; skipped"))
+            return
+        self.visited.add(real)
+        self.stack.append(path)
+        if folder in self.via_link:
+            self.via_link.add(path)
 
 
 def _not_a_file(path: Path, is_link: bool) -> str:
