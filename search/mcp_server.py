@@ -20,8 +20,12 @@ import re
 import sys
 from typing import Annotated, Any, Literal
 
+import anyio
+import mcp_types as types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 from pydantic import Field
 
 from . import output
@@ -148,9 +152,6 @@ def run_stdio(library: Library) -> None:
     The SDK's stdio transport, with its input checked first: the SDK drops a line it cannot
     read without answering, and a client would wait forever on that id. Such a line is
     answered here with the JSON-RPC error the specification names (`check_message`)."""
-    import anyio
-    from mcp.server.stdio import stdio_server
-
     server = build_server(library)
     lowlevel = server._lowlevel_server  # the SDK's own run loop, as MCPServer.run_stdio_async
     stdin = _CheckedLines(sys.stdin.buffer)
@@ -175,9 +176,6 @@ class _CheckedLines:
         return self._lines()
 
     async def _lines(self) -> Any:
-        import anyio
-        from mcp.shared.message import SessionMessage
-
         while True:
             line = await anyio.to_thread.run_sync(self.raw.readline)
             if not line:
@@ -199,7 +197,6 @@ def check_message(line: bytes) -> Any:
     for it: parse error (not JSON, not UTF-8), invalid request (not a 2.0 request object),
     invalid params (params not an object, a lone surrogate in a string). The id is the
     request's when it can be read, else null."""
-    import mcp_types as types
 
     def error(code: int, message: str, id_: Any = None) -> Any:
         return types.JSONRPCError(

@@ -217,8 +217,12 @@ def _watch_folders(
                     on_event(event)
             catch_up = False
             if changes:
-                now = folders_read(notes)
-                if _identity(now) != armed:
+                # A watched folder that came or went (even one moved away and back before
+                # we look: its watch may be gone) or a new folder: arm the watch again.
+                paths = {Path(p) for _, p in changes}
+                if paths & set(armed) or any(p.is_dir() for p in paths):
+                    return
+                if _identity(folders_read(notes)) != armed:
                     return
             elif _identity([notes]).get(notes) != armed.get(notes):
                 return
