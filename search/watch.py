@@ -229,9 +229,14 @@ def _watch_folders(
     except (FileNotFoundError, NotADirectoryError):
         return  # a folder went between listing and arming: list again
     except RuntimeError as e:
-        # watchfiles cannot name a change whose path is not valid UTF-8 (and ends the watch):
-        # something changed, so rebuild (it reports such a file), then arm the watch again.
-        on_event(rebuild_once(library, [f"(a change watchfiles could not name: {e})"]))
+        if "decode" in str(e):
+            # watchfiles cannot name a change whose path is not valid UTF-8 (and ends the
+            # watch): something changed, so rebuild (it reports such a file), then re-arm.
+            on_event(rebuild_once(library, [f"(a change watchfiles could not name: {e})"]))
+            return
+        # Anything else (the system's limit on watches, say) is said, then tried again later.
+        on_event(WatchEvent(changed=[], error=f"cannot watch {notes}: {e}"))
+        stop.wait(RESTART_S)
     except OSError as e:
         on_event(WatchEvent(changed=[], error=f"cannot watch {notes}: {e}"))
         stop.wait(RESTART_S)
