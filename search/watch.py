@@ -244,7 +244,8 @@ def _watch_folders(
 
 def _rel(path: Path, notes: Path) -> str:
     try:
-        rel = "notes/" + path.relative_to(notes).as_posix()
+        inside = path.relative_to(notes).as_posix()
+        rel = "notes/" + ("" if inside == "." else inside)
     except ValueError:
         rel = str(path)
     # A name that is not valid UTF-8 is shown with its bytes escaped, never raised on.
