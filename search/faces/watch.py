@@ -217,17 +217,26 @@ def _watch_folders(
                     on_event(event)
             catch_up = False
             if changes:
-                now = folders_read(notes)
-                if _identity(now) != armed:
+                # A watched folder that came or went (even one moved away and back before
+                # we look: its watch may be gone) or a new folder: arm the watch again.
+                paths = {Path(p) for _, p in changes}
+                if paths & set(armed) or any(p.is_dir() for p in paths):
+                    return
+                if _identity(folders_read(notes)) != armed:
                     return
             elif _identity([notes]).get(notes) != armed.get(notes):
                 return
     except (FileNotFoundError, NotADirectoryError):
         return  # a folder went between listing and arming: list again
     except RuntimeError as e:
-        # watchfiles cannot name a change whose path is not valid UTF-8 (and ends the watch):
-        # something changed, so rebuild (it reports such a file), then arm the watch again.
-        on_event(rebuild_once(library, [f"(a change watchfiles could not name: {e})"]))
+        if "decode" in str(e):
+            # watchfiles cannot name a change whose path is not valid UTF-8 (and ends the
+            # watch): something changed, so rebuild (it reports such a file), then re-arm.
+            on_event(rebuild_once(library, [f"(a change watchfiles could not name: {e})"]))
+            return
+        # Anything else (the system's limit on watches, say) is said, then tried again later.
+        on_event(WatchEvent(changed=[], error=f"cannot watch {notes}: {e}"))
+        stop.wait(RESTART_S)
     except OSError as e:
         on_event(WatchEvent(changed=[], error=f"cannot watch {notes}: {e}"))
         stop.wait(RESTART_S)
@@ -235,7 +244,8 @@ def _watch_folders(
 
 def _rel(path: Path, notes: Path) -> str:
     try:
-        rel = "notes/" + path.relative_to(notes).as_posix()
+        inside = path.relative_to(notes).as_posix()
+        rel = "notes/" + ("" if inside == "." else inside)
     except ValueError:
         rel = str(path)
     # A name that is not valid UTF-8 is shown with its bytes escaped, never raised on.

@@ -233,7 +233,9 @@ def scan_notes(paths: Paths, follow_links: bool) -> Scan:
             # SQLite, JSON and the terminal all need text: such a name cannot be stored.
             problems.append(
                 Problem(
-                    _printable_name(rel), None, "file name is not valid UTF-8: skipped (rename it)"
+                    _printable_name(rel),
+                    None,
+                    "file name is not valid UTF-8 (rename it to read it)",
                 )
             )
         else:
