@@ -115,4 +115,9 @@ def test_pages_fit_the_screen_with_notes_rendered_and_links(
         ".size"
     )
     assert colours <= 10
+    boxes = json.loads(page.get_attribute("canvas#map", "data-labels") or "[]")
+    assert boxes
+    for i, (x1, y1, w1) in enumerate(boxes):
+        for x2, y2, w2 in boxes[i + 1 :]:
+            assert abs(x1 - x2) >= (w1 + w2) / 2 - 1 or abs(y1 - y2) >= 16, (boxes, i)
     page.close()

@@ -40,3 +40,12 @@ def test_merging_a_preprint_with_its_published_item_keeps_the_journal_doi() -> N
         (paper,) = merge(records)
         assert paper.doi == "10.5555/3294996.3295098"
         assert paper.arxiv == "1703.06114"
+
+
+def test_a_standalone_scan_without_text_is_not_a_paper(tmp_path: Path) -> None:
+    z = make_zotero(tmp_path / "Z")
+    z.add_standalone_pdf("JJJJ0000", ["", ""], file_title="scan.pdf")
+    z.close()
+    result = zotero.read_zotero(tmp_path / "Z")
+    assert not [r for r in result.records if r.file == "zotero:JJJJ0000"]
+    assert any("no text layer" in p.message for p in result.problems)

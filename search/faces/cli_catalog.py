@@ -285,8 +285,10 @@ def recommend_command(
     """Recommend catalog papers like the ones in your notes.
 
     Positives are all your noted papers, or those picked with --like; --unlike picks
-    negatives. Each result says which of your papers it is closest to. Papers already in your
-    notes are never recommended. With --since it is a daily digest of new papers.
+    negatives. Each result says which of your papers it is closest to, and its relevance, 0
+    to 1: the cosine similarity to that paper (--json keeps the method's raw score). Papers
+    already in your notes are never recommended. With --since it is a daily digest of new
+    papers.
 
     \b
     Examples:

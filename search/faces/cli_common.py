@@ -120,15 +120,24 @@ model_option = click.option(
 )
 
 
+# Without a terminal, progress lines start only once embedding has taken this long: a quick
+# rebuild (and a script reading its one error line) sees none.
+PROGRESS_QUIET_SECONDS = 5.0
+
+
 def _progress_lines(total: int) -> Callable[[int], None]:
-    """Without a terminal (a log file, CI), a line per tenth done or per 30 s, and the last."""
+    """Without a terminal (a log file, CI), a line per tenth done or per 30 s, and the last;
+    none until PROGRESS_QUIET_SECONDS have passed."""
     done = 0
-    shown_at = (0, time.monotonic())
+    start = time.monotonic()
+    shown_at = (0, start)
 
     def advance(n: int) -> None:
         nonlocal done, shown_at
         done += n
         tenths, now = done * 10 // total, time.monotonic()
+        if now - start < PROGRESS_QUIET_SECONDS:
+            return
         if done >= total or tenths > shown_at[0] * 10 // total or now - shown_at[1] >= 30:
             click.echo(f"embedding: {done}/{total} chunks ({done * 100 // total}%)", err=True)
             shown_at = (done, now)

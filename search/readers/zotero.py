@@ -461,7 +461,10 @@ def _item_record(data_dir: Path, pdf_cache: Path | None, item: _Item) -> _Found:
         text, meta_title = _attachment_text(data_dir, att_key, name, pdf_cache, problems)
         pages += text
         pdf_title = pdf_title or meta_title
-    if any(a == item.item_id for a, _, _ in atts) and _default_attachment_title(title, atts):
+    standalone = any(a == item.item_id for a, _, _ in atts)
+    if standalone and not pages:
+        return None, problems  # a PDF alone with no text (a scan): nothing to find it by
+    if standalone and _default_attachment_title(title, atts):
         # A standalone PDF's own title is usually its file name or "Full Text PDF": its text
         # says more. A title the user gave it in Zotero stays.
         first = pages[0][2] if pages else ""

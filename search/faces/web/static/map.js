@@ -87,7 +87,10 @@ var PapersMap = (function () {
       ctx.lineWidth = 4; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.strokeText(c.label, x, spot);
       ctx.fillStyle = "#111"; ctx.fillText(c.label, x, spot);
     });
-    canvas.setAttribute("data-labels", String(placed.length));
+    // Where each label went (centre x, centre y, width; 17 px high), for tests and tools.
+    canvas.setAttribute("data-labels", JSON.stringify(placed.map(function (b) {
+      return [Math.round(b[0]), Math.round(b[1]), Math.round(b[2])];
+    })));
   }
 
   function legend() {
