@@ -62,10 +62,11 @@ ON_GPU = ("fp16", "bf16", "fp32")  # what torch runs in on a GPU
 CPU_DEFAULT = "fp32"
 GPU_DEFAULT = "fp16"
 
-# Rows per onnxruntime call on CPUs: 16, 32 and 64 gave the same abstracts per CPU second
-# within noise on full-window abstracts (bench/catalog_embed.py); 32 keeps padding low on
-# mixed lengths.
-CPU_BATCH = 32
+# Rows per onnxruntime call on CPUs, measured (bench/catalog_embed.py --batches 16,32,64, three
+# runs, full-window abstracts): 16 gave as many or more fp32 papers per CPU second than 32 and
+# 64 in each run (10.1-10.8 against 9.0-10.5), int8 was within noise; and a small batch pads
+# less when lengths are mixed.
+CPU_BATCH = 16
 # Tokens per torch call on a GPU: 2,048 full-window (256-token) abstracts, the batch the
 # issue measured at 22,807 abstracts/s in fp16 on an H200. Halved on running out of memory.
 GPU_TOKENS = 2048 * 256
