@@ -71,7 +71,7 @@ CPU_BATCH = 16
 # issue measured at 22,807 abstracts/s in fp16 on an H200. Halved on running out of memory.
 GPU_TOKENS = 2048 * 256
 # Papers the estimate before a long run is measured on (after 8 to warm the runtime up):
-# about a second on two cores.
+# a few seconds on two cores, against hours for the run it estimates.
 ESTIMATE_SAMPLE = 64
 # A run this long (papers) gets a measured time estimate before it starts.
 ESTIMATE_MIN = 2 * SHARD_SIZE
