@@ -237,7 +237,10 @@ def ray_runs(cat: Catalog, enc: Any, lib: Path, precision: str) -> dict[str, Any
             cat, store, enc, address="local", workers=workers, precision=precision
         )
         wall = time.perf_counter() - t
-        out[f"{workers}_actors_{precision}"] = {"seconds": round(wall, 1), "per_s": done / wall}
+        out[f"{workers}_actors_{precision}"] = {
+            "seconds": round(wall, 1),
+            "per_s": round(done / wall, 1),
+        }
     ray.shutdown()
     return out
 

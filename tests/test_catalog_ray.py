@@ -144,7 +144,7 @@ def test_a_cluster_with_gpus_gets_one_model_actor_per_gpu_and_cpus_tokenize() ->
     }
     cpu = ActorPlan.for_cluster({"CPU": 2.0}, None)
     assert cpu == ActorPlan(2, 1, False, 2, 0)
-    assert cpu.default_precision == "int8" and "fp16" not in cpu.precisions
+    assert cpu.default_precision == "fp32" and "fp16" not in cpu.precisions
     # Model actors hold most of each core and tokenizing shares it: 2 actors and a tokenize
     # task fit in 2 CPUs (whole CPUs each would wait forever for a third).
     use = cpu.resources()

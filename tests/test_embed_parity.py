@@ -146,21 +146,28 @@ def test_the_ray_tokenize_stage_gives_the_tokenizer_rows_longest_first(exported:
         assert ids.tolist() == by_hash[h][0].tolist() and types.tolist() == by_hash[h][1].tolist()
 
 
-def test_catalog_embed_defaults_to_int8_here_and_keeps_to_it(
-    exported: Path, library: Path, tmp_path: Path
-) -> None:
+def test_catalog_embed_in_int8_keeps_to_it(exported: Path, library: Path, tmp_path: Path) -> None:
     shutil.copytree(exported / "index", library / "index")
     rows = [{"title": t, "abstract": a} for t, a in TOPICS.items()]
     run("catalog", "add", str(write_jsonl(tmp_path / "a.jsonl", rows)))
-    report = json.loads(run("catalog", "embed", "--json").stdout)
+    report = json.loads(run("catalog", "embed", "--int8", "--json").stdout)
     assert report["precision"] == "int8" and report["embedded"] == len(rows)
+    more = [{"title": "Speech enhancement", "abstract": "Denoising speech with a U-Net."}]
+    run("catalog", "add", str(write_jsonl(tmp_path / "b.jsonl", more)))
+    # Without --int8 the next run goes on in the catalog's precision, not the default fp32...
+    report = json.loads(run("catalog", "embed", "--json").stdout)
+    assert report["precision"] == "int8" and report["embedded"] == 1
+    # ...and fp32 asked for is refused in one line.
     line = one_error_line(run("catalog", "embed", "--precision", "fp32", ok=False))
     assert "made in int8" in line and "--re-embed" in line
     paths = library_paths()
     enc = catalog_encoder(paths, None)
     cat = Catalog.open(catalog_dir(paths))
-    merged = Embeddings.of(paths, enc.fingerprint).load(cat)
+    store = Embeddings.of(paths, enc.fingerprint)
+    assert store.precisions() == {"int8"}
+    merged = store.load(cat)
     texts = [t for _, t in cat.texts(merged.cids)]
     cat.close()
     got = np.asarray(merged.vectors, dtype=np.float32)
+    assert len(got) == len(rows) + 1
     assert float(cosines(got, enc.encode(texts)).min()) >= 0.99

@@ -7,8 +7,9 @@ Layout, under the library root (see README, "The catalog"):
       catalog.sqlite                 one row per paper (title, abstract, date, categories, ids),
                                      the files added, and a version counter
       embeddings/<fingerprint>/      derived, deletable: vectors of one model
-        shards/shard-<id>.npz        (hashes int64, vectors float16): what one embedding batch
-                                     produced; written whole (tmp + rename), never changed
+        shards/shard-<id>.npz        (hashes int64, vectors float16, the precision the model
+                                     ran in): what one embedding batch produced; written
+                                     whole (tmp + rename), never changed
         merged/                      every catalog paper's vector in one float16 matrix
                                      (memory-mapped), cids.npy, meta.json, and above
                                      ann.ANN_MIN vectors an IVF-PQ index (search/catalog/ann.py)
@@ -665,7 +666,7 @@ def write_shard(
     folder: Path, hashes: np.ndarray, vecs: np.ndarray, precision: str = "fp32"
 ) -> Path:
     """Write one finished batch of vectors (float16, unit rows) keyed by text hash, with the
-    precision the model ran in (fp32, int8, fp16, bf16: search/catalog/embed.py)."""
+    precision the model ran in (fp32, int8, fp16, bf16: search/catalog/embed_stages.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     hashes = np.ascontiguousarray(hashes, dtype=np.int64)
     path = folder / shard_name(hashes)

@@ -56,20 +56,22 @@ Log = Callable[[str], None]
 PRECISIONS = ("fp32", "int8", "fp16", "bf16")
 ON_CPU = ("fp32", "int8")  # what the ONNX export runs in on CPUs
 ON_GPU = ("fp16", "bf16", "fp32")  # what torch runs in on a GPU
-# int8 by default on CPUs: 1.5x fp32's abstracts per CPU second, and on SciFact train its
-# catalog vectors rank as fp32's do (nDCG@10 within 0.002 with fp32 questions: benchmarks.md).
-CPU_DEFAULT = "int8"
+# fp32 by default on CPUs; int8 (--int8) gives 1.5x fp32's abstracts per CPU second but cost
+# 0.0021 nDCG@10 on SciFact train as the catalog uses it (one vector per abstract, fp32
+# questions: 0.6602 -> 0.6581), just past the 0.002 a default may cost (benchmarks.md).
+CPU_DEFAULT = "fp32"
 GPU_DEFAULT = "fp16"
 
-# Rows per onnxruntime call on CPUs: 16, 32 and 64 gave the same abstracts per CPU second
-# within noise on full-window abstracts (bench/catalog_embed.py); 32 keeps padding low on
-# mixed lengths.
-CPU_BATCH = 32
+# Rows per onnxruntime call on CPUs, measured (bench/catalog_embed.py --batches 16,32,64, three
+# runs, full-window abstracts): 16 gave as many or more fp32 papers per CPU second than 32 and
+# 64 in each run (10.1-10.8 against 9.0-10.5), int8 was within noise; and a small batch pads
+# less when lengths are mixed.
+CPU_BATCH = 16
 # Tokens per torch call on a GPU: 2,048 full-window (256-token) abstracts, the batch the
 # issue measured at 22,807 abstracts/s in fp16 on an H200. Halved on running out of memory.
 GPU_TOKENS = 2048 * 256
 # Papers the estimate before a long run is measured on (after 8 to warm the runtime up):
-# about a second on two cores.
+# a few seconds on two cores, against hours for the run it estimates.
 ESTIMATE_SAMPLE = 64
 # A run this long (papers) gets a measured time estimate before it starts.
 ESTIMATE_MIN = 2 * SHARD_SIZE

@@ -4,7 +4,7 @@ Past one machine, embedding 2.7M abstracts is a batch job, and Ray Data already 
 for it. Two stages, as search/catalog/embed.py explains: `tokenize_batch`, Ray Data tasks on
 the cluster's CPUs turning text into token ids (padded to the model's window, longest first),
 then `ModelBatch`, a pool of actors that only run the model: one per GPU (torch, fp16 by
-default, on length-sorted batches), else one per CPU (the ONNX export, int8 by default). Ray
+default, on length-sorted batches), else one per CPU (the ONNX export, fp32 or int8). Ray
 does the scheduling, retries and back-pressure; nothing here schedules anything itself.
 
 Texts go out from the driver in windows of WINDOW papers (so the driver never holds 2.7M

@@ -172,14 +172,15 @@ def add_command(
     "--precision",
     type=click.Choice(PRECISIONS),
     default=None,
-    help="What the model runs in: int8 or fp32 on CPUs, fp16, bf16 or fp32 on GPUs (default: "
-    "the precision the catalog was embedded in, else int8 on CPUs and fp16 on GPUs).",
+    help="What the model runs in: fp32 or int8 on CPUs, fp16, bf16 or fp32 on GPUs (default: "
+    "the precision the catalog was embedded in, else fp32 on CPUs and fp16 on GPUs).",
 )
 @click.option(
     "--int8",
     "int8",
     is_flag=True,
-    help="Same as --precision int8 (the ONNX export quantised: 1.5x fp32 on CPUs).",
+    help="Same as --precision int8: the ONNX export quantised, 1.5x fp32's papers per CPU "
+    "second, nDCG@10 0.002 lower on SciFact.",
 )
 @click.option(
     "--re-embed",
@@ -208,15 +209,16 @@ def embed_command(
 
     Vectors are written in shards as they are done: stop at any time and run again to go on
     from the finished shards. Text is tokenized ahead of the model; locally the ONNX export
-    uses every core (int8 unless the catalog was embedded in fp32), and a long run first
-    prints how long it will take, measured on its own papers. With --ray the same stages run
-    as Ray Data tasks over a cluster: tokenizing on its CPUs, the model on its GPUs (torch,
-    fp16) or, without GPUs, one ONNX actor per CPU. A catalog's vectors come from one
-    precision: another one is refused unless --re-embed.
+    uses every core (fp32, or int8 with --int8), and a long run first prints how long it will
+    take, measured on its own papers. With --ray the same stages run as Ray Data tasks over a
+    cluster: tokenizing on its CPUs, the model on its GPUs (torch, fp16) or, without GPUs, one
+    ONNX actor per CPU. A catalog's vectors come from one precision: another one is refused
+    unless --re-embed.
 
     \b
     Examples:
       papers catalog embed
+      papers catalog embed --int8
       papers catalog embed --precision fp32 --re-embed
       papers catalog embed --ray auto --workers 16
       papers catalog embed --ray local --workers 2
