@@ -81,7 +81,9 @@ def real_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lib = tmp_path_factory.mktemp("real") / "library"
     (lib / "notes").mkdir(parents=True)
     shutil.copy(SEED, lib / "notes" / "cvpr2020.md")
-    result = CliRunner().invoke(cli, ["--library", str(lib), "rebuild"], catch_exceptions=False)
+    with pytest.MonkeyPatch.context() as m:  # an empty user cache: this build exports
+        m.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        result = CliRunner().invoke(cli, ["--library", str(lib), "rebuild"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     # Embedding and the ONNX export share one model load (it costs seconds).
     assert result.stderr.count("with sentence-transformers") == 1, result.stderr
