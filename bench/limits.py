@@ -114,14 +114,14 @@ def child(case: str, n: int) -> dict:
     elif case in ("latex", "bibbomb"):
         # A plain 1 MB abstract through LaTeX-to-text; a 20-level @string macro bomb (2^20
         # copies of "ab", one 2 MB title and a 4 MB abstract before the cap) read as BibTeX.
-        from search.readers import importers
+        from search.readers import bibtex
 
         root = Path(tempfile.mkdtemp(prefix="papers-limits-"))
         if case == "latex":
             text = " ".join(f"word{i % 5003}" for i in range(130_000))[:1_000_000]
             out["input_mb"] = round(len(text) / 1e6, 2)
             t, c = time.perf_counter(), time.process_time()
-            importers._latex_to_text(text)
+            bibtex._latex_to_text(text)
         else:
             levels = 20
             lines = ['@string{s0 = "ab"}']
@@ -130,7 +130,7 @@ def child(case: str, n: int) -> dict:
             (root / "bomb.bib").write_text("\n".join(lines) + "\n")
             out["input_mb"] = round((root / "bomb.bib").stat().st_size / 1e6, 4)
             t, c = time.perf_counter(), time.process_time()
-            result = importers.read_bibtex(root / "bomb.bib", "bomb.bib")
+            result = bibtex.read_bibtex(root / "bomb.bib", "bomb.bib")
             out["problems"] = [str(p)[:120] for p in result.problems[:2]]
         out["wall_s"] = round(time.perf_counter() - t, 2)
         out["cpu_s"] = round(time.process_time() - c, 2)

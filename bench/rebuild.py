@@ -3,7 +3,7 @@
     .venv/bin/python bench/rebuild.py [--papers 10000 100000] [--repeat 5]
 
 Each library is notes/big.jsonl (N papers: title + ~120-word abstract, the JSON-lines format
-`papers import` and search.readers.importers.read_jsonl read) plus notes/mine.md (20 hand-written
+`papers import` and search.readers.jsonl.read_jsonl read) plus notes/mine.md (20 hand-written
 papers). The encoder is a cheap hashing bag-of-words (384 dimensions, a 256-token window like
 all-MiniLM-L6-v2), registered as "bench": this measures the rebuild machinery, not a model; the
 time spent inside the encoder is reported separately ("embed_s").

@@ -90,3 +90,7 @@ def human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} bytes"  # pragma: no cover
+
+
+class CatalogError(PapersError):
+    """The catalog is missing, empty, not embedded, or a file given to it is unreadable."""

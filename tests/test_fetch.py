@@ -20,7 +20,7 @@ from search.faces.cli_import import fetch_command, import_command
 from search.library import Paper, library_paths, merge
 from search.readers import fetch
 from search.readers.fetch import abstract_from_inverted_index, fetch_abstracts, similarity
-from search.readers.importers import read_jsonl
+from search.readers.jsonl import read_jsonl
 from search.readers.records import Record
 
 # --- documented response shapes ------------------------------------------------------------

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from search.readers.importers import import_files, read_bibtex
+from search.readers.bibtex import read_bibtex
+from search.readers.importers import import_files
 
 
 def write(path: Path, text: str) -> Path:

@@ -13,9 +13,11 @@ import pytest
 
 from search.errors import FetchError
 from search.library import merge
-from search.readers import importers
+from search.readers import bibtex, importers
+from search.readers.bibtex import MAX_BIB_FIELD_CHARS, read_bibtex
 from search.readers.fetch import fetch_abstracts
-from search.readers.importers import MAX_BIB_FIELD_CHARS, import_files, read_bibtex, read_jsonl
+from search.readers.importers import import_files
+from search.readers.jsonl import read_jsonl
 from search.readers.records import Record
 from search.readers.zotero import read_zotero
 from search.storage.store import Index
@@ -167,11 +169,11 @@ def test_latex_pieces_convert_as_the_whole_does() -> None:
         r"\LaTeX{}", "x\n\ny", r"{\em emph}", r"\& and \%", "cf.\\ this",
     ]  # fmt: skip
     text = " ".join(parts[(i * 7) % len(parts)] for i in range(3000))
-    whole = importers._latex_piece_to_text(text)
+    whole = bibtex._latex_piece_to_text(text)
     for size in (20, 200, 2000):
-        pieces = importers.latex_pieces(text, size)
+        pieces = bibtex.latex_pieces(text, size)
         assert "".join(pieces) == text and len(pieces) > len(text) // (size * 10)
-        assert "".join(importers._latex_piece_to_text(p) for p in pieces) == whole
+        assert "".join(bibtex._latex_piece_to_text(p) for p in pieces) == whole
 
 
 # -- index/CURRENT and index/ themselves -------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from search.readers import importers
+from search.readers import fields
 from search.readers.markdown import blocks as notes
 from search.readers.markdown import parse_markdown
 
@@ -56,7 +56,7 @@ def test_jsonl_that_is_not_utf8_is_one_problem(library: Path) -> None:
 def test_data_file_over_the_size_cap_is_skipped(
     library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importers, "MAX_DATA_BYTES", 10_000)
+    monkeypatch.setattr(fields, "MAX_DATA_BYTES", 10_000)
     notes = library / "notes"
     (notes / "big.jsonl").write_text(GOOD * 1000, encoding="utf-8")
     (notes / "big.bib").write_text("@misc{k, title={T}}\n" * 1000, encoding="utf-8")

@@ -12,13 +12,10 @@ from hypothesis import strategies as st
 from search.errors import ImportFailed
 from search.faces.output import import_json
 from search.library import merge
-from search.readers.importers import (
-    import_files,
-    read_bibtex,
-    read_jsonl,
-    read_note_data,
-    unwrap,
-)
+from search.readers.bibtex import read_bibtex
+from search.readers.fields import unwrap
+from search.readers.importers import import_files, read_note_data
+from search.readers.jsonl import read_jsonl
 from search.readers.records import Record
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

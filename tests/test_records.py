@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from search import Library
-from search.readers.importers import read_bibtex, read_jsonl
+from search.readers.bibtex import read_bibtex
+from search.readers.jsonl import read_jsonl
 from search.readers.markdown import read_markdown_file
 from search.readers.records import clean_text, looks_like_arxiv_id, normalise_title, parse_arxiv_id
 

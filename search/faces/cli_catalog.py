@@ -14,11 +14,11 @@ from search.catalog.catalog import (
     Filters,
     catalog_dir,
     catalog_encoder,
-    check_since,
 )
 from search.catalog.embed import EmbedRequest, embed_catalog
 from search.catalog.embed_stages import PRECISIONS
 from search.catalog.recommend import DEFAULT_METHOD, markdown_digest, recommend
+from search.catalog.sources import check_since
 from search.errors import PapersError
 from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
 from search.faces.cli_common import progress_bar as embedding_progress

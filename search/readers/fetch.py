@@ -18,7 +18,8 @@ from rapidfuzz import fuzz
 
 from search.errors import FetchError
 from search.library import Paper
-from search.readers.importers import SKIP_STATUSES, unwrap
+from search.readers.fields import unwrap
+from search.readers.jsonl import SKIP_STATUSES
 from search.readers.records import normalise_doi, normalise_title, parse_arxiv_id
 from search.version import __version__
 
