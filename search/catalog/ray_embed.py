@@ -244,6 +244,50 @@ class ActorPlan:
         }
 
 
+@dataclass
+class _Pipeline:
+    """The two stages a window of papers goes through: tokenize tasks on CPUs, then the
+    model-only actors (GPU or CPU), as one Ray Data dataset per window."""
+
+    folder: str
+    prompt: str
+    precision: str
+    plan: ActorPlan
+    model_path: str | None
+    tok_files: list[Any]
+    model_files: list[Any]
+    shard_size: int
+
+    def dataset(self, ray: Any, items: list[dict[str, Any]]) -> Any:
+        plan, resources = self.plan, self.plan.resources()
+        # At least one batch per actor, or a small window leaves actors idle.
+        batch = max(1, min(self.shard_size, -(-len(items) // plan.pool)))
+        ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
+        ds = ds.map_batches(
+            tokenize_batch,
+            fn_kwargs={"folder": self.folder, "files": self.tok_files, "prompt": self.prompt},
+            batch_size=min(TOKENIZE_BATCH, batch),
+            batch_format="numpy",
+            **resources["tokenize"],
+        )
+        return ds.map_batches(
+            ModelBatch,
+            fn_constructor_kwargs={
+                "onnx_folder": self.folder,
+                "precision": self.precision,
+                "threads": plan.threads,
+                "model_path": self.model_path,
+                "device": "cuda" if plan.use_gpu else "cpu",
+                "files": self.model_files,
+            },
+            batch_size=batch,
+            batch_format="numpy",
+            # a fixed pool of actors (`concurrency=` says the same, deprecated in Ray 2.51)
+            compute=ray.data.ActorPoolStrategy(size=plan.pool),
+            **resources["model"],
+        )
+
+
 def embed_with_ray(
     catalog: Catalog,
     store: Embeddings,
@@ -287,12 +331,18 @@ def embed_with_ray(
         return 0, precision
     kind = f"torch {precision} on {plan.gpus} GPUs" if plan.use_gpu else f"ONNX {precision}"
     log(f"ray: {plan.pool} model actor(s) ({kind}), tokenizing on {plan.cpus} CPUs")
-    model_path = str(enc.model_path) if plan.use_gpu and enc.model_path else None
-    # Nested in lists so Ray hands the reference over, fetched only where it is needed.
-    tok_files = [ray.put(_pack(enc.onnx_folder, [TOKENIZER_FILE, CONFIG_FILE]))]
-    model_files = [ray.put(_pack(enc.onnx_folder))]
+    pipeline = _Pipeline(
+        folder=str(enc.onnx_folder),
+        prompt=enc.document_prompt,
+        precision=precision,
+        plan=plan,
+        model_path=str(enc.model_path) if plan.use_gpu and enc.model_path else None,
+        # Nested in lists so Ray hands the reference over, fetched only where it is needed.
+        tok_files=[ray.put(_pack(enc.onnx_folder, [TOKENIZER_FILE, CONFIG_FILE]))],
+        model_files=[ray.put(_pack(enc.onnx_folder))],
+        shard_size=shard_size,
+    )
     step = progress(len(cids)) if progress else None
-    resources = plan.resources()
     done = shards = 0
     started = time.perf_counter()
     for start in range(0, len(cids), WINDOW):
@@ -301,36 +351,7 @@ def embed_with_ray(
             {"hash": int(h), "text": t}
             for h, (_, t) in zip(part_h, catalog.texts(part_c), strict=True)
         ]
-        # At least one batch per actor, or a small window leaves actors idle.
-        batch = max(1, min(shard_size, -(-len(items) // plan.pool)))
-        ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // batch))
-        ds = ds.map_batches(
-            tokenize_batch,
-            fn_kwargs={
-                "folder": str(enc.onnx_folder),
-                "files": tok_files,
-                "prompt": enc.document_prompt,
-            },
-            batch_size=min(TOKENIZE_BATCH, batch),
-            batch_format="numpy",
-            **resources["tokenize"],
-        )
-        ds = ds.map_batches(
-            ModelBatch,
-            fn_constructor_kwargs={
-                "onnx_folder": str(enc.onnx_folder),
-                "precision": precision,
-                "threads": plan.threads,
-                "model_path": model_path,
-                "device": "cuda" if plan.use_gpu else "cpu",
-                "files": model_files,
-            },
-            batch_size=batch,
-            batch_format="numpy",
-            # a fixed pool of actors (`concurrency=` says the same, deprecated in Ray 2.51)
-            compute=ray.data.ActorPoolStrategy(size=plan.pool),
-            **resources["model"],
-        )
+        ds = pipeline.dataset(ray, items)
         for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
             write_shard(store.shards, out["hash"], out["vector"], precision=precision)
             n = len(out["hash"])

@@ -257,96 +257,13 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
     trashed = (
         "SELECT itemID FROM deletedItems" if "deletedItems" in tables else "SELECT NULL WHERE 0"
     )
-    feeds = ""
-    if "libraries" in tables:
-        # Feed items (RSS subscriptions) live in the same tables but are not the user's papers.
-        cols = {r[1] for r in db.execute("PRAGMA table_info(libraries)")}
-        kind = "type" if "type" in cols else "libraryType" if "libraryType" in cols else None
-        if kind:
-            feeds = f" AND i.libraryID NOT IN (SELECT libraryID FROM libraries WHERE {kind}='feed')"
-    # Regular items, and PDFs stored on their own (dropped into Zotero without a parent item).
-    papers = db.execute(
-        "SELECT i.itemID, i.key FROM items i JOIN itemTypes t USING (itemTypeID) "
-        f"WHERE (t.typeName NOT IN ({','.join('?' * len(CHILD_TYPES))}) "
-        "OR i.itemID IN (SELECT itemID FROM itemAttachments WHERE parentItemID IS NULL "
-        "AND lower(path) LIKE 'storage:%.pdf')) "
-        f"AND i.itemID NOT IN ({trashed}){feeds} ORDER BY i.itemID",
-        CHILD_TYPES,
-    ).fetchall()
+    papers = _paper_items(db, tables, trashed)
     if not papers:
         return
-    ids = {item_id for item_id, _ in papers}
-
-    fields: dict[int, dict[str, str]] = {}
-    for item_id, name, value in db.execute(
-        "SELECT d.itemID, f.fieldName, v.value FROM itemData d "
-        "JOIN fields f USING (fieldID) JOIN itemDataValues v USING (valueID)"
-    ):
-        if item_id in ids and value is not None:
-            fields.setdefault(item_id, {})[name] = str(value)
-
-    authors: dict[int, list[str]] = {}
-    for item_id, first, last in db.execute(
-        "SELECT ic.itemID, c.firstName, c.lastName FROM itemCreators ic "
-        "JOIN creators c USING (creatorID) ORDER BY ic.itemID, ic.orderIndex"
-    ):
-        name = " ".join(x for x in (first, last) if x)
-        if item_id in ids and name:
-            authors.setdefault(item_id, []).append(name)
-
-    tags: dict[int, list[str]] = {}
-    for item_id, name in db.execute(
-        "SELECT it.itemID, t.name FROM itemTags it JOIN tags t USING (tagID) ORDER BY t.name"
-    ):
-        if item_id in ids:
-            tags.setdefault(item_id, []).append(name)
-
-    sections = _collection_paths(db, tables, trashed)
-
-    notes: dict[int, list[str]] = {}
-    for parent, html in db.execute(
-        f"SELECT parentItemID, note FROM itemNotes WHERE parentItemID IS NOT NULL "
-        f"AND itemID NOT IN ({trashed}) ORDER BY itemID"
-    ):
-        if parent in ids and html:
-            notes.setdefault(parent, []).append(html)  # HTML; text only if the item changed
-
-    # Attachments stored in storage/<key>/ (linkMode 0 and 1: imported files and URLs).
-    attachments: dict[int, list[tuple[int, str, str]]] = {}
-    for att_id, parent, key, path in db.execute(
-        "SELECT a.itemID, a.parentItemID, i.key, a.path FROM itemAttachments a "
-        f"JOIN items i USING (itemID) WHERE a.itemID NOT IN ({trashed}) ORDER BY a.itemID"
-    ):
-        parent = att_id if parent is None else parent  # a standalone PDF is its own paper
-        if parent in ids:
-            name = path[len("storage:") :] if (path or "").startswith("storage:") else ""
-            attachments.setdefault(parent, []).append((att_id, key, name))
-
-    annotations: dict[int, list[str]] = {}
-    if "itemAnnotations" in tables:
-        owner = {att: parent for parent, atts in attachments.items() for att, _, _ in atts}
-        for att, kind, text, comment, page in db.execute(
-            "SELECT parentItemID, type, text, comment, pageLabel FROM itemAnnotations "
-            f"WHERE itemID NOT IN ({trashed}) ORDER BY parentItemID, sortIndex"
-        ):
-            parent = owner.get(att)
-            line = _annotation_line(kind, text, comment, page)
-            if parent is not None and line:
-                annotations.setdefault(parent, []).append(line)
-
+    rows = _ItemRows.read(db, tables, trashed, {item_id for item_id, _ in papers})
     cache = _ItemCache(data_dir, pdf_cache)
     for item_id, key in papers:
-        item = _Item(
-            item_id,
-            key,
-            fields.get(item_id, {}),
-            authors.get(item_id, []),
-            tags.get(item_id, []),
-            sections.get(item_id, []),
-            notes.get(item_id, []),
-            annotations.get(item_id, []),
-            attachments.get(item_id, []),
-        )
+        item = rows.item(item_id, key)
         sig = _item_signature(data_dir, item)
         cached = cache.get(key, sig)
         if cached is None:
@@ -357,6 +274,151 @@ def _read(db: sqlite3.Connection, data_dir: Path, pdf_cache: Path | None, out: F
         if record is not None:
             out.records.append(record)
     cache.save()
+
+
+def _paper_items(db: sqlite3.Connection, tables: set[str], trashed: str) -> list[tuple[int, str]]:
+    """(itemID, key) of every paper: regular items, and PDFs stored on their own (dropped into
+    Zotero without a parent item); not trashed, not in a feed."""
+    feeds = ""
+    if "libraries" in tables:
+        # Feed items (RSS subscriptions) live in the same tables but are not the user's papers.
+        cols = {r[1] for r in db.execute("PRAGMA table_info(libraries)")}
+        kind = "type" if "type" in cols else "libraryType" if "libraryType" in cols else None
+        if kind:
+            feeds = f" AND i.libraryID NOT IN (SELECT libraryID FROM libraries WHERE {kind}='feed')"
+    return db.execute(
+        "SELECT i.itemID, i.key FROM items i JOIN itemTypes t USING (itemTypeID) "
+        f"WHERE (t.typeName NOT IN ({','.join('?' * len(CHILD_TYPES))}) "
+        "OR i.itemID IN (SELECT itemID FROM itemAttachments WHERE parentItemID IS NULL "
+        "AND lower(path) LIKE 'storage:%.pdf')) "
+        f"AND i.itemID NOT IN ({trashed}){feeds} ORDER BY i.itemID",
+        CHILD_TYPES,
+    ).fetchall()
+
+
+@dataclass
+class _ItemRows:
+    """Every row the papers `ids` have in the database's other tables, by itemID: one query
+    per table, not one per paper."""
+
+    fields: dict[int, dict[str, str]]
+    authors: dict[int, list[str]]
+    tags: dict[int, list[str]]
+    sections: dict[int, list[str]]
+    notes: dict[int, list[str]]
+    attachments: dict[int, list[tuple[int, str, str]]]
+    annotations: dict[int, list[str]]
+
+    @classmethod
+    def read(
+        cls, db: sqlite3.Connection, tables: set[str], trashed: str, ids: set[int]
+    ) -> _ItemRows:
+        attachments = _attachments(db, trashed, ids)
+        return cls(
+            fields=_fields(db, ids),
+            authors=_authors(db, ids),
+            tags=_tags(db, ids),
+            sections=_collection_paths(db, tables, trashed),
+            notes=_notes(db, trashed, ids),
+            attachments=attachments,
+            annotations=_annotations(db, tables, trashed, attachments),
+        )
+
+    def item(self, item_id: int, key: str) -> _Item:
+        return _Item(
+            item_id,
+            key,
+            self.fields.get(item_id, {}),
+            self.authors.get(item_id, []),
+            self.tags.get(item_id, []),
+            self.sections.get(item_id, []),
+            self.notes.get(item_id, []),
+            self.annotations.get(item_id, []),
+            self.attachments.get(item_id, []),
+        )
+
+
+def _fields(db: sqlite3.Connection, ids: set[int]) -> dict[int, dict[str, str]]:
+    fields: dict[int, dict[str, str]] = {}
+    for item_id, name, value in db.execute(
+        "SELECT d.itemID, f.fieldName, v.value FROM itemData d "
+        "JOIN fields f USING (fieldID) JOIN itemDataValues v USING (valueID)"
+    ):
+        if item_id in ids and value is not None:
+            fields.setdefault(item_id, {})[name] = str(value)
+    return fields
+
+
+def _authors(db: sqlite3.Connection, ids: set[int]) -> dict[int, list[str]]:
+    authors: dict[int, list[str]] = {}
+    for item_id, first, last in db.execute(
+        "SELECT ic.itemID, c.firstName, c.lastName FROM itemCreators ic "
+        "JOIN creators c USING (creatorID) ORDER BY ic.itemID, ic.orderIndex"
+    ):
+        name = " ".join(x for x in (first, last) if x)
+        if item_id in ids and name:
+            authors.setdefault(item_id, []).append(name)
+    return authors
+
+
+def _tags(db: sqlite3.Connection, ids: set[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {}
+    for item_id, name in db.execute(
+        "SELECT it.itemID, t.name FROM itemTags it JOIN tags t USING (tagID) ORDER BY t.name"
+    ):
+        if item_id in ids:
+            tags.setdefault(item_id, []).append(name)
+    return tags
+
+
+def _notes(db: sqlite3.Connection, trashed: str, ids: set[int]) -> dict[int, list[str]]:
+    notes: dict[int, list[str]] = {}
+    for parent, html in db.execute(
+        f"SELECT parentItemID, note FROM itemNotes WHERE parentItemID IS NOT NULL "
+        f"AND itemID NOT IN ({trashed}) ORDER BY itemID"
+    ):
+        if parent in ids and html:
+            notes.setdefault(parent, []).append(html)  # HTML; text only if the item changed
+    return notes
+
+
+def _attachments(
+    db: sqlite3.Connection, trashed: str, ids: set[int]
+) -> dict[int, list[tuple[int, str, str]]]:
+    """Attachments stored in storage/<key>/ (linkMode 0 and 1: imported files and URLs), by
+    the paper they belong to: (attachment itemID, its key, file name)."""
+    attachments: dict[int, list[tuple[int, str, str]]] = {}
+    for att_id, parent, key, path in db.execute(
+        "SELECT a.itemID, a.parentItemID, i.key, a.path FROM itemAttachments a "
+        f"JOIN items i USING (itemID) WHERE a.itemID NOT IN ({trashed}) ORDER BY a.itemID"
+    ):
+        parent = att_id if parent is None else parent  # a standalone PDF is its own paper
+        if parent in ids:
+            name = path[len("storage:") :] if (path or "").startswith("storage:") else ""
+            attachments.setdefault(parent, []).append((att_id, key, name))
+    return attachments
+
+
+def _annotations(
+    db: sqlite3.Connection,
+    tables: set[str],
+    trashed: str,
+    attachments: dict[int, list[tuple[int, str, str]]],
+) -> dict[int, list[str]]:
+    """PDF annotations made in Zotero's reader, as lines, by the paper of their attachment."""
+    annotations: dict[int, list[str]] = {}
+    if "itemAnnotations" not in tables:
+        return annotations
+    owner = {att: parent for parent, atts in attachments.items() for att, _, _ in atts}
+    for att, kind, text, comment, page in db.execute(
+        "SELECT parentItemID, type, text, comment, pageLabel FROM itemAnnotations "
+        f"WHERE itemID NOT IN ({trashed}) ORDER BY parentItemID, sortIndex"
+    ):
+        parent = owner.get(att)
+        line = _annotation_line(kind, text, comment, page)
+        if parent is not None and line:
+            annotations.setdefault(parent, []).append(line)
+    return annotations
 
 
 _Found = tuple[Record | None, list[Problem]]
