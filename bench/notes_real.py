@@ -138,25 +138,13 @@ def _run(cmd: list[str], env: dict[str, str]) -> bytes:
     return done.stdout
 
 
-# A rebuild with a small hashing encoder registered: what is measured is the reader.
+# A rebuild with the project's fake encoder (tests/fake_encoder.py): what is measured is the
+# reader.
 _HASHING_REBUILD = """
-import hashlib, re, numpy as np
 from search.encoders.encoder import register_encoder
 from search.faces.cli import main
-W = re.compile(r"\\w+")
-class Hashing:
-    dim, max_tokens, query_prompt, document_prompt = 64, 256, "", ""
-    def encode(self, texts, *, query=False, progress=None):
-        out = np.zeros((len(texts), 64), np.float32)
-        for i, t in enumerate(texts):
-            for w in W.findall(t.lower()):
-                out[i, int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little") % 64] += 1
-            out[i, 0] += 1e-3
-            out[i] /= np.linalg.norm(out[i])
-        return out
-    def token_spans(self, text):
-        return [m.span() for m in W.finditer(text)]
-register_encoder("hashing", Hashing)
+from tests.fake_encoder import hashing_encoder
+register_encoder("hashing", hashing_encoder(64, 256))
 import sys
 sys.argv = ["papers", "rebuild", "--model", "hashing"]
 main()
