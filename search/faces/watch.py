@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.api import Library, PapersError, RebuildReport
+from search.readers.markdown.files import note_folders
 
 # Milliseconds of quiet after a change before rebuilding (watchfiles' debounce), and how often
 # the stop flag is looked at.
@@ -86,42 +87,10 @@ def describe(event: WatchEvent) -> str:
 
 
 def folders_read(notes: Path) -> list[Path]:
-    """The folders a rebuild reads under `notes` (with its default of not following links
-    out of the library; see `notes.list_note_files`): hidden names skipped, a symlinked
-    folder kept only when it leads inside the library, each real folder once. Never raises."""
-    try:
-        root_real = os.path.realpath(notes)
-        if not os.path.isdir(notes):
-            return []
-    except OSError:
-        return []
-    library = [Path(root_real), Path(os.path.realpath(notes.parent))]
-    seen = {root_real}
-    out: list[Path] = []
-    stack = [notes]
-    while stack:
-        folder = stack.pop()
-        out.append(folder)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in reversed(entries):
-            try:
-                if entry.name.startswith(".") or not entry.is_dir():
-                    continue
-                real = os.path.realpath(entry.path)
-                if entry.is_symlink() and not any(
-                    Path(real).is_relative_to(inside) for inside in library
-                ):
-                    continue
-            except OSError:
-                continue
-            if real not in seen:
-                seen.add(real)
-                stack.append(Path(entry.path))
-    return out
+    """The folders a rebuild reads under `notes` (with its default of not following links out
+    of the library): the reader's own walk (readers/markdown/files.note_folders), so watch
+    and rebuild never disagree on what is read. Never raises."""
+    return note_folders(notes)
 
 
 def _identity(folders: list[Path]) -> dict[Path, tuple[int, int]]:

@@ -54,6 +54,22 @@ def list_note_files(
     return unique, walk.problems
 
 
+def note_folders(notes_dir: Path, follow_links: bool = False) -> list[Path]:
+    """The folders a rebuild reads under `notes_dir`, sorted: the walk of `list_note_files`
+    (hidden names skipped, links out of the library not followed unless `follow_links`, each
+    real folder once). What `papers watch` watches. Never raises."""
+    root = Path(notes_dir)
+    try:
+        root_real = os.path.realpath(root)
+        if not root.is_dir():
+            return []
+    except OSError:
+        return []
+    walk = _FolderWalk(root, root_real, follow_links)
+    walk.run()
+    return sorted(walk.folders)
+
+
 class _FolderWalk:
     """One walk of a notes folder: the folders still to read, those read, the files found."""
 
@@ -70,6 +86,7 @@ class _FolderWalk:
         # reachable both ways is listed under its real path and the link is the one reported.
         self.linked: list[Path] = []
         self.via_link: set[Path] = set()  # folders reached through a symlink
+        self.folders: list[Path] = []  # every folder read, in the order read
 
     def rel(self, p: str | Path) -> str:
         try:
@@ -118,6 +135,7 @@ class _FolderWalk:
                 Problem(self.rel(folder), None, f"cannot read folder: {exc.strerror}")
             )
             return
+        self.folders.append(folder)
         for entry in entries:
             if entry.name.startswith("."):
                 continue
