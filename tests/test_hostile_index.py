@@ -211,6 +211,24 @@ def test_notes_folder_that_is_itself_a_link_is_read(tmp_path: Path, library: Pat
 # -- D9: the parse cache ---------------------------------------------------------------------------
 
 
+def test_a_copied_library_is_hashed_not_parsed_again(library: Path, tmp_path: Path) -> None:
+    """A copy (or a restore) gives every file a new ctime and inode: the content decides, so
+    nothing is parsed or embedded again and the next edit still patches."""
+    (library / "notes" / "a.md").write_text("* Alpha Paper\n> notes\n")
+    (library / "notes" / "b.md").write_text("* Beta Paper\n> more notes\n")
+    rebuild(library_paths(library), model="fake")
+    copy = tmp_path / "copy"
+    shutil.copytree(library, copy)  # copy2: the same sizes and mtimes, new ctimes and inodes
+    again = rebuild(library_paths(copy), model="fake")
+    assert again.nothing_changed and again.files_parsed == 0
+    a = copy / "notes" / "a.md"
+    st = a.stat()
+    a.write_text("* Omega Paper\n> notes\n")  # same size, mtime put back: the hash differs
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited = rebuild(library_paths(copy), model="fake")
+    assert edited.files_parsed == 1 and edited.papers_added == 1 and edited.papers_removed == 1
+
+
 def test_verify_rehashes_and_reparses_a_same_size_edit_with_restored_mtime(library: Path) -> None:
     a = library / "notes" / "a.md"
     a.write_text("* Alpha Paper\n> notes\n")

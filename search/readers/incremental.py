@@ -289,6 +289,15 @@ class ParseCache:
         self.hashes = {rel: content_hash(f) for f, rel, _s, _m in scan.stats} if verify else {}
         # Files the up-to-date check already read again (see same_as_before).
         self.reread: dict[str, FileResult] = {}
+        self.paths = {rel: f for f, rel, _s, _m in scan.stats}
+
+    def _same_content(self, rel: str, sha256: str | None) -> bool:
+        """The file's bytes hash to `sha256` (hashed once per rebuild)."""
+        if sha256 is None or rel not in self.paths:
+            return False
+        if rel not in self.hashes:
+            self.hashes[rel] = content_hash(self.paths[rel])
+        return self.hashes[rel] == sha256
 
     def fresh(self, rel: str, size: int, mtime: int) -> bool:
         """The cached parse of `rel` can be used: same size, mtime, ctime and inode (the fast
@@ -297,13 +306,14 @@ class ParseCache:
         ctime and inode catch what size and mtime miss (git's racy-index rule): an edit of the
         same size whose mtime was put back (`touch -r`, an editor or sync tool keeping times)
         still moves ctime, which no program can set; a file replaced by another moves the
-        inode. A chmod or a copy of the library also moves them: a needless parse, never a
-        stale one."""
+        inode. When they moved but size and mtime did not, the content decides, as git
+        re-hashes such a file: a copy or a restore of the library (every ctime and inode new)
+        costs a hash of each file, not a parse, and an edit with its mtime put back is seen."""
         c = self.files.get(rel)
         if c is None or (c.size, c.mtime_ns) != (size, mtime) or c.failed:
             return False
         if c.ctime_ns is not None and (c.ctime_ns, c.inode) != self.ids.get(rel, (None, None)):
-            return False
+            return self._same_content(rel, c.sha256)
         return not self.verify or (c.sha256 is not None and self.hashes.get(rel) == c.sha256)
 
     def same_as_before(self, f: Path, rel: str, size: int, mtime: int) -> bool:
