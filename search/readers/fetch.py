@@ -530,16 +530,7 @@ def fetch_abstracts(
     wait = DEFAULT_DELAYS[source] if delay is None else max(0.0, delay)
     report = FetchReport(source=source, out_path=out_path)
 
-    done = _done_keys(out_path, source)
-    todo: list[Paper] = []
-    for paper in papers:
-        if paper.abstract:
-            continue
-        report.without_abstract += 1
-        if _paper_keys(paper) & done:
-            report.already_done += 1
-            continue
-        todo.append(paper)
+    todo = _to_look_up(papers, _done_keys(out_path, source), report)
     if limit is not None:
         todo = todo[: max(0, limit)]
     if not todo:
@@ -584,6 +575,21 @@ def fetch_abstracts(
         if own_client:
             http_client.close()
     return report
+
+
+def _to_look_up(papers: Iterable[Paper], done: set[str], report: FetchReport) -> list[Paper]:
+    """The papers without an abstract that `out_path` has not answered yet (counted in
+    `report`)."""
+    todo: list[Paper] = []
+    for paper in papers:
+        if paper.abstract:
+            continue
+        report.without_abstract += 1
+        if _paper_keys(paper) & done:
+            report.already_done += 1
+            continue
+        todo.append(paper)
+    return todo
 
 
 def _fetch_one(service: Any, paper: Paper, source: str) -> tuple[FetchItem, dict[str, Any]]:
