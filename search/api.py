@@ -396,13 +396,14 @@ class Library:
 
     def similar(
         self,
-        paper: str | Paper | None = None,
+        paper: str | Paper | Sequence[str | Paper] | None = None,
         *,
         text: str | None = None,
         k: int = 10,
         mode: str = "hybrid",
     ) -> list[Hit]:
-        """Papers similar to an indexed paper (a title, an id or a `Paper`), or to `text`.
+        """Papers similar to an indexed paper (a title, an id or a `Paper`), to several
+        together (a list of them: more like these), or to `text`.
 
         A paper is never among its own results. Give exactly one of `paper` and `text`.
         """
@@ -413,8 +414,14 @@ class Library:
             found = searcher.similar_to_text(text, k=k, mode=mode)
         else:
             assert paper is not None
-            row = searcher.find(paper.id if isinstance(paper, Paper) else paper)
-            found = searcher.similar_to_paper(row, k=k, mode=mode)
+            given = [paper] if isinstance(paper, (str, Paper)) else list(paper)
+            if not given:
+                raise PapersError("give at least one paper (title or id)")
+            rows = {}
+            for p in given:
+                row = searcher.find(p.id if isinstance(p, Paper) else p)
+                rows[row.pid] = row  # the same paper named twice counts once
+            found = searcher.similar_to_papers(list(rows.values()), k=k, mode=mode)
         return [Hit.from_query(h) for h in found]
 
     def show(self, title_or_id: str) -> Paper:

@@ -437,6 +437,24 @@ class Searcher:
         ranked = self.rank(text, qvec, mode, max(k + 1, POOL))
         return self.hits(ranked, k, None, exclude={paper.pid}, text=text, qvec=qvec)
 
+    def similar_to_papers(
+        self, papers: list[PaperRow], k: int = 10, mode: str = "hybrid"
+    ) -> list[Hit]:
+        """Papers like these together (none of them among the results): the mean of their
+        vectors, each paper weighing the same, and their words for the keyword side."""
+        if len(papers) == 1:
+            return self.similar_to_paper(papers[0], k, mode)
+        qvec = None
+        if mode != "keyword":
+            found = [v for p in papers if (v := self.paper_vector(p.pid)) is not None]
+            qvec = _mean(np.stack(found)) if found else None
+        # Each paper's own text picks keywords, a fair share of the cap each.
+        share = MAX_QUERY_CHARS // len(papers)
+        text = " ".join(" ".join([p.title, *p.notes, p.abstract])[:share] for p in papers)
+        exclude = {p.pid for p in papers}
+        ranked = self.rank(text, qvec, mode, max(k + len(papers), POOL))
+        return self.hits(ranked, k, None, exclude=exclude, text=text, qvec=qvec)
+
     def similar_to_text(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
         text = self._capped(_valid_text(text).strip(), "text")
         qvec = self.text_vector(text)

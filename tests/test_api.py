@@ -76,6 +76,33 @@ def test_similar_by_title_paper_and_text(lib: Library) -> None:
         lib.similar("Proxy Anchor Loss", text="both")
 
 
+def test_similar_to_several_papers_together(library: Path) -> None:
+    """More like these: the mean of the papers' vectors finds what is close to all of them,
+    above what is close to one; none of them is among the results."""
+    (library / "notes" / "set.md").write_text(
+        "- Alpha Paper\n  > alpha beta alpha beta\n"
+        "- Gamma Paper\n  > gamma delta gamma delta\n"
+        "- Both Paper\n  > alpha beta gamma delta\n"
+        "- Near Alpha Paper\n  > alpha beta zeta\n"
+        "- Near Gamma Paper\n  > gamma delta theta\n"
+        "- Far Paper\n  > omicron sigma\n",
+        encoding="utf-8",
+    )
+    with Library(library, model="fake") as lib:
+        lib.rebuild()
+        together = lib.similar(["Alpha Paper", "Gamma Paper"], k=4, mode="semantic")
+        titles = [h.paper.title for h in together]
+        assert titles[0] == "Both Paper"
+        assert not {"Alpha Paper", "Gamma Paper"} & set(titles)
+        alone = [h.paper.title for h in lib.similar("Alpha Paper", k=2, mode="semantic")]
+        assert alone[0] == "Near Alpha Paper"  # one paper alone is not the set
+        # The same paper named twice counts once: the same as asking for it alone.
+        twice = lib.similar(["Alpha Paper", lib.show("Alpha Paper")], k=3)
+        assert [h.paper.id for h in twice] == [h.paper.id for h in lib.similar("Alpha Paper", k=3)]
+        with pytest.raises(PapersError, match="at least one"):
+            lib.similar([], k=3)
+
+
 def test_show_and_papers(lib: Library) -> None:
     circle = lib.show("circle loss")
     assert circle.title.startswith("Circle Loss")

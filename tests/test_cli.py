@@ -83,6 +83,20 @@ def test_similar_excludes_itself(seeded: Path) -> None:
     assert all(not h["title"].startswith("Proxy Anchor") for h in hits)
 
 
+def test_similar_to_several_quoted_titles(seeded: Path) -> None:
+    rebuild_fake()
+    result = run("similar", "Proxy Anchor Loss", "Circle Loss", "--json")
+    assert "Proxy Anchor Loss for Deep Metric Learning; Circle Loss" in result.stderr
+    titles = [h["title"] for h in json.loads(result.stdout)]
+    assert titles and not any(t.startswith(("Proxy Anchor", "Circle Loss")) for t in titles)
+    # Unquoted words that name one paper together are still that one paper.
+    one = run("similar", "Proxy", "Anchor", "Loss", "--json")
+    assert "papers similar to: Proxy Anchor Loss for Deep Metric Learning\n" in one.stderr
+    # Words that name nothing, together or apart: one line about the whole.
+    missing = one_error_line(run("similar", "zebra", "quokka", ok=False))
+    assert "zebra quokka" in missing
+
+
 def test_similar_by_text_and_file(seeded: Path, tmp_path: Path) -> None:
     rebuild_fake()
     hits = json.loads(run("similar", "--text", "dropout denoising single image", "--json").stdout)

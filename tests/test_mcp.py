@@ -86,6 +86,11 @@ def test_each_tool_returns_the_cli_json_fields(built: Path) -> None:
             "similar": structured(
                 await s.call_tool("similar", {"title_or_id": "Circle Loss", "k": 4})
             ),
+            "similar_both": structured(
+                await s.call_tool(
+                    "similar", {"title_or_id": ["Circle Loss", "Proxy Anchor Loss"], "k": 3}
+                )
+            ),
             "show": structured(await s.call_tool("show", {"title_or_id": "Circle Loss"})),
             "list": structured(await s.call_tool("list_papers", {"section": "Vision", "limit": 5})),
             "all": structured(await s.call_tool("list_papers", {})),
@@ -105,6 +110,8 @@ def test_each_tool_returns_the_cli_json_fields(built: Path) -> None:
     assert out["kw"]["results"] and all(r["section"] == ["Language"] for r in out["kw"]["results"])
     assert all(r["title"] != "Circle Loss" for r in out["similar"]["results"])
     assert len(out["similar"]["results"]) == 4
+    both = [r["title"] for r in out["similar_both"]["results"]]
+    assert len(both) == 3 and not any(t.startswith(("Circle Loss", "Proxy Anchor")) for t in both)
     assert out["show"]["paper"]["title"].startswith("Circle Loss")
     assert "rank" not in out["show"]["paper"]
     assert out["list"]["total"] == 25 and len(out["list"]["papers"]) == 5

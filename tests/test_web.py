@@ -497,6 +497,11 @@ def test_api_mirrors_the_cli_json(client: TestClient, built: Path) -> None:
     assert client.get("/api/papers").json() == cli_list
     similar = client.get("/api/similar", params={"paper": "Circle Loss", "k": 3}).json()
     assert len(similar) == 3 and cli_show["id"] not in {h["id"] for h in similar}
+    # ?paper=A&paper=B: papers like both together
+    pair = [("paper", "Circle Loss"), ("paper", "Proxy Anchor Loss"), ("k", "3")]
+    both = client.get("/api/similar", params=pair).json()
+    assert len(both) == 3
+    assert not any(h["title"].startswith(("Circle Loss", "Proxy Anchor")) for h in both)
     missing = client.get("/api/ask", params={"q": ""})
     assert missing.status_code == 400 and "empty" in missing.json()["error"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from search.api import Hit
+from search.api import Hit, Library, NotFound, Paper
 from search.errors import PapersError
 from search.faces import output
 from search.faces.cli_common import (
@@ -216,15 +216,19 @@ def similar(
     in_catalog: bool,
     as_json: bool,
 ) -> None:
-    """Find papers similar to a paper (by title or id), to --text, or to a --file.
+    """Find papers similar to a paper (by title or id), to several papers together, to --text,
+    or to a --file.
 
-    A paper is never in its own results. A title is matched loosely; an unknown or ambiguous
+    Several quoted titles or ids give papers like all of them together (the mean of their
+    vectors); words that together name one paper need no quotes. A paper is never in its own
+    results. A title is matched loosely; an unknown or ambiguous
     one lists the closest titles. Relevance, 0 to 1, is the cosine similarity of each
     result's closest passage to the paper (or text), as in `papers ask`.
 
     \b
     Examples:
       papers similar "Proxy Anchor Loss"
+      papers similar "Proxy Anchor Loss" "Circle Loss"   # more like these two
       papers similar 1707.01495
       papers similar --text "We propose a self-supervised denoising method..."
       papers similar --file notes/my-paper.md
@@ -241,13 +245,28 @@ def similar(
 
         return print_catalog_hits(found, as_json)
     if query:
-        paper = lib.show(" ".join(query))
-        err(f"papers similar to: {paper.title}")
-        hits = lib.similar(paper, k=k, mode=mode)
+        papers = _papers_named(lib, query)
+        err("papers similar to: " + "; ".join(p.title for p in papers))
+        hits = lib.similar(papers, k=k, mode=mode)
     else:
         given_text = text if text is not None else _file_text(file_) if file_ else ""
         hits = lib.similar(text=given_text, k=k, mode=mode)
     _print_hits(hits, as_json, explain)
+
+
+def _papers_named(lib: Library, words: tuple[str, ...]) -> list[Paper]:
+    """The paper the words name together (`papers similar Proxy Anchor Loss`), or, when they
+    name none and there are several, the paper each one names (`papers similar "A" "B"`)."""
+    try:
+        return [lib.show(" ".join(words))]
+    except NotFound as e:
+        if len(words) < 2:
+            raise
+        whole = e
+    try:
+        return [lib.show(w) for w in words]
+    except NotFound:
+        raise whole from None  # neither reading names papers: say so of the whole
 
 
 def _file_text(path: Path) -> str:

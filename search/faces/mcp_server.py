@@ -118,10 +118,11 @@ def build_server(library: Library) -> MCPServer:
     @server.tool()
     def similar(
         title_or_id: Annotated[
-            str | None,
+            str | list[str] | None,
             Field(
                 description="A paper in the notes: its title (loosely matched, the start "
-                "is enough), its id, arXiv id or DOI. Give this or `text`."
+                "is enough), its id, arXiv id or DOI; or a list of them for papers like all "
+                "of them together. Give this or `text`."
             ),
         ] = None,
         text: Annotated[
@@ -134,7 +135,8 @@ def build_server(library: Library) -> MCPServer:
         k: K = 10,
         full: Full = False,
     ) -> dict[str, Any]:
-        """Find papers in the notes similar to one paper (never itself) or to a text.
+        """Find papers in the notes similar to one paper (never itself), to several together,
+        or to a text.
 
         Same result fields as `ask` (snippets unless full=true). An unknown or ambiguous title
         is an error listing the closest titles: retry with one of them."""

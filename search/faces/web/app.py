@@ -284,7 +284,10 @@ class Site:
 
         def run() -> Any:
             k = _int(q.get("k"), 10)
-            return output.hits_json(self.library.similar(q.get("paper"), text=q.get("text"), k=k))
+            # ?paper=A&paper=B: papers like both together
+            named = q.getlist("paper")
+            paper = named[0] if len(named) == 1 else (named or None)
+            return output.hits_json(self.library.similar(paper, text=q.get("text"), k=k))
 
         return api_response(run)
 
