@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from search.api import Hit, IndexInfo, Paper, Source
+from search.catalog.catalog import CatalogHit
+from search.catalog.recommend import Positive, Recommendation
+from search.catalog.sources import CatalogPaper
 from search.faces import output
 
 LONG_TITLE = (
@@ -62,3 +65,25 @@ def test_list_table_keeps_titles_and_says_one_paper() -> None:
     assert lines[0].startswith("1 paper in 1 file ")
     entry = next(line for line in lines if "1234" in line)
     assert LONG_TITLE[:50] in entry and len(entry) <= 80
+
+
+def _catalog_paper(title: str) -> CatalogPaper:
+    return CatalogPaper(1, "arxiv:2101.00001", title, "x " * 200, date="2021-01-01")
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_catalog_tables_give_titles_the_terminal_width(
+    monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    hits = [CatalogHit(rank=1, score=0.42, paper=_catalog_paper(LONG_TITLE))]
+    closest = Positive(id="p", title=LONG_TITLE, where="notes/a.md:3", text="")
+    recs = [Recommendation(1, 2.0, _catalog_paper(LONG_TITLE), closest, 0.61)]
+    for table in (output.catalog_hits_table(hits), output.recommendations_table(recs)):
+        lines = table.splitlines()
+        assert all(len(line) <= columns for line in lines), table
+        title = lines[0][11:].split("  ")[0]
+        if columns == 160:
+            assert title == LONG_TITLE  # room for it all (it was cut at 90 characters)
+        else:
+            assert len(title) >= output.MIN_TITLE and "2021-01-01" in table

@@ -20,9 +20,9 @@ from search.catalog.embed_stages import PRECISIONS
 from search.catalog.recommend import DEFAULT_METHOD, markdown_digest, recommend
 from search.catalog.sources import check_since
 from search.errors import PapersError
+from search.faces import output
 from search.faces.cli_common import CONTEXT, PapersGroup, emit_json, err, json_option, out, paths_of
 from search.faces.cli_common import progress_bar as embedding_progress
-from search.library import shorten
 from search.readers.importers import write_atomic
 
 MAX_PROBLEMS_SHOWN = 20
@@ -327,12 +327,7 @@ def recommend_command(
         f"{len(result.recommendations)} of {result.candidates} catalog papers, by {result.method}, "
         f"from {result.positives} of your papers"
     )
-    for r in result.recommendations:
-        p = r.paper
-        when = p.date or (str(p.year) if p.year else "")
-        relevance = min(1.0, max(0.0, r.closest_similarity))
-        out(f"{r.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}")
-        out(f"{'':13}closest to: {shorten(r.closest.title, 70)} ({r.closest.where})")
+    out(output.recommendations_table(result.recommendations))
 
 
 # -- `ask --catalog` and `similar --catalog` (called from cli.py) ----------------------------------
@@ -345,10 +340,4 @@ def print_catalog_hits(hits: list[Any], as_json: bool) -> None:
     if not hits:
         err("no catalog papers found")
         return
-    for h in hits:
-        p = h.paper
-        when = p.date or (str(p.year) if p.year else "")
-        relevance = min(1.0, max(0.0, h.score))
-        out(f"{h.rank:>3}  {relevance:>4.2f}  {shorten(p.title, 90)}  {when}  {p.key}")
-        if p.abstract:
-            out(f"{'':13}{shorten(p.abstract, 100)}")
+    out(output.catalog_hits_table(hits))

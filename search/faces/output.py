@@ -368,3 +368,49 @@ def paper_details(p: Paper) -> str:
     if p.abstract:
         out += ["", "Abstract:", p.abstract]
     return "\n".join(out)
+
+
+# -- the catalog's tables (`ask --catalog`, `similar --catalog`, `recommend`) ----------------------
+
+
+# What stands before a catalog title: rank and relevance ("  1  0.42  ").
+_CATALOG_LEAD = 11
+
+
+def _catalog_row(rank: int, relevance: float, title: str, tail: str) -> list[str]:
+    """rank, relevance (0-1) and the title as wide as the terminal leaves it, then the date
+    (and key); when they would cut the title below MIN_TITLE, they go on a line of their own."""
+    width, score = _width(), min(1.0, max(0.0, relevance))
+    lead = f"{rank:>3}  {score:>4.2f}  "
+    room = width - len(lead) - (len(tail) + 2 if tail else 0)
+    if room >= min(len(title), MIN_TITLE):
+        return [(lead + shorten(title, room) + (f"  {tail}" if tail else "")).rstrip()]
+    return [lead + shorten(title, max(MIN_TITLE, width - len(lead))), " " * len(lead) + tail]
+
+
+def catalog_hits_table(hits: list[Any]) -> str:
+    """Catalog hits: a row per paper (its date and catalog key after the title), its abstract
+    shortened below."""
+    lines = []
+    for h in hits:
+        p = h.paper
+        when = p.date or (str(p.year) if p.year else "")
+        lines += _catalog_row(h.rank, h.score, p.title, f"{when}  {p.key}".strip())
+        if p.abstract:
+            lines.append(
+                " " * _CATALOG_LEAD + shorten(p.abstract, max(40, _width() - _CATALOG_LEAD))
+            )
+    return "\n".join(lines)
+
+
+def recommendations_table(recommendations: list[Any]) -> str:
+    """Recommended catalog papers: a row per paper, and the paper of yours it is closest to."""
+    lines = []
+    for r in recommendations:
+        p = r.paper
+        when = p.date or (str(p.year) if p.year else "")
+        lines += _catalog_row(r.rank, r.closest_similarity, p.title, when)
+        closest = f"({r.closest.where})"
+        room = max(30, _width() - _CATALOG_LEAD - len("closest to: ") - len(closest) - 1)
+        lines.append(f"{'':{_CATALOG_LEAD}}closest to: {shorten(r.closest.title, room)} {closest}")
+    return "\n".join(lines)
