@@ -4,6 +4,7 @@ when Chromium or Playwright is absent; `make test` installs Chromium when it can
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -41,9 +42,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`papers serve`'s app on a free loopback port, in a thread, over the topic library."""
+@contextlib.contextmanager
+def served(root: Path) -> Iterator[str]:
+    """`papers serve`'s app over the library at `root` (fake encoder), on a free loopback
+    port in a thread, for as long as the block runs: its base URL."""
     import uvicorn
 
     from search.encoders.encoder import register_encoder, unregister_encoder
@@ -51,7 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     from .conftest import FakeEncoder
 
-    root = build_topic_library(tmp_path_factory.mktemp("browser") / "library")
     register_encoder("fake", FakeEncoder)
     lib = Library(root, model="fake")
     port = free_port()
@@ -63,11 +64,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if srv.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    lib.close()
-    unregister_encoder("fake")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        lib.close()
+        unregister_encoder("fake")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`papers serve`'s app on a free loopback port, in a thread, over the topic library."""
+    with served(build_topic_library(tmp_path_factory.mktemp("browser") / "library")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

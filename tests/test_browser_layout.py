@@ -4,17 +4,13 @@ nothing wider than the screen, the Ask button on screen, notes rendered, places 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from search.api import Library
-
-from .test_browser import ARGS, CHROMIUM, free_port, non_blank, sync_api
+from .test_browser import ARGS, CHROMIUM, non_blank, served, sync_api
 from .web_support import build_topic_library
 
 NOTE = {
@@ -29,34 +25,13 @@ WIDTHS = (400, 1400)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
-    from search.encoders.encoder import register_encoder, unregister_encoder
-    from search.faces.web.app import create_app
-
-    from .conftest import FakeEncoder
-
     root = tmp_path_factory.mktemp("layout") / "library"
     (root / "notes" / "deep" / "folder" / "with-a-long-name").mkdir(parents=True)
     note_file = root / "notes" / "deep" / "folder" / "with-a-long-name" / "diffusion.jsonl"
     note_file.write_text(json.dumps(NOTE) + "\n", encoding="utf-8")
     build_topic_library(root)
-    register_encoder("fake", FakeEncoder)
-    lib = Library(root, model="fake")
-    port = free_port()
-    config = uvicorn.Config(create_app(lib), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    lib.close()
-    unregister_encoder("fake")
+    with served(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 from search.build import read_file
 from search.readers.pdfs import drop_references, read_pdf_file
 
-from .zotero_fixture import _pdf_string
+from .zotero_fixture import _pdf_string, write_pdf_objects
 
 Line = tuple[float, str]
 
@@ -40,19 +40,7 @@ def write_pdf(path: Path, pages: list[list[Line]], title: str | None = None) -> 
     if title is not None:
         objects.append(f"<< /Title {_pdf_string(title)} >>".encode())
         info = len(objects)
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R"
-    trailer += f" /Info {info} 0 R >>" if info else " >>"
-    out += b"trailer\n" + trailer.encode() + b"\nstartxref\n%d\n%%%%EOF\n" % xref
-    path.write_bytes(bytes(out))
+    write_pdf_objects(path, objects, 1, info)
 
 
 BODY = [(10, "We study a problem and propose a method that works well on benchmarks " * 2)] * 6

@@ -265,6 +265,24 @@ def _pdf_string(text: str) -> str:
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
+def write_pdf_objects(path: Path, objects: list[bytes], root: int, info: int | None) -> None:
+    """A PDF file of these objects (numbered from 1): the cross-reference table and the
+    trailer naming the catalog `root` and the document info `info`."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    trailer = f"<< /Size {len(objects) + 1} /Root {root} 0 R"
+    trailer += f" /Info {info} 0 R >>" if info else " >>"
+    out += b"trailer\n" + trailer.encode() + b"\nstartxref\n%d\n%%%%EOF\n" % xref
+    path.write_bytes(bytes(out))
+
+
 def write_pdf(path: Path, pages: list[str], title: str | None = None) -> None:
     """A valid PDF with one page per string (Helvetica, ASCII text, one line per 90 chars)."""
     objects: list[bytes] = []
@@ -302,16 +320,4 @@ def write_pdf(path: Path, pages: list[str], title: str | None = None) -> None:
         f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
     ).encode()
     info = add(f"<< /Title {_pdf_string(title)} >>") if title else None
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    trailer = f"<< /Size {len(objects) + 1} /Root {catalog} 0 R"
-    trailer += f" /Info {info} 0 R >>" if info else " >>"
-    out += b"trailer\n" + trailer.encode() + b"\nstartxref\n%d\n%%%%EOF\n" % xref
-    path.write_bytes(bytes(out))
+    write_pdf_objects(path, objects, catalog, info)
