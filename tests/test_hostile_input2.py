@@ -20,19 +20,10 @@ from search.readers.importers import import_files
 from search.readers.jsonl import read_jsonl
 from search.readers.records import Record
 from search.readers.zotero import read_zotero
-from search.storage.store import Index
 
 from .test_cli import one_error_line, rebuild_fake, run
+from .test_hostile_index import titles
 from .zotero_fixture import Item, ZoteroBuilder
-
-
-def titles(library: Path) -> list[str]:
-    idx = Index.open(library / "index")
-    try:
-        return sorted(p.title for p in idx.all_papers())
-    finally:
-        idx.close()
-
 
 # -- names that are not valid UTF-8 ----------------------------------------------------------
 

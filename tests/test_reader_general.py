@@ -17,14 +17,7 @@ from search.build import collect_papers
 from search.faces.cli import cli
 from search.readers.markdown import parse_markdown
 from tests.conftest import SEED
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
+from tests.test_reader import write
 
 
 def titles(notes: Path) -> list[str]:
